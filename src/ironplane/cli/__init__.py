@@ -1,0 +1,1 @@
+"""The ``ironplane`` command line."""

@@ -1,0 +1,1 @@
+"""One module per command; heavy imports happen inside the command functions."""

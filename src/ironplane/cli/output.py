@@ -1,0 +1,74 @@
+"""Printing for the CLI: YAML streams, diagnostics, and the atomic write of a render directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ironplane.core.diagnostics import Diagnostic
+from ironplane.core.errors import InvalidError
+
+_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # type: ignore[assignment]
+MARKER = ".ironplane-render"
+
+
+def to_yaml(obj: Any) -> str:
+    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
+
+
+def yaml_stream(objects: Iterable[Any]) -> str:
+    return "---\n".join(to_yaml(o) for o in objects)
+
+
+def warn(diagnostics: Sequence[Diagnostic]) -> None:
+    for d in diagnostics:
+        print("warning: " + d.render(), file=sys.stderr)
+
+
+def object_filename(index: int, obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata", {})
+    ns = meta.get("namespace")
+    parts = [f"{index:03d}", str(obj.get("kind", "object")).lower()]
+    if ns:
+        parts.append(ns)
+    parts.append(str(meta.get("name", "unnamed")))
+    return "-".join(parts) + ".yaml"
+
+
+def write_directory(target: Path, objects: Sequence[dict[str, Any]]) -> None:
+    """Write one file per object; all or nothing, and never over a directory we did not make.
+
+    The files are written into a fresh sibling directory which then takes the target's place, so
+    a failure leaves the previous render intact and a reader never sees half of one.
+    """
+    if target.exists():
+        if not target.is_dir():
+            raise InvalidError(f"{target}: exists and is not a directory")
+        if any(target.iterdir()) and not (target / MARKER).exists():
+            raise InvalidError(
+                f"{target}: directory is not empty and was not written by `ironplane render`; "
+                "choose an empty or new directory"
+            )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for i, obj in enumerate(objects):
+            (staging / object_filename(i, obj)).write_text(to_yaml(obj), encoding="utf-8")
+        (staging / MARKER).write_text("written by ironplane render; safe to replace\n")
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            target.rename(old)
+            staging.rename(target)
+            shutil.rmtree(old)
+        else:
+            staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -1,0 +1,116 @@
+"""Rules that need the context: what the workspace and the cluster allow, what exists.
+
+Each returns path-only diagnostics; the caller locates them in the user's file.
+"""
+
+from __future__ import annotations
+
+from ironplane.compiler.context import CompileContext
+from ironplane.core.diagnostics import Diagnostic, closest
+from ironplane.spec.fields import Mount, Resources, Weights
+from ironplane.spec.kinds import Spec, TrainingJobSpec
+
+
+def check(spec: Spec, ctx: CompileContext) -> list[Diagnostic]:
+    problems: list[Diagnostic] = []
+    if spec.kind in ("Cluster", "Workspace", "Volume"):
+        return problems
+    resources: Resources | None = getattr(spec, "resources", None)
+    if resources is not None and resources.gpu is not None:
+        problems.extend(_gpu(resources, ctx))
+    if isinstance(spec, TrainingJobSpec) and spec.network.rdma and not ctx.workspace.privileged:
+        problems.append(
+            Diagnostic(
+                f"RDMA needs a privileged workspace; workspace {ctx.workspace.name!r} is not"
+                + ("" if ctx.workspace_declared else " (it is not defined in the input)"),
+                path=("network", "rdma"),
+                given="true",
+                allowed="network.rdma: true only in a Workspace with privileged: true",
+                hint="run it in a privileged GPU workspace, or define this one with privileged: true",
+            )
+        )
+    if getattr(spec, "identity", None) is not None:
+        cluster = ctx.cluster
+        if cluster.provider == "oci" and not cluster.enhanced:
+            problems.append(
+                Diagnostic(
+                    f"OKE Workload Identity needs an Enhanced cluster; cluster {cluster.name!r} "
+                    "is not enhanced",
+                    path=("identity",),
+                    allowed="identity only on a Cluster with enhanced: true",
+                    hint="upgrade the cluster to Enhanced and set enhanced: true, or drop identity",
+                )
+            )
+    for i, mount in enumerate(getattr(spec, "mounts", [])):
+        problems.extend(_volume_ref(mount.volume, ("mounts", i, "volume"), ctx, mount))
+    weights: Weights | None = getattr(spec, "weights", None)
+    if weights is not None and weights.scheme in ("fss", "block"):
+        problems.extend(_volume_ref(weights.location[0], ("weights", "source"), ctx, None))
+        volume = ctx.volumes.get(weights.location[0])
+        if volume is not None and volume.type != weights.scheme:
+            problems.append(
+                Diagnostic(
+                    f"volume {volume.name!r} is of type {volume.type}, not {weights.scheme}",
+                    path=("weights", "source"),
+                    hint=f"write {volume.type if volume.type != 'local-nvme' else 'fss'}://...",
+                )
+            )
+    checkpoints = getattr(spec, "checkpoints", None)
+    if checkpoints is not None:
+        problems.extend(_volume_ref(checkpoints.volume, ("checkpoints", "volume"), ctx, None))
+    return problems
+
+
+def _gpu(resources: Resources, ctx: CompileContext) -> list[Diagnostic]:
+    assert resources.gpu is not None
+    problems = []
+    if not ctx.workspace.gpu:
+        problems.append(
+            Diagnostic(
+                f"workspace {ctx.workspace.name!r} does not allow GPUs"
+                + ("" if ctx.workspace_declared else " (it is not defined in the input)"),
+                path=("resources", "gpu"),
+                hint="use a workspace with gpu: true",
+            )
+        )
+    gpu_type = resources.gpu.type
+    if gpu_type is not None and gpu_type not in ctx.cluster.gpu_types:
+        known = list(ctx.cluster.gpu_types)
+        guess = closest(gpu_type, known)
+        problems.append(
+            Diagnostic(
+                f"unknown GPU type on cluster {ctx.cluster.name!r}",
+                path=("resources", "gpu", "type"),
+                given=repr(gpu_type),
+                allowed=", ".join(known),
+                hint=f"did you mean {guess!r}?" if guess else "declare it under the Cluster's gpu_types",
+            )
+        )
+    return problems
+
+
+def _volume_ref(
+    name: str, path: tuple[str | int, ...], ctx: CompileContext, mount: Mount | None
+) -> list[Diagnostic]:
+    volume = ctx.volumes.get(name)
+    if volume is None:
+        guess = closest(name, ctx.volumes)
+        return [
+            Diagnostic(
+                f"no Volume {name!r} in workspace {ctx.workspace.name!r}",
+                path=path,
+                allowed=", ".join(sorted(ctx.volumes)) or "(no volumes defined in the input)",
+                hint=f"did you mean {guess!r}?"
+                if guess
+                else "add the Volume document to the files you pass with -f",
+            )
+        ]
+    if mount is not None and volume.type == "block" and not mount.read_only:
+        return [
+            Diagnostic(
+                f"block volume {name!r} is attached read-only to many nodes; mount it read_only",
+                path=path[:-1] + ("read_only",),
+                hint="add read_only: true to the mount",
+            )
+        ]
+    return []

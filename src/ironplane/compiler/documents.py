@@ -1,0 +1,106 @@
+"""Compile a set of loaded documents: build each one's context from the others, then merge."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ironplane.compiler.context import Catalog
+from ironplane.compiler.core import compile_spec, merge
+from ironplane.core.diagnostics import Diagnostic
+from ironplane.core.errors import SpecError
+from ironplane.spec.kinds import ClusterSpec, VolumeSpec, WorkspaceSpec
+from ironplane.spec.loading import Document
+from ironplane.wire.manifests import ManifestBundle, identity
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledSet:
+    bundle: ManifestBundle
+    warnings: tuple[Diagnostic, ...]
+
+
+def catalog_of(docs: Sequence[Document]) -> Catalog:
+    clusters = {d.spec.name: d.spec for d in docs if isinstance(d.spec, ClusterSpec)}
+    workspaces = {d.spec.name: d.spec for d in docs if isinstance(d.spec, WorkspaceSpec)}
+    volumes = {
+        (d.spec.workspace, d.spec.name): d.spec
+        for d in docs
+        if isinstance(d.spec, VolumeSpec) and d.spec.workspace
+    }
+    return Catalog(clusters=clusters, workspaces=workspaces, volumes=volumes)
+
+
+def compile_documents(docs: Sequence[Document], *, version: str | None = None) -> CompiledSet:
+    """One bundle for all documents; raises ``SpecError`` listing every problem, located."""
+    catalog = catalog_of(docs)
+    problems: list[Diagnostic] = []
+    warnings: list[Diagnostic] = []
+    results = []
+    owners: dict[str, Document] = {}
+    assumed: set[str] = set()
+    for doc in docs:
+        spec = doc.spec
+        if isinstance(spec, ClusterSpec):
+            continue
+        workspace = spec.name if isinstance(spec, WorkspaceSpec) else spec.workspace
+        if workspace is None:
+            problems.append(
+                doc.problem(
+                    Diagnostic(
+                        "no workspace given",
+                        path=("workspace",),
+                        hint="add `workspace: NAME` to the document or pass --workspace NAME",
+                    )
+                )
+            )
+            continue
+        ctx = catalog.context(workspace, version=version)
+        if isinstance(spec, WorkspaceSpec) and spec.cluster and not ctx.cluster.declared:
+            warnings.append(
+                doc.problem(
+                    Diagnostic(
+                        f"cluster {spec.cluster!r} is not defined in the input; assuming a "
+                        "generic cluster",
+                        path=("cluster",),
+                    )
+                )
+            )
+        if not ctx.workspace_declared and workspace not in assumed:
+            assumed.add(workspace)
+            warnings.append(
+                doc.problem(
+                    Diagnostic(
+                        f"workspace {workspace!r} is not defined in the input; assuming a "
+                        "non-privileged workspace without GPUs on a generic cluster",
+                        path=("workspace",),
+                        hint="add its Workspace document with -f",
+                    )
+                )
+            )
+        try:
+            result = compile_spec(spec, ctx)
+        except SpecError as exc:
+            problems.extend(doc.problem(d) for d in exc.diagnostics)
+            continue
+        warnings.extend(doc.problem(w) for w in result.warnings)
+        for obj in result.bundle.objects:
+            key = identity(obj)
+            first = owners.get(key)
+            if first is not None:
+                problems.append(
+                    doc.problem(
+                        Diagnostic(
+                            f"{obj['kind']} {obj['metadata']['name']!r} is also produced by "
+                            f"{first.subject} ({first.where.source}:{first.where.start.line})",
+                            path=("name",),
+                            hint="rename one of them",
+                        )
+                    )
+                )
+            owners[key] = doc
+        results.append(result)
+    if problems:
+        n = len(problems)
+        raise SpecError(problems, summary=f"{n} problem{'s' if n != 1 else ''} in the specs:")
+    return CompiledSet(bundle=merge(results), warnings=tuple(warnings))

@@ -1,0 +1,147 @@
+"""Model → a server running the named inference engine, with its weights and a GPU.
+
+Engines get a pinned default image and command; ``image``, ``command`` and ``args`` override.
+Weights come from Hugging Face (``hf://``, downloaded by the engine into the cache), from OCI
+Object Storage (``oci://``, pulled by an init container into the cache) or from a file-system
+volume (``fss://``, mounted read-only). The Kubernetes Service carries annotations the AI gateway
+reads to register the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ironplane.compiler.core import Build
+from ironplane.compiler.kinds.server import Server, emit_server, port_name
+from ironplane.compiler.pods import NONROOT_UID, container_security, volume_claim
+from ironplane.spec.fields import Probe
+from ironplane.spec.kinds import ModelSpec
+
+ENGINE_IMAGES = {
+    "vllm": "vllm/vllm-openai:v0.11.0",
+    "sglang": "lmsysorg/sglang:v0.5.4",
+    "tgi": "ghcr.io/huggingface/text-generation-inference:3.3.6",
+}
+OCI_CLI_IMAGE = "ghcr.io/oracle/oci-cli:20251021"
+CACHE_DIR = "/models"
+WEIGHTS_DIR = "/weights"
+
+
+def engine_command(spec: ModelSpec, model_path: str) -> list[str]:
+    port = str(spec.port)
+    gpus = spec.resources.gpu.count if spec.resources and spec.resources.gpu else 0
+    if spec.engine == "vllm":
+        cmd = ["vllm", "serve", model_path, "--host", "0.0.0.0", "--port", port]
+        cmd += ["--served-model-name", spec.gateway_name]
+        if gpus > 1:
+            cmd += ["--tensor-parallel-size", str(gpus)]
+    elif spec.engine == "sglang":
+        cmd = ["python3", "-m", "sglang.launch_server", "--model-path", model_path]
+        cmd += ["--host", "0.0.0.0", "--port", port, "--served-model-name", spec.gateway_name]
+        if gpus > 1:
+            cmd += ["--tp-size", str(gpus)]
+    else:
+        cmd = ["text-generation-launcher", "--model-id", model_path]
+        cmd += ["--hostname", "0.0.0.0", "--port", port]
+        if gpus > 1:
+            cmd += ["--num-shard", str(gpus)]
+    return cmd
+
+
+def compile_model(build: Build) -> None:
+    spec = build.spec
+    assert isinstance(spec, ModelSpec)
+    server = Server(
+        spec=spec,
+        kind="model",
+        image=spec.image or ENGINE_IMAGES.get(spec.engine, ""),
+        command=None,
+        args=spec.args,
+        ports=[(port_name("http", spec.port), spec.port)],
+        run_as_user=spec.run_as_user or NONROOT_UID,
+        env={"HOME": "/tmp"},
+        service_annotations={
+            "ironplane.dev/gateway-model": spec.gateway_name,
+            "ironplane.dev/gateway-kind": spec.gateway.kind if spec.gateway else "chat",
+            "ironplane.dev/gateway-port": str(spec.port),
+        },
+    )
+    model_path = _weights(build, spec, server)
+    if spec.engine == "custom":
+        server.command = spec.command
+    else:
+        server.command = spec.command or engine_command(spec, model_path)
+    server.probes = {k: v for k, v in spec.health if v is not None} if spec.health else {}
+    if not server.probes and spec.engine != "custom":
+        # Loading weights can take many minutes: the startup probe holds liveness back for up to
+        # an hour, then readiness gates traffic.
+        server.probes = {
+            "startup": Probe(path="/health", port=spec.port, period="10s", failure_threshold=360),
+            "readiness": Probe(path="/health", port=spec.port, period="5s"),
+            "liveness": Probe(path="/health", port=spec.port, period="15s", failure_threshold=4),
+        }
+    emit_server(build, server)
+
+
+def _cache(spec: ModelSpec, server: Server) -> None:
+    cache = spec.weights.cache if spec.weights else "nvme"
+    if cache == "none":
+        return
+    empty: dict[str, Any] = {"medium": "Memory"} if cache == "memory" else {}
+    server.volumes.append({"name": "model-cache", "emptyDir": empty})
+    server.mounts.append({"name": "model-cache", "mountPath": CACHE_DIR})
+    server.env["HF_HOME"] = f"{CACHE_DIR}/hf"
+
+
+def _weights(build: Build, spec: ModelSpec, server: Server) -> str:
+    """Wire the weights into the pod and return the path or id the engine loads."""
+    _cache(spec, server)
+    weights = spec.weights
+    if weights is None:
+        return spec.model
+    where = weights.location
+    if weights.scheme == "hf":
+        return "/".join(where)
+    if weights.scheme == "fss":
+        volume, sub = where[0], "/".join(where[1:])
+        claim = volume_claim(volume)
+        if not any(v["name"] == claim for v in server.volumes):
+            server.volumes.append(
+                {"name": claim, "persistentVolumeClaim": {"claimName": volume, "readOnly": True}}
+            )
+        mount = {"name": claim, "mountPath": WEIGHTS_DIR, "readOnly": True}
+        if sub:
+            mount["subPath"] = sub
+        server.mounts.append(mount)
+        return WEIGHTS_DIR
+    if weights.scheme == "oci":
+        namespace, bucket, prefix = where[0], where[1], "/".join(where[2:])
+        auth = "oke_workload_identity" if spec.identity else "instance_principal"
+        cmd = ["oci", "os", "object", "bulk-download", "--namespace", namespace]
+        cmd += ["--bucket-name", bucket, "--dest-dir", f"{CACHE_DIR}/oci", "--no-overwrite"]
+        cmd += ["--auth", auth]
+        if prefix:
+            cmd += ["--prefix", prefix]
+        env = [{"name": "OCI_CLI_AUTH", "value": auth}]
+        if spec.identity:
+            env.append({"name": "OCI_RESOURCE_PRINCIPAL_VERSION", "value": "2.2"})
+            if build.ctx.cluster.region:
+                env.append({"name": "OCI_RESOURCE_PRINCIPAL_REGION", "value": build.ctx.cluster.region})
+        server.init_containers.append(
+            {
+                "name": "fetch-weights",
+                "image": OCI_CLI_IMAGE,
+                "command": cmd,
+                "env": env,
+                "volumeMounts": [{"name": "model-cache", "mountPath": CACHE_DIR}],
+                "securityContext": container_security(),
+            }
+        )
+        return f"{CACHE_DIR}/oci/{prefix}".rstrip("/")
+    build.warn(
+        "block:// weights are not wired into the pod yet (multi-attach block volumes come with "
+        "the OCI storage work); the engine loads the model id instead",
+        path=("weights", "source"),
+        hint="use fss://, oci:// or hf:// weights for now",
+    )
+    return spec.model

@@ -1,0 +1,1 @@
+"""Stdlib-only kernel shared by every part: errors, diagnostics, names, quantities, durations."""

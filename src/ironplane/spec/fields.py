@@ -1,0 +1,240 @@
+"""Building blocks shared by several kinds: resources, env, ports, probes, mounts, scaling."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
+
+from ironplane.spec.base import (
+    AbsPath,
+    Cpu,
+    Duration,
+    FieldProblem,
+    Label,
+    Name,
+    Port,
+    Quantity,
+    SecretRefText,
+    SpecModel,
+)
+
+GPU_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+class Gpu(SpecModel):
+    count: int = Field(ge=1, le=16, description="GPUs per replica (per node for training)")
+    type: str | None = Field(
+        default=None, description="GPU model, e.g. H100, H200, A100; selects the nodes"
+    )
+
+    @model_validator(mode="after")
+    def _type_shape(self) -> Gpu:
+        if self.type is not None and not GPU_TYPE.match(self.type):
+            raise FieldProblem("invalid GPU type", allowed="a GPU model name such as H100")
+        return self
+
+
+class Resources(SpecModel):
+    cpu: Cpu | None = None
+    memory: Quantity | None = None
+    ephemeral_storage: Quantity | None = Field(default=None, description="node-local scratch")
+    gpu: Gpu | None = None
+
+
+class SecretRef(SpecModel):
+    """``{secret: group/key}``: a key of a secret group; values are never inlined in specs."""
+
+    secret: SecretRefText
+
+
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+
+
+def _env(value: Any) -> dict[str, str | SecretRef]:
+    if not isinstance(value, dict):
+        raise FieldProblem("expected a mapping of variable names to values")
+    out: dict[str, str | SecretRef] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not _ENV_NAME.match(key):
+            raise FieldProblem(
+                f"invalid environment variable name {key!r}",
+                allowed="letters, digits, '_', '-', '.'; not starting with a digit",
+            )
+        if isinstance(item, bool):
+            out[key] = "true" if item else "false"
+        elif isinstance(item, int | float | Decimal):
+            out[key] = str(item)
+        elif isinstance(item, str):
+            out[key] = item
+        elif isinstance(item, dict) and set(item) == {"secret"}:
+            out[key] = SecretRef.model_validate(item)
+        elif isinstance(item, dict):
+            extra = sorted(str(k) for k in set(item) - {"secret"})
+            raise FieldProblem(
+                f"env {key}: a secret reference takes only 'secret'"
+                + (f", not {', '.join(extra)}" if extra else ""),
+                allowed="a string, a number, or {secret: group/key}",
+            )
+        else:
+            raise FieldProblem(
+                f"env {key}: unsupported value", allowed="a string, a number, or {secret: group/key}"
+            )
+    return out
+
+
+Env = Annotated[
+    dict[str, str | SecretRef],
+    BeforeValidator(_env),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": ["string", "number", "boolean"]},
+                    {
+                        "type": "object",
+                        "properties": {"secret": {"type": "string", "pattern": "^[a-z0-9-]+/.+$"}},
+                        "required": ["secret"],
+                        "additionalProperties": False,
+                    },
+                ]
+            },
+        }
+    ),
+]
+
+
+class Expose(SpecModel):
+    host: str = Field(pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$")
+    path: str = Field(default="/", pattern=r"^/")
+
+
+class PortSpec(SpecModel):
+    port: Port
+    protocol: Literal["http", "grpc", "tcp"] = "http"
+    expose: Expose | None = None
+
+    @model_validator(mode="after")
+    def _expose_needs_http(self) -> PortSpec:
+        if self.expose is not None and self.protocol == "tcp":
+            raise FieldProblem("only http and grpc ports can be exposed through the gateway")
+        return self
+
+
+class Autoscaling(SpecModel):
+    min: int = Field(default=1, ge=0, le=1000)
+    max: int = Field(ge=1, le=1000)
+    metric: Literal["rps", "cpu", "queue", "cron"] = "rps"
+    target: float | None = Field(default=None, gt=0)
+    scale_to_zero_after: Duration | None = None
+    start: str | None = Field(default=None, description="cron metric: cron expression, scale up")
+    end: str | None = Field(default=None, description="cron metric: cron expression, scale down")
+    timezone: str | None = Field(default=None, description="cron metric: IANA zone; UTC default")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Autoscaling:
+        if self.min > self.max:
+            raise FieldProblem(f"min ({self.min}) is greater than max ({self.max})")
+        if self.scale_to_zero_after is not None and self.min != 0:
+            raise FieldProblem(
+                "scale_to_zero_after needs min: 0", hint="set min: 0 or drop scale_to_zero_after"
+            )
+        if self.metric == "cron":
+            if not (self.start and self.end):
+                raise FieldProblem("the cron metric needs start and end cron expressions")
+        elif self.target is None:
+            raise FieldProblem(f"the {self.metric} metric needs a target")
+        return self
+
+
+class CanaryStep(SpecModel):
+    weight: int = Field(ge=1, le=100, description="percent of traffic on the new version")
+    pause: Duration | None = Field(default=None, description="absent: wait for a manual promote")
+
+
+class Rollout(SpecModel):
+    strategy: Literal["rolling", "canary", "blue_green"] = "rolling"
+    steps: list[CanaryStep] | None = None
+    auto_promote_after: Duration | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rollout:
+        if self.steps is not None and self.strategy != "canary":
+            raise FieldProblem("steps apply to the canary strategy only")
+        if self.auto_promote_after is not None and self.strategy != "blue_green":
+            raise FieldProblem("auto_promote_after applies to the blue_green strategy only")
+        if self.steps:
+            weights = [s.weight for s in self.steps]
+            if weights != sorted(weights):
+                raise FieldProblem(f"canary weights must not decrease (got {weights})")
+        return self
+
+
+class Probe(SpecModel):
+    path: str | None = Field(default=None, pattern=r"^/", description="HTTP path; absent: TCP")
+    port: Port
+    initial_delay: Duration | None = None
+    period: Duration | None = None
+    timeout: Duration | None = None
+    failure_threshold: int | None = Field(default=None, ge=1, le=10000)
+
+
+class Health(SpecModel):
+    readiness: Probe | None = None
+    liveness: Probe | None = None
+    startup: Probe | None = None
+
+
+class Mount(SpecModel):
+    path: AbsPath
+    volume: Name
+    sub_path: str | None = Field(default=None, pattern=r"^[^/]")
+    read_only: bool = False
+
+
+class Identity(SpecModel):
+    """OKE Workload Identity: the pod runs as this Kubernetes service account."""
+
+    service_account: Label
+
+
+WEIGHTS_SOURCE = re.compile(r"^(oci|fss|block|hf)://[^\s]+$")
+
+
+class Weights(SpecModel):
+    source: str = Field(
+        description="oci://<namespace>/<bucket>/<prefix> | fss://<volume>/<path> | "
+        "block://<volume> | hf://<repo>"
+    )
+    cache: Literal["nvme", "memory", "none"] = "nvme"
+
+    @model_validator(mode="after")
+    def _source_shape(self) -> Weights:
+        allowed = "oci://<namespace>/<bucket>/<prefix>, fss://<volume>/<path>, block://<volume>, hf://<org>/<repo>"
+        if not WEIGHTS_SOURCE.match(self.source):
+            raise FieldProblem(f"unsupported weights source {self.source!r}", allowed=allowed)
+        scheme, rest = self.source.split("://", 1)
+        parts = [p for p in rest.split("/") if p]
+        if scheme == "oci" and len(parts) < 2:
+            raise FieldProblem("oci:// needs a namespace and a bucket", allowed=allowed)
+        if scheme == "hf" and len(parts) != 2:
+            raise FieldProblem("hf:// needs <org>/<repo>", allowed=allowed)
+        if scheme in ("fss", "block") and not parts:
+            raise FieldProblem(f"{scheme}:// needs a volume name", allowed=allowed)
+        if scheme in ("oci", "hf") and self.cache == "none":
+            raise FieldProblem(
+                f"{scheme}:// weights are downloaded and need a cache",
+                allowed="cache: nvme or memory",
+            )
+        return self
+
+    @property
+    def scheme(self) -> str:
+        return self.source.split("://", 1)[0]
+
+    @property
+    def location(self) -> list[str]:
+        return [p for p in self.source.split("://", 1)[1].split("/") if p]

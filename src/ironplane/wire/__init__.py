@@ -1,0 +1,1 @@
+"""msgspec contracts that cross process boundaries (compiler → store → agent)."""
