@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ironplane.compiler.context import Catalog
-from ironplane.compiler.core import compile_spec, merge
+from ironplane.compiler.core import CompileResult, compile_spec, merge
 from ironplane.core.diagnostics import Diagnostic
 from ironplane.core.errors import SpecError
 from ironplane.spec.kinds import ClusterSpec, VolumeSpec, WorkspaceSpec
@@ -18,6 +18,8 @@ from ironplane.wire.manifests import ManifestBundle, identity
 class CompiledSet:
     bundle: ManifestBundle
     warnings: tuple[Diagnostic, ...]
+    results: tuple[tuple[Document, CompileResult], ...]
+    """Each document's own result, in input order."""
 
 
 def catalog_of(docs: Sequence[Document]) -> Catalog:
@@ -36,7 +38,7 @@ def compile_documents(docs: Sequence[Document], *, version: str | None = None) -
     catalog = catalog_of(docs)
     problems: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
-    results = []
+    results: list[tuple[Document, CompileResult]] = []
     owners: dict[str, Document] = {}
     assumed: set[str] = set()
     for doc in docs:
@@ -99,8 +101,10 @@ def compile_documents(docs: Sequence[Document], *, version: str | None = None) -
                     )
                 )
             owners[key] = doc
-        results.append(result)
+        results.append((doc, result))
     if problems:
         n = len(problems)
         raise SpecError(problems, summary=f"{n} problem{'s' if n != 1 else ''} in the specs:")
-    return CompiledSet(bundle=merge(results), warnings=tuple(warnings))
+    return CompiledSet(
+        bundle=merge([r for _, r in results]), warnings=tuple(warnings), results=tuple(results)
+    )

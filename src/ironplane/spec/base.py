@@ -122,7 +122,7 @@ def _abs_path(value: str) -> str:
     return value
 
 
-def _secret_ref(value: str) -> str:
+def secret_ref(value: str) -> str:
     group, sep, key = value.partition("/")
     allowed = "group/key, e.g. llm/openai-key"
     if not sep:
@@ -154,5 +154,5 @@ Cpu = Annotated[
 ]
 Image = Annotated[str, AfterValidator(_image)]
 AbsPath = Annotated[str, AfterValidator(_abs_path)]
-SecretRefText = Annotated[str, AfterValidator(_secret_ref)]
+SecretRefText = Annotated[str, AfterValidator(secret_ref)]
 Port = Annotated[int, Field(ge=1, le=65535)]

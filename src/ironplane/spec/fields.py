@@ -19,6 +19,7 @@ from ironplane.spec.base import (
     Quantity,
     SecretRefText,
     SpecModel,
+    secret_ref,
 )
 
 GPU_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -70,7 +71,10 @@ def _env(value: Any) -> dict[str, str | SecretRef]:
         elif isinstance(item, str):
             out[key] = item
         elif isinstance(item, dict) and set(item) == {"secret"}:
-            out[key] = SecretRef.model_validate(item)
+            try:
+                out[key] = SecretRef(secret=secret_ref(str(item["secret"])))
+            except FieldProblem as exc:
+                raise FieldProblem(f"env {key}: {exc}", allowed=exc.allowed) from None
         elif isinstance(item, dict):
             extra = sorted(str(k) for k in set(item) - {"secret"})
             raise FieldProblem(
