@@ -46,7 +46,7 @@ def test_render_to_directory_and_rerender(tmp_path: Path) -> None:
     assert code == 0, err
     files = sorted(p.name for p in target.iterdir())
     assert MARKER in files
-    assert [f for f in files if f != MARKER][0].startswith("000-namespace-")
+    assert next(f for f in files if f != MARKER).startswith("000-namespace-")
     first = {p.name: p.read_text() for p in target.iterdir()}
     # A second render replaces the first completely (no stale files left behind).
     code, _, err = run_cli(["render", *_args(*PLATFORM), "-o", str(target)])

@@ -49,8 +49,10 @@ def test_example_matches_golden(example: Path, crd_dir: Path) -> None:
     if actual:
         for version in ("1.33", "1.37"):
             code, _, err = run_cli(
-                ["validate", "-f", str(expected_file), "--kube-version", version]
-                + ["--crds", str(crd_dir)]
+                [
+                    *("validate", "-f", str(expected_file), "--kube-version", version),
+                    *("--crds", str(crd_dir)),
+                ]
             )
             assert code == 0, err
 

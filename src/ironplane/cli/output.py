@@ -15,7 +15,7 @@ import yaml
 from ironplane.core.diagnostics import Diagnostic
 from ironplane.core.errors import InvalidError
 
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # type: ignore[assignment]
+_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 MARKER = ".ironplane-render"
 
 

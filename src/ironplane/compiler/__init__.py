@@ -4,7 +4,7 @@
 contexts for a set of loaded documents and returns one canonical bundle. Nothing here does I/O.
 """
 
-from ironplane.compiler.context import ClusterProfile, CompileContext, Catalog
+from ironplane.compiler.context import Catalog, ClusterProfile, CompileContext
 from ironplane.compiler.core import CompileResult, compile_spec
 from ironplane.compiler.documents import compile_documents
 

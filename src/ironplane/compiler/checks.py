@@ -26,7 +26,8 @@ def check(spec: Spec, ctx: CompileContext) -> list[Diagnostic]:
                 path=("network", "rdma"),
                 given="true",
                 allowed="network.rdma: true only in a Workspace with privileged: true",
-                hint="run it in a privileged GPU workspace, or define this one with privileged: true",
+                hint="run it in a privileged GPU workspace, or define this one with "
+                "privileged: true",
             )
         )
     if getattr(spec, "identity", None) is not None:
@@ -83,7 +84,9 @@ def _gpu(resources: Resources, ctx: CompileContext) -> list[Diagnostic]:
                 path=("resources", "gpu", "type"),
                 given=repr(gpu_type),
                 allowed=", ".join(known),
-                hint=f"did you mean {guess!r}?" if guess else "declare it under the Cluster's gpu_types",
+                hint=f"did you mean {guess!r}?"
+                if guess
+                else "declare it under the Cluster's gpu_types",
             )
         )
     return problems
@@ -109,7 +112,7 @@ def _volume_ref(
         return [
             Diagnostic(
                 f"block volume {name!r} is attached read-only to many nodes; mount it read_only",
-                path=path[:-1] + ("read_only",),
+                path=(*path[:-1], "read_only"),
                 hint="add read_only: true to the mount",
             )
         ]

@@ -33,7 +33,10 @@ class ClusterProfile:
             enhanced=spec.enhanced,
             addons=frozenset(spec.addons),
             gpu_types=gpu_table(spec.provider, spec.gpu_types),
-            storage_classes={**default_storage_classes(spec.provider), **spec.storage_classes},
+            storage_classes={
+                **default_storage_classes(spec.provider),
+                **{str(k): v for k, v in spec.storage_classes.items()},
+            },
         )
 
     @classmethod

@@ -58,7 +58,9 @@ class Build:
     objects: Objects = field(default_factory=Objects)
     warnings: list[Diagnostic] = field(default_factory=list)
 
-    def warn(self, message: str, *, path: tuple[str | int, ...] = (), hint: str | None = None) -> None:
+    def warn(
+        self, message: str, *, path: tuple[str | int, ...] = (), hint: str | None = None
+    ) -> None:
         self.warnings.append(Diagnostic(message, path=path, hint=hint))
 
 
@@ -66,7 +68,8 @@ KindCompiler = Callable[[Build], None]
 
 
 class Feature(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def applies(self, build: Build) -> bool: ...
 
@@ -95,7 +98,9 @@ def compile_spec(spec: Spec, ctx: CompileContext) -> CompileResult:
         if feature.applies(build):
             feature.apply(build)
     return CompileResult(
-        bundle=ManifestBundle.of(build.objects), warnings=tuple(build.warnings), version=build.version
+        bundle=ManifestBundle.of(build.objects),
+        warnings=tuple(build.warnings),
+        version=build.version,
     )
 
 

@@ -51,7 +51,9 @@ def gpu_table(provider: str, overrides: Mapping[str, GpuNodes]) -> dict[str, Gpu
             for name, (shape, resource) in _OCI_SHAPES.items()
         }
     else:
-        table = {name: GpuNodeClass({GFD_PRODUCT: product}) for name, product in _GFD_PRODUCTS.items()}
+        table = {
+            name: GpuNodeClass({GFD_PRODUCT: product}) for name, product in _GFD_PRODUCTS.items()
+        }
     for name, entry in overrides.items():
         table[name] = GpuNodeClass(dict(entry.node_selector), entry.resource)
     return dict(sorted(table.items()))

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 from ironplane.compiler.core import Build
 from ironplane.spec.kinds import TrainingJobSpec
-from ironplane.spec.kinds.server import ServerFields
-from ironplane.spec.kinds.server import ServiceSpec
+from ironplane.spec.kinds.server import ServerFields, ServiceSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,10 @@ def env_list(env: Env, extra: dict[str, str] | None = None) -> list[dict[str, An
         if isinstance(value, SecretRef):
             group, _, key = value.secret.partition("/")
             out.append(
-                {"name": name, "valueFrom": {"secretKeyRef": {"name": secret_name(group), "key": key}}}
+                {
+                    "name": name,
+                    "valueFrom": {"secretKeyRef": {"name": secret_name(group), "key": key}},
+                }
             )
         else:
             out.append({"name": name, "value": value})
@@ -98,7 +101,9 @@ def volume_claim(volume: str) -> str:
     return f"vol-{volume}"
 
 
-def mounts_block(mounts: list[Mount], ctx: CompileContext) -> tuple[list[Any], list[Any], list[Any]]:
+def mounts_block(
+    mounts: list[Mount], ctx: CompileContext
+) -> tuple[list[Any], list[Any], list[Any]]:
     """(pod volumes, container volumeMounts, container volumeDevices) for the spec's mounts.
 
     A ``block`` volume is a raw device (ReadOnlyMany multi-attach works only so): it appears at
@@ -112,7 +117,10 @@ def mounts_block(mounts: list[Mount], ctx: CompileContext) -> tuple[list[Any], l
         claim = {"claimName": mount.volume}
         if vol.type == "block":
             claim["readOnly"] = True  # type: ignore[assignment]
-        volumes.setdefault(volume_claim(mount.volume), {"name": volume_claim(mount.volume), "persistentVolumeClaim": claim})
+        volumes.setdefault(
+            volume_claim(mount.volume),
+            {"name": volume_claim(mount.volume), "persistentVolumeClaim": claim},
+        )
         if vol.type == "block":
             devices.append({"name": volume_claim(mount.volume), "devicePath": mount.path})
             continue

@@ -6,7 +6,7 @@ them to its own transport in exactly one place::
     IronplaneError                      code "error"
     ├── InvalidError                    code "invalid"        bad input from a user
     │   ├── SpecError                   code "invalid_spec"   app specs that fail to parse or check
-    │   └── ManifestError               code "invalid_manifest" manifests that fail schema validation
+    │   └── ManifestError               code "invalid_manifest" manifests failing validation
     ├── NotFoundError                   code "not_found"
     ├── ConflictError                   code "conflict"
     ├── ForbiddenError                  code "forbidden"

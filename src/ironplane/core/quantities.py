@@ -22,7 +22,9 @@ _DECIMAL = {
     "P": Decimal("1e15"),
     "E": Decimal("1e18"),
 }
-_QUANTITY = re.compile(r"^(?P<num>[0-9]+(\.[0-9]+)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)$")
+_QUANTITY = re.compile(
+    r"^(?P<num>[0-9]+(\.[0-9]+)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)$"
+)
 _DURATION = re.compile(r"^(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?(?:(?P<s>[0-9]+)s)?$")
 
 QUANTITY_HELP = "a Kubernetes quantity such as 512Mi, 4Gi, 2Ti or 1.5G"
@@ -45,7 +47,10 @@ def parse_quantity(text: str) -> Decimal:
         bad = re.match(r"^([0-9.]+)\s*([KMGTPE])i?B$", text.strip(), re.IGNORECASE)
         if bad:
             unit = bad.group(2).upper()
-            hint = f"Kubernetes writes {text.strip()!r} as {bad.group(1)}{unit}i (binary) or {bad.group(1)}{unit}"
+            number = bad.group(1)
+            hint = (
+                f"Kubernetes writes {text.strip()!r} as {number}{unit}i (binary) or {number}{unit}"
+            )
         elif re.match(r"^[0-9.]+\s+\S+$", text.strip()):
             hint = "write the number and the unit without a space"
         raise QuantityProblem(f"{text!r} is not a quantity", hint)

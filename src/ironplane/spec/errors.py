@@ -102,7 +102,9 @@ def _one(err: ErrorDetails, model: type[BaseModel], where: SourceMap, subject: s
         )
         return where.locate(diag, key=True)
     if kind == "missing":
-        diag = Diagnostic(f"required field {str(path[-1])!r} is missing", path=path, subject=subject)
+        diag = Diagnostic(
+            f"required field {str(path[-1])!r} is missing", path=path, subject=subject
+        )
         return where.locate(diag)
     if kind == "literal_error":
         options = _QUOTED.findall(str(ctx.get("expected", "")))
@@ -129,7 +131,9 @@ def _one(err: ErrorDetails, model: type[BaseModel], where: SourceMap, subject: s
         )
         return where.locate(diag)
     expected = _expected(kind)
-    message = f"expected {expected}" if expected and kind.endswith(("_type", "_parsing")) else err["msg"]
+    message = (
+        f"expected {expected}" if expected and kind.endswith(("_type", "_parsing")) else err["msg"]
+    )
     allowed = None
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         message = err["msg"].lower()

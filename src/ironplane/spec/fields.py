@@ -84,7 +84,8 @@ def _env(value: Any) -> dict[str, str | SecretRef]:
             )
         else:
             raise FieldProblem(
-                f"env {key}: unsupported value", allowed="a string, a number, or {secret: group/key}"
+                f"env {key}: unsupported value",
+                allowed="a string, a number, or {secret: group/key}",
             )
     return out
 
@@ -112,7 +113,9 @@ Env = Annotated[
 
 
 class Expose(SpecModel):
-    host: str = Field(pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$")
+    host: str = Field(
+        pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
+    )
     path: str = Field(default="/", pattern=r"^/")
 
 

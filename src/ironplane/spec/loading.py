@@ -1,4 +1,4 @@
-"""Load spec documents from YAML files: parse, fill defaults from the CLI, validate, locate errors."""
+"""Load spec documents from YAML files: parse, fill CLI defaults, validate, locate errors."""
 
 from __future__ import annotations
 
@@ -66,9 +66,7 @@ def _kind_problem(data: Any, where: SourceMap) -> Diagnostic | None:
         if isinstance(data.get("apiVersion"), str):
             hint = "this looks like a Kubernetes manifest; check those with `ironplane validate`"
         return where.locate(
-            Diagnostic(
-                "unknown kind", path=("kind",), given=repr(kind), allowed=allowed, hint=hint
-            )
+            Diagnostic("unknown kind", path=("kind",), given=repr(kind), allowed=allowed, hint=hint)
         )
     return None
 

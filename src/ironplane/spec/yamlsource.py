@@ -10,7 +10,7 @@ import yaml
 
 from ironplane.core.diagnostics import Diagnostic, Path
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,11 @@ def _mark(node: yaml.Node) -> Mark:
 
 
 def _walk(
-    node: yaml.Node, path: Path, where: SourceMap, loader: yaml.SafeLoader, problems: list[Diagnostic]
+    node: yaml.Node,
+    path: Path,
+    where: SourceMap,
+    loader: yaml.SafeLoader,
+    problems: list[Diagnostic],
 ) -> None:
     where.values[path] = _mark(node)
     if isinstance(node, yaml.MappingNode):

@@ -31,7 +31,7 @@ def validate(
         raise ManifestError([], summary=f"--crds {crds}: not a directory")
     entries = load_manifest_files(files)
     problems = []
-    for path, index, obj in entries:
+    for path, _index, obj in entries:
         problems.extend(
             validate_objects([obj], kube_version=kube_version, crd_dir=crds, source=str(path))
         )

@@ -126,7 +126,9 @@ def _weights(build: Build, spec: ModelSpec, server: Server) -> str:
         if spec.identity:
             env.append({"name": "OCI_RESOURCE_PRINCIPAL_VERSION", "value": "2.2"})
             if build.ctx.cluster.region:
-                env.append({"name": "OCI_RESOURCE_PRINCIPAL_REGION", "value": build.ctx.cluster.region})
+                env.append(
+                    {"name": "OCI_RESOURCE_PRINCIPAL_REGION", "value": build.ctx.cluster.region}
+                )
         server.init_containers.append(
             {
                 "name": "fetch-weights",

@@ -103,7 +103,8 @@ def emit_server(build: Build, server: Server) -> None:
         container["env"] = env
     if server.ports:
         container["ports"] = [
-            {"name": pname, "containerPort": port, "protocol": "TCP"} for pname, port in server.ports
+            {"name": pname, "containerPort": port, "protocol": "TCP"}
+            for pname, port in server.ports
         ]
     res = resources_block(spec.resources, ctx)
     if res:

@@ -26,7 +26,11 @@ def compile_workspace(build: Build) -> None:
     if spec.queue:
         ns_labels["ironplane.dev/queue"] = spec.queue
     build.objects.add(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata(spec.namespace, labels=ns_labels)}
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": metadata(spec.namespace, labels=ns_labels),
+        }
     )
     build.objects.add(
         {

@@ -13,7 +13,9 @@ from ironplane.spec.kinds.server import ServiceSpec
 from ironplane.spec.kinds.training import TrainingJobSpec
 from ironplane.spec.kinds.volume import VolumeSpec
 
-Spec = ClusterSpec | WorkspaceSpec | ServiceSpec | ModelSpec | JobSpec | TrainingJobSpec | VolumeSpec
+Spec = (
+    ClusterSpec | WorkspaceSpec | ServiceSpec | ModelSpec | JobSpec | TrainingJobSpec | VolumeSpec
+)
 AppSpec = ServiceSpec | ModelSpec | JobSpec | TrainingJobSpec | VolumeSpec
 """Kinds that live in a workspace."""
 

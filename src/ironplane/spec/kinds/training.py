@@ -12,7 +12,9 @@ from ironplane.spec.kinds.server import AppFields
 
 
 class Network(SpecModel):
-    rdma: bool = Field(default=False, description="RoCE v2 pod pattern; needs a privileged workspace")
+    rdma: bool = Field(
+        default=False, description="RoCE v2 pod pattern; needs a privileged workspace"
+    )
 
 
 class Topology(SpecModel):
