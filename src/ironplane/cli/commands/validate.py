@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ironplane.core.errors import ManifestError
+from ironplane.core.errors import InvalidError, ManifestError
 
 
 def validate(
@@ -25,15 +25,22 @@ def validate(
     ),
 ) -> None:
     """Validate manifests strictly: unknown fields are errors."""
-    from ironplane.validation import load_manifest_files, validate_objects
+    from ironplane.validation import check_kube_version, load_manifest_files, validate_objects
 
+    kube_version = check_kube_version(kube_version)
     if crds is not None and not crds.is_dir():
-        raise ManifestError([], summary=f"--crds {crds}: not a directory")
+        raise InvalidError(f"--crds {crds}: not a directory")
     entries = load_manifest_files(files)
     problems = []
-    for path, _index, obj in entries:
+    for path, document, obj in entries:
         problems.extend(
-            validate_objects([obj], kube_version=kube_version, crd_dir=crds, source=str(path))
+            validate_objects(
+                [obj],
+                kube_version=kube_version,
+                crd_dir=crds,
+                source=str(path),
+                documents=[document],
+            )
         )
     if problems:
         n = len(problems)
