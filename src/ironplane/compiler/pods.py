@@ -169,3 +169,40 @@ def service_account(identity_sa: str | None) -> dict[str, Any]:
 
 def template_labels(app: str, ctx: CompileContext, kind: str) -> dict[str, str]:
     return dict(sorted({**pod_labels(app, ctx.namespace, kind), **selector(app)}.items()))
+
+
+def main_container(
+    *,
+    image: str,
+    command: list[str] | None,
+    args: list[str] | None,
+    env: list[dict[str, Any]],
+    resources: dict[str, Any],
+    ports: list[tuple[str, int]] | None = None,
+    probes: dict[str, Probe] | None = None,
+    mounts: list[dict[str, Any]] | None = None,
+    devices: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The workload's one container, with keys in a fixed order (golden files depend on it)."""
+    container: dict[str, Any] = {"name": "main", "image": image}
+    if command:
+        container["command"] = list(command)
+    if args:
+        container["args"] = list(args)
+    if env:
+        container["env"] = env
+    if ports:
+        container["ports"] = [
+            {"name": name, "containerPort": port, "protocol": "TCP"} for name, port in ports
+        ]
+    if resources:
+        container["resources"] = resources
+    for kind in ("startup", "readiness", "liveness"):
+        if probes and kind in probes:
+            container[f"{kind}Probe"] = probe(probes[kind])
+    if mounts:
+        container["volumeMounts"] = mounts
+    if devices:
+        container["volumeDevices"] = devices
+    container["securityContext"] = container_security()
+    return container

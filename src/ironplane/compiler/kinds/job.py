@@ -12,9 +12,9 @@ from typing import Any
 from ironplane.compiler.core import Build
 from ironplane.compiler.labels import metadata, owned
 from ironplane.compiler.pods import (
-    container_security,
     env_list,
     gpu_placement,
+    main_container,
     mounts_block,
     pod_security,
     resources_block,
@@ -42,24 +42,15 @@ def compile_job(build: Build) -> None:
         )
     defaults = {p.name: p.default or f"{{{{{p.name}}}}}" for p in spec.params}
     volumes, mounts, devices = mounts_block(spec.mounts, ctx)
-    container: dict[str, Any] = {
-        "name": "main",
-        "image": spec.image,
-        "command": spec.resolve(list(spec.command), defaults),
-    }
-    if spec.args:
-        container["args"] = spec.resolve(list(spec.args), defaults)
-    env = env_list(spec.env)
-    if env:
-        container["env"] = env
-    res = resources_block(spec.resources, ctx)
-    if res:
-        container["resources"] = res
-    if mounts:
-        container["volumeMounts"] = mounts
-    if devices:
-        container["volumeDevices"] = devices
-    container["securityContext"] = container_security()
+    container = main_container(
+        image=spec.image,
+        command=spec.resolve(list(spec.command), defaults),
+        args=spec.resolve(list(spec.args), defaults) if spec.args else None,
+        env=env_list(spec.env),
+        resources=resources_block(spec.resources, ctx),
+        mounts=mounts,
+        devices=devices,
+    )
     pod: dict[str, Any] = {
         **service_account(spec.identity.service_account if spec.identity else None),
         "enableServiceLinks": False,

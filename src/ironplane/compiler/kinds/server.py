@@ -8,12 +8,11 @@ from typing import Any
 from ironplane.compiler.core import Build
 from ironplane.compiler.labels import metadata, owned, selector
 from ironplane.compiler.pods import (
-    container_security,
     env_list,
     gpu_placement,
+    main_container,
     mounts_block,
     pod_security,
-    probe,
     resources_block,
     service_account,
     shm_volume,
@@ -93,30 +92,17 @@ def emit_server(build: Build, server: Server) -> None:
         extra_env["OCI_RESOURCE_PRINCIPAL_VERSION"] = "2.2"
         if ctx.cluster.region:
             extra_env["OCI_RESOURCE_PRINCIPAL_REGION"] = ctx.cluster.region
-    container: dict[str, Any] = {"name": "main", "image": server.image}
-    if server.command:
-        container["command"] = list(server.command)
-    if server.args:
-        container["args"] = list(server.args)
-    env = env_list(spec.env, extra_env)
-    if env:
-        container["env"] = env
-    if server.ports:
-        container["ports"] = [
-            {"name": pname, "containerPort": port, "protocol": "TCP"}
-            for pname, port in server.ports
-        ]
-    res = resources_block(spec.resources, ctx)
-    if res:
-        container["resources"] = res
-    for kind in ("startup", "readiness", "liveness"):
-        if kind in server.probes:
-            container[f"{kind}Probe"] = probe(server.probes[kind])
-    if mounts:
-        container["volumeMounts"] = mounts
-    if devices:
-        container["volumeDevices"] = devices
-    container["securityContext"] = container_security()
+    container = main_container(
+        image=server.image,
+        command=server.command,
+        args=server.args,
+        env=env_list(spec.env, extra_env),
+        resources=resources_block(spec.resources, ctx),
+        ports=server.ports,
+        probes=server.probes,
+        mounts=mounts,
+        devices=devices,
+    )
     pod: dict[str, Any] = {
         **service_account(spec.identity.service_account if spec.identity else None),
         "enableServiceLinks": False,
