@@ -114,9 +114,9 @@ def mounts_block(
     devices: list[dict[str, Any]] = []
     for mount in mounts:
         vol = ctx.volumes[mount.volume]
-        claim = {"claimName": mount.volume}
+        claim: dict[str, Any] = {"claimName": mount.volume}
         if vol.type == "block":
-            claim["readOnly"] = True  # type: ignore[assignment]
+            claim["readOnly"] = True
         volumes.setdefault(
             volume_claim(mount.volume),
             {"name": volume_claim(mount.volume), "persistentVolumeClaim": claim},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,7 @@ class Document:
     def problem(self, diagnostic: Diagnostic) -> Diagnostic:
         """Attach this document's file, line and subject to a path-only diagnostic."""
         located = self.where.locate(diagnostic)
-        if located.subject is None:
-            from dataclasses import replace
-
-            located = replace(located, subject=self.subject)
-        return located
+        return located if located.subject else replace(located, subject=self.subject)
 
 
 def _subject(data: dict[str, Any]) -> str:

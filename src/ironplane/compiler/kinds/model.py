@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ironplane.compiler.core import Build
-from ironplane.compiler.kinds.server import Server, emit_server, port_name
+from ironplane.compiler.kinds.server import Server, declared_probes, emit_server, port_name
 from ironplane.compiler.pods import NONROOT_UID, container_security, volume_claim
 from ironplane.spec.fields import Probe
 from ironplane.spec.kinds import ModelSpec
@@ -71,7 +71,7 @@ def compile_model(build: Build) -> None:
         server.command = spec.command
     else:
         server.command = spec.command or engine_command(spec, model_path)
-    server.probes = {k: v for k, v in spec.health if v is not None} if spec.health else {}
+    server.probes = declared_probes(spec.health)
     if not server.probes and spec.engine != "custom":
         # Loading weights can take many minutes: the startup probe holds liveness back for up to
         # an hour, then readiness gates traffic.

@@ -18,7 +18,7 @@ from ironplane.compiler.pods import (
     shm_volume,
     template_labels,
 )
-from ironplane.spec.fields import Probe
+from ironplane.spec.fields import Health, Probe
 from ironplane.spec.kinds import ServiceSpec
 from ironplane.spec.kinds.server import ServerFields
 
@@ -47,12 +47,14 @@ def port_name(protocol: str, port: int) -> str:
     return f"{protocol}-{port}"
 
 
+def declared_probes(health: Health | None) -> dict[str, Probe]:
+    """The probes a spec sets, by kind (startup, readiness, liveness)."""
+    return {kind: p for kind, p in health if p is not None} if health else {}
+
+
 def compile_service(build: Build) -> None:
     spec = build.spec
     assert isinstance(spec, ServiceSpec)
-    probes = {}
-    if spec.health:
-        probes = {k: v for k, v in spec.health if v is not None}
     emit_server(
         build,
         Server(
@@ -62,7 +64,7 @@ def compile_service(build: Build) -> None:
             command=spec.command,
             args=spec.args,
             ports=[(port_name(p.protocol, p.port), p.port) for p in spec.ports],
-            probes=probes,
+            probes=declared_probes(spec.health),
             run_as_user=spec.run_as_user,
         ),
     )
