@@ -22,20 +22,37 @@ class CompiledSet:
     """Each document's own result, in input order."""
 
 
-def catalog_of(docs: Sequence[Document]) -> Catalog:
-    clusters = {d.spec.name: d.spec for d in docs if isinstance(d.spec, ClusterSpec)}
-    workspaces = {d.spec.name: d.spec for d in docs if isinstance(d.spec, WorkspaceSpec)}
+def catalog_of(docs: Sequence[Document], base: Catalog | None = None) -> Catalog:
+    """The platform objects of ``docs``, over those of ``base`` (e.g. the control plane's store)."""
+    base = base or Catalog()
+    clusters = {
+        **base.clusters,
+        **{d.spec.name: d.spec for d in docs if isinstance(d.spec, ClusterSpec)},
+    }
+    workspaces = {
+        **base.workspaces,
+        **{d.spec.name: d.spec for d in docs if isinstance(d.spec, WorkspaceSpec)},
+    }
     volumes = {
-        (d.spec.workspace, d.spec.name): d.spec
-        for d in docs
-        if isinstance(d.spec, VolumeSpec) and d.spec.workspace
+        **base.volumes,
+        **{
+            (d.spec.workspace, d.spec.name): d.spec
+            for d in docs
+            if isinstance(d.spec, VolumeSpec) and d.spec.workspace
+        },
     }
     return Catalog(clusters=clusters, workspaces=workspaces, volumes=volumes)
 
 
-def compile_documents(docs: Sequence[Document], *, version: str | None = None) -> CompiledSet:
-    """One bundle for all documents; raises ``SpecError`` listing every problem, located."""
-    catalog = catalog_of(docs)
+def compile_documents(
+    docs: Sequence[Document], *, version: str | None = None, base: Catalog | None = None
+) -> CompiledSet:
+    """One bundle for all documents; raises ``SpecError`` listing every problem, located.
+
+    ``base`` holds platform objects known besides the documents (the control plane passes its
+    stored clusters, workspaces and volumes); the documents override it.
+    """
+    catalog = catalog_of(docs, base)
     problems: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
     results: list[tuple[Document, CompileResult]] = []

@@ -9,6 +9,7 @@ them to its own transport in exactly one place::
     │   └── ManifestError               code "invalid_manifest" manifests failing validation
     ├── NotFoundError                   code "not_found"
     ├── ConflictError                   code "conflict"
+    ├── UnauthenticatedError            code "unauthenticated" no or bad credentials
     ├── ForbiddenError                  code "forbidden"
     └── UnavailableError                code "unavailable"
 """
@@ -68,8 +69,18 @@ class ConflictError(IronplaneError):
     code = "conflict"
 
 
+class UnauthenticatedError(IronplaneError):
+    """No credentials, or credentials that are unknown, expired or revoked."""
+
+    code = "unauthenticated"
+
+
 class ForbiddenError(IronplaneError):
     code = "forbidden"
+
+
+class PayloadTooLargeError(InvalidError):
+    code = "payload_too_large"
 
 
 class UnavailableError(IronplaneError):

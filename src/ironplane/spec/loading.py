@@ -124,24 +124,13 @@ def _expand(paths: Iterable[Path | str]) -> list[Path | str]:
     return out
 
 
-def load_files(
-    paths: Sequence[Path | str], *, default_workspace: str | None = None
+def load_texts(
+    texts: Iterable[tuple[str, str]], *, default_workspace: str | None = None
 ) -> list[Document]:
-    """Load and check every document of every file; raise ``SpecError`` listing all problems."""
+    """Load and check every document of every (source, text); raise ``SpecError`` listing all."""
     docs: list[Document] = []
     problems: list[Diagnostic] = []
-    for entry in _expand(paths):
-        if entry == "-":
-            text, source = sys.stdin.read(), "<stdin>"
-        else:
-            path = Path(entry)
-            try:
-                text = path.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                raise InvalidError(f"{path}: no such file") from None
-            except (OSError, UnicodeDecodeError) as exc:
-                raise InvalidError(f"{path}: cannot read: {exc}") from None
-            source = str(path)
+    for source, text in texts:
         found, bad = load_documents(text, source, default_workspace=default_workspace)
         docs.extend(found)
         problems.extend(bad)
@@ -149,6 +138,25 @@ def load_files(
     if problems:
         raise SpecError(problems, summary=_summary(problems))
     return docs
+
+
+def _read(entry: Path | str) -> tuple[str, str]:
+    if entry == "-":
+        return "<stdin>", sys.stdin.read()
+    path = Path(entry)
+    try:
+        return str(path), path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidError(f"{path}: cannot read: {exc}") from None
+
+
+def load_files(
+    paths: Sequence[Path | str], *, default_workspace: str | None = None
+) -> list[Document]:
+    """Load and check every document of every file; raise ``SpecError`` listing all problems."""
+    return load_texts([_read(e) for e in _expand(paths)], default_workspace=default_workspace)
 
 
 def _summary(problems: Sequence[Diagnostic]) -> str:

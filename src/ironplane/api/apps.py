@@ -1,0 +1,91 @@
+"""Apply, apps and their immutable versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ironplane.api.common import DiagnosticBody, Request, Response
+from ironplane.api.identity import TokenCreated
+
+Action = Literal["create", "update", "unchanged", "delete"]
+
+
+class SourceText(Request):
+    source: str = Field(min_length=1, max_length=1024, examples=["apps/chat.yaml"])
+    """Where the text came from; error messages name it with the line and column."""
+    content: str
+    """YAML (or JSON) holding one or more spec documents."""
+
+
+class ApplyRequest(Request):
+    documents: list[SourceText] = Field(min_length=1, max_length=1000)
+    default_workspace: str | None = Field(default=None, max_length=63)
+    dry_run: bool = False
+    diff: bool = False
+    """Return a unified diff of each changed app's compiled manifests against its active version."""
+    sync: str | None = Field(default=None, min_length=1, max_length=1024)
+    """A source id (e.g. a git remote and directory). Apps applied earlier with the same id that
+    are absent from this request are deleted."""
+
+
+class Change(Response):
+    kind: str
+    name: str
+    workspace: str | None = None
+    action: Action
+    version: int | None = None
+    """The app's version after the change (apps only)."""
+    cluster_revision: int | None = None
+    diff: str | None = None
+    agent_token: TokenCreated | None = None
+    """Set once, when apply registered a new cluster."""
+
+
+class ApplyResult(Response):
+    dry_run: bool
+    changes: list[Change]
+    warnings: list[DiagnosticBody] = []
+
+
+class App(Response):
+    workspace: str
+    name: str
+    kind: str
+    active_version: int | None = None
+    """None once the app is deleted; its history stays."""
+    latest_version: int
+    source: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class VersionSummary(Response):
+    workspace: str
+    app: str
+    number: int
+    hash: str
+    reason: Literal["apply", "rollback"]
+    rollback_of: int | None = None
+    author: str
+    created_at: datetime
+    cluster_revision: int
+    active: bool = False
+
+
+class Version(VersionSummary):
+    spec: dict[str, Any]
+    objects: list[dict[str, Any]]
+
+
+class RollbackRequest(Request):
+    to: int = Field(ge=1)
+    dry_run: bool = False
+
+
+class AppDetail(Response):
+    app: App
+    active: Version | None = None
+    versions: list[VersionSummary] = []

@@ -1,0 +1,45 @@
+"""Clusters, workspaces, and the desired state an agent follows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ironplane.api.common import Response
+from ironplane.api.identity import TokenCreated
+
+
+class Cluster(Response):
+    name: str
+    provider: str
+    region: str | None = None
+    enhanced: bool = False
+    revision: int
+    """The desired-state revision; it grows by one with every change the agent must follow."""
+    spec: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ClusterRegistered(Response):
+    cluster: Cluster
+    agent_token: TokenCreated
+    """The token for this cluster's agent: scoped to this cluster alone, shown once."""
+
+
+class Workspace(Response):
+    name: str
+    cluster: str
+    namespace: str
+    gpu: bool = False
+    privileged: bool = False
+    spec: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class DesiredState(Response):
+    cluster: str
+    revision: int
+    hash: str
+    objects: list[dict[str, Any]]

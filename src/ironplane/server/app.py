@@ -1,0 +1,65 @@
+"""create_app(settings): the FastAPI application with its routers, error mapping and limits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ironplane import __version__
+from ironplane.api.common import API_PREFIX, ErrorResponse
+from ironplane.server import errors
+from ironplane.server.bootstrap import announce, bootstrap
+from ironplane.server.context import Services
+from ironplane.server.db.engine import Database
+from ironplane.server.limits import BodyLimit
+from ironplane.server.routers import access, apps, audit, auth, clusters, identity, secrets
+from ironplane.server.security.crypto import SecretBox
+from ironplane.server.settings import ServerSettings
+
+ROUTERS = (auth, identity, access, clusters, apps, secrets, audit)
+_ERRORS = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in (
+        (400, "invalid input"),
+        (401, "no or bad credentials (code `unauthenticated`)"),
+        (403, "permission denied (code `forbidden`)"),
+        (404, "not found, or not visible to the caller (code `not_found`)"),
+        (409, "conflict"),
+        (413, "request body too large (code `payload_too_large`)"),
+        (422, "invalid request body or parameters (code `invalid`)"),
+    )
+}
+
+
+def create_app(settings: ServerSettings, *, announce_token: bool = True) -> FastAPI:
+    services = Services(
+        settings=settings, db=Database(settings), box=SecretBox.from_settings(settings)
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await services.db.migrate()
+        token = await bootstrap(services.db, settings)
+        if token is not None and announce_token:
+            announce(token, settings)
+        app.state.bootstrap_token = token
+        yield
+        await services.db.close()
+
+    app = FastAPI(
+        title="Ironplane control plane",
+        version=__version__,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+        responses=_ERRORS,  # type: ignore[arg-type]
+    )
+    app.state.services = services
+    errors.install(app)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    for module in ROUTERS:
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app

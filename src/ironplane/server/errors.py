@@ -1,0 +1,137 @@
+"""The one place errors become HTTP responses.
+
+Every body is ``{"error": {"code", "message", "diagnostics"}}``. Request validation errors never
+echo the input (it may hold a password or a secret value); unexpected errors answer 500 with no
+detail and are logged with their traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException
+
+from ironplane.api.common import DiagnosticBody, ErrorBody, ErrorResponse
+from ironplane.core.diagnostics import Diagnostic
+from ironplane.core.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    IronplaneError,
+    ManifestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    SpecError,
+    UnauthenticatedError,
+    UnavailableError,
+)
+
+log = logging.getLogger("ironplane.server")
+
+STATUS: list[tuple[type[IronplaneError], int]] = [
+    (PayloadTooLargeError, 413),
+    (InvalidError, 400),
+    (UnauthenticatedError, 401),
+    (ForbiddenError, 403),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (UnavailableError, 503),
+]
+_HTTP_CODES = {
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    diagnostics: list[Diagnostic] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorResponse(
+        error=ErrorBody(
+            code=code,
+            message=message,
+            diagnostics=[DiagnosticBody.of(d) for d in diagnostics or []],
+        )
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def status_of(exc: IronplaneError) -> int:
+    return next((status for cls, status in STATUS if isinstance(exc, cls)), 500)
+
+
+async def _ironplane(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, IronplaneError)
+    diagnostics = list(exc.diagnostics) if isinstance(exc, SpecError | ManifestError) else []
+    status = status_of(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return error_response(status, exc.code, exc.message, diagnostics, headers)
+
+
+def _location(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    return tuple(x for x in loc if isinstance(x, str | int))
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    diagnostics: list[Diagnostic] = []
+    for err in exc.errors():
+        loc = _location(tuple(err.get("loc", ())))
+        kind = err.get("type", "")
+        if kind == "json_invalid":
+            message = "the request body is not valid JSON: " + str(
+                err.get("ctx", {}).get("error", "")
+            )
+        elif kind == "extra_forbidden":
+            message = f"unknown field {loc[-1]!r}" if loc else "unknown field"
+        else:
+            message = str(err.get("msg", "invalid value"))
+        diagnostics.append(Diagnostic(message=message, path=loc))
+    summary = "; ".join(
+        f"{'.'.join(str(x) for x in d.path) or 'body'}: {d.message}" for d in diagnostics[:5]
+    )
+    return error_response(422, "invalid", f"invalid request: {summary}", diagnostics)
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "invalid" if exc.status_code < 500 else "internal")
+    detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+    return error_response(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
+
+
+async def _integrity(_: Request, exc: Exception) -> JSONResponse:
+    log.info("integrity error (concurrent change): %s", type(exc).__name__)
+    return error_response(409, "conflict", "the change collided with a concurrent one; retry it")
+
+
+async def _operational(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return error_response(503, "unavailable", "the database is unavailable or busy; retry shortly")
+
+
+async def _internal(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error in %s %s", request.method, request.url.path)
+    return error_response(500, "internal", "internal server error; the server log has the details")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(IronplaneError, _ironplane)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(OperationalError, _operational)
+    app.add_exception_handler(Exception, _internal)

@@ -1,0 +1,81 @@
+"""Bearer token → Principal, with the caller's role bindings resolved into grants."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ironplane.api.permissions import Permission
+from ironplane.core.errors import UnauthenticatedError
+from ironplane.server.db.tables import ApiTokenRow, RoleBindingRow, RoleRow, TeamMemberRow
+from ironplane.server.db.types import utcnow
+from ironplane.server.security import tokens
+from ironplane.server.security.principals import Grant, Principal
+
+_TOUCH_EVERY = timedelta(minutes=1)
+_BAD = "the token is not valid: it is unknown, expired or revoked; log in again"
+
+
+async def authenticate(session: AsyncSession, bearer: str | None) -> Principal:
+    if not bearer:
+        raise UnauthenticatedError(
+            "authentication required: send `Authorization: Bearer <token>` (run `ironplane login`)"
+        )
+    parsed = tokens.parse(bearer)
+    if parsed is None:
+        raise UnauthenticatedError(_BAD)
+    token_id, secret = parsed
+    row = await session.get(ApiTokenRow, token_id)
+    if row is None or not tokens.matches(secret, row.secret_hash):
+        raise UnauthenticatedError(_BAD)
+    now = utcnow()
+    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        raise UnauthenticatedError(_BAD)
+    if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
+        row.last_used_at = now
+    if row.kind == "agent" and row.cluster is not None:
+        return Principal(
+            kind="agent",
+            name=row.cluster.name,
+            id=row.cluster.id,
+            token_id=row.id,
+            agent_cluster_id=row.cluster.id,
+        )
+    if row.service_account is not None:
+        sa = row.service_account
+        grants = await load_grants(session, service_account_id=sa.id)
+        return Principal(
+            kind="service_account", name=sa.name, id=sa.id, token_id=row.id, grants=grants
+        )
+    if row.user is not None and row.user.active:
+        user = row.user
+        grants = await load_grants(session, user_id=user.id)
+        return Principal(kind="user", name=user.name, id=user.id, token_id=row.id, grants=grants)
+    raise UnauthenticatedError(_BAD)
+
+
+async def load_grants(
+    session: AsyncSession, *, user_id: int | None = None, service_account_id: int | None = None
+) -> tuple[Grant, ...]:
+    if user_id is not None:
+        teams = select(TeamMemberRow.team_id).where(TeamMemberRow.user_id == user_id)
+        who = or_(RoleBindingRow.user_id == user_id, RoleBindingRow.team_id.in_(teams))
+    else:
+        who = RoleBindingRow.service_account_id == service_account_id
+    rows = await session.execute(
+        select(RoleBindingRow, RoleRow.permissions)
+        .join(RoleRow, RoleRow.name == RoleBindingRow.role)
+        .where(who)
+    )
+    known = {p.value for p in Permission}
+    return tuple(
+        Grant(
+            permissions=frozenset(Permission(p) for p in perms if p in known),
+            scope_kind=binding.scope_kind,
+            cluster_id=binding.cluster_id,
+            workspace_id=binding.workspace_id,
+        )
+        for binding, perms in rows.all()
+    )

@@ -1,0 +1,122 @@
+"""Reading apps and their versions; rollback and delete."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ironplane.api.apps import App, AppDetail, Change, RollbackRequest, Version, VersionSummary
+from ironplane.api.permissions import Permission
+from ironplane.core.errors import NotFoundError
+from ironplane.server.context import Caller
+from ironplane.server.db.tables import AppRow, AppVersionRow, WorkspaceRow
+from ironplane.server.services.apply import delete_app
+from ironplane.server.services.clusters import workspace_target
+from ironplane.server.services.store import lock_clusters, manifest_diff
+from ironplane.server.services.versions import (
+    add_version,
+    app_out,
+    require_version,
+    summary_out,
+    version_of,
+    version_out,
+)
+
+
+async def _app(session: AsyncSession, workspace: str, name: str) -> AppRow:
+    row = await session.scalar(
+        select(AppRow).join(WorkspaceRow).where(WorkspaceRow.name == workspace, AppRow.name == name)
+    )
+    if row is None:
+        raise NotFoundError(f"app {name!r} not found in workspace {workspace!r}")
+    return row
+
+
+async def list_apps(session: AsyncSession, caller: Caller, workspace: str | None) -> list[App]:
+    query = select(AppRow).join(WorkspaceRow).order_by(WorkspaceRow.name, AppRow.name)
+    if workspace is not None:
+        query = query.where(WorkspaceRow.name == workspace)
+    rows = await session.scalars(query)
+    p = caller.principal
+    return [
+        app_out(r) for r in rows if p.allows(Permission.APPS_READ, workspace_target(r.workspace))
+    ]
+
+
+async def _versions(session: AsyncSession, app: AppRow) -> list[VersionSummary]:
+    rows = await session.scalars(
+        select(AppVersionRow).where(AppVersionRow.app_id == app.id).order_by(AppVersionRow.number)
+    )
+    return [summary_out(app, r) for r in rows]
+
+
+async def describe(session: AsyncSession, workspace: str, name: str) -> AppDetail:
+    app = await _app(session, workspace, name)
+    active = await version_of(session, app, app.active_version)
+    return AppDetail(
+        app=app_out(app),
+        active=version_out(app, active) if active else None,
+        versions=await _versions(session, app),
+    )
+
+
+async def versions(session: AsyncSession, workspace: str, name: str) -> list[VersionSummary]:
+    return await _versions(session, await _app(session, workspace, name))
+
+
+async def version(session: AsyncSession, workspace: str, name: str, number: int) -> Version:
+    app = await _app(session, workspace, name)
+    return version_out(app, await require_version(session, app, number))
+
+
+async def rollback(
+    session: AsyncSession, caller: Caller, workspace: str, name: str, body: RollbackRequest
+) -> Change:
+    """A new version with version N's spec and manifests (history is never rewritten)."""
+    app = await _app(session, workspace, name)
+    cluster = (await lock_clusters(session, [app.workspace.cluster_id]))[app.workspace.cluster_id]
+    target = await require_version(session, app, body.to)
+    active = await version_of(session, app, app.active_version)
+    if active is not None and active.hash == target.hash:
+        return Change(
+            kind=app.kind,
+            name=name,
+            workspace=workspace,
+            action="unchanged",
+            version=active.number,
+            cluster_revision=active.cluster_revision,
+        )
+    revision = cluster.revision + 1
+    row = await add_version(
+        session,
+        caller,
+        app,
+        spec=target.spec,
+        objects=target.objects,
+        hash=target.hash,
+        cluster_revision=revision,
+        rollback_of=target.number,
+    )
+    app.kind = str(target.spec.get("kind", app.kind))
+    cluster.revision = revision
+    return Change(
+        kind=app.kind,
+        name=name,
+        workspace=workspace,
+        action="update" if active else "create",
+        version=row.number,
+        cluster_revision=revision,
+        diff=manifest_diff(
+            active.objects if active else [],
+            target.objects,
+            label=f"{workspace}/{name} v{row.number}",
+            old_label=f"{workspace}/{name} v{active.number}" if active else "(none)",
+        ),
+    )
+
+
+async def delete(session: AsyncSession, caller: Caller, workspace: str, name: str) -> Change:
+    app = await _app(session, workspace, name)
+    if app.active_version is None:
+        raise NotFoundError(f"app {name!r} in workspace {workspace!r} is already deleted")
+    return await delete_app(session, caller, app, None, diff=False)

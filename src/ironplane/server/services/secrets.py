@@ -1,0 +1,99 @@
+"""Secret groups: values sealed with the server's key; the API shows values only to secrets.read."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ironplane.api.common import Deleted
+from ironplane.api.secrets import SecretGroup, SecretGroupPut, SecretGroupValues
+from ironplane.core.errors import InvalidError, NotFoundError
+from ironplane.core.names import secret_key_problem
+from ironplane.server.context import Caller
+from ironplane.server.db.tables import SecretGroupRow, WorkspaceRow
+from ironplane.server.db.types import utcnow
+from ironplane.server.security.crypto import SecretBox
+from ironplane.server.services.audit import record
+from ironplane.server.services.lookup import by_name
+from ironplane.server.services.store import bump, lock_clusters
+
+
+def _out(row: SecretGroupRow, workspace: str) -> SecretGroup:
+    return SecretGroup(workspace=workspace, name=row.name, keys=row.keys, updated_at=row.updated_at)
+
+
+async def _group(session: AsyncSession, ws: WorkspaceRow, name: str) -> SecretGroupRow:
+    row = await session.scalar(
+        select(SecretGroupRow).where(
+            SecretGroupRow.workspace_id == ws.id, SecretGroupRow.name == name
+        )
+    )
+    if row is None:
+        raise NotFoundError(f"secret group {name!r} not found in workspace {ws.name!r}")
+    return row
+
+
+async def list_groups(session: AsyncSession, workspace: str) -> list[SecretGroup]:
+    ws = await by_name(session, WorkspaceRow, workspace)
+    rows = await session.scalars(
+        select(SecretGroupRow)
+        .where(SecretGroupRow.workspace_id == ws.id)
+        .order_by(SecretGroupRow.name)
+    )
+    return [_out(r, workspace) for r in rows]
+
+
+async def read_group(
+    session: AsyncSession, box: SecretBox, workspace: str, name: str
+) -> SecretGroupValues:
+    ws = await by_name(session, WorkspaceRow, workspace)
+    row = await _group(session, ws, name)
+    return SecretGroupValues(**_out(row, workspace).model_dump(), values=box.open(row.ciphertext))
+
+
+async def put_group(
+    session: AsyncSession,
+    caller: Caller,
+    box: SecretBox,
+    workspace: str,
+    name: str,
+    body: SecretGroupPut,
+) -> SecretGroup:
+    """Replace the group's values (create it if absent)."""
+    bad = [k for k in body.values if secret_key_problem(k)]
+    if bad:
+        raise InvalidError(f"values: invalid key {bad[0][:80]!r}: {secret_key_problem(bad[0])}")
+    ws = await by_name(session, WorkspaceRow, workspace)
+    cluster = (await lock_clusters(session, [ws.cluster_id]))[ws.cluster_id]
+    values = {k: v.get_secret_value() for k, v in body.values.items()}
+    row = await session.scalar(
+        select(SecretGroupRow).where(
+            SecretGroupRow.workspace_id == ws.id, SecretGroupRow.name == name
+        )
+    )
+    if row is None:
+        row = SecretGroupRow(workspace_id=ws.id, name=name, keys=[], ciphertext=b"")
+        session.add(row)
+    row.keys = sorted(values)
+    row.ciphertext = box.seal(values)
+    row.updated_at = utcnow()
+    bump(cluster)
+    await session.flush()
+    record(
+        session,
+        caller,
+        action="secret_group.put",
+        target=f"secret_group/{workspace}/{name}",
+        details={"keys": row.keys},
+    )
+    return _out(row, workspace)
+
+
+async def delete_group(session: AsyncSession, caller: Caller, workspace: str, name: str) -> Deleted:
+    ws = await by_name(session, WorkspaceRow, workspace)
+    row = await _group(session, ws, name)
+    cluster = (await lock_clusters(session, [ws.cluster_id]))[ws.cluster_id]
+    await session.delete(row)
+    bump(cluster)
+    record(session, caller, action="secret_group.delete", target=f"secret_group/{workspace}/{name}")
+    return Deleted(deleted=f"secret_group/{workspace}/{name}")

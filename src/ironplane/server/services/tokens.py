@@ -1,0 +1,177 @@
+"""API tokens for users and service accounts, login sessions, and cluster agent tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ironplane.api.identity import LoginRequest, LoginResponse, Token, TokenCreate, TokenCreated
+from ironplane.api.permissions import Permission
+from ironplane.core.errors import ForbiddenError, NotFoundError
+from ironplane.server.context import Caller
+from ironplane.server.db.tables import ApiTokenRow, ClusterRow, ServiceAccountRow, UserRow
+from ironplane.server.db.types import utcnow
+from ironplane.server.security import tokens
+from ironplane.server.security.passwords import verify_password
+from ironplane.server.services.audit import record
+from ironplane.server.services.lookup import by_name
+
+
+def subject_of(row: ApiTokenRow) -> str:
+    if row.kind == "agent" and row.cluster is not None:
+        return f"agent:{row.cluster.name}"
+    if row.service_account is not None:
+        return f"service_account:{row.service_account.name}"
+    if row.user is not None:
+        return f"user:{row.user.name}"
+    return "unknown"
+
+
+def token_out(row: ApiTokenRow) -> Token:
+    return Token(
+        id=row.id,
+        name=row.name,
+        subject=subject_of(row),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+async def _mint(session: AsyncSession, row: ApiTokenRow, secret: str) -> TokenCreated:
+    session.add(row)
+    await session.flush()
+    await session.refresh(row)
+    return TokenCreated(token=token_out(row), secret=secret)
+
+
+def _row(minted: tokens.Minted, name: str, kind: str, days: int | None) -> ApiTokenRow:
+    expires = utcnow() + timedelta(days=days) if days else None
+    return ApiTokenRow(
+        id=minted.id, name=name, secret_hash=minted.secret_hash, kind=kind, expires_at=expires
+    )
+
+
+async def create_token(session: AsyncSession, caller: Caller, body: TokenCreate) -> TokenCreated:
+    principal = caller.principal
+    minted = tokens.mint()
+    if body.service_account is not None:
+        if not principal.allows(Permission.SERVICE_ACCOUNTS_WRITE):
+            raise ForbiddenError(
+                "permission denied: minting a service account's token needs "
+                "service_accounts.write on tenant"
+            )
+        sa = await by_name(session, ServiceAccountRow, body.service_account)
+        row = _row(minted, body.name, "service_account", body.expires_in_days)
+        row.service_account_id = sa.id
+    elif principal.kind == "user":
+        row = _row(minted, body.name, "user", body.expires_in_days)
+        row.user_id = principal.id
+    else:
+        raise ForbiddenError(
+            "a service account cannot mint tokens for itself; an admin mints them with "
+            "`service_account` set"
+        )
+    created = await _mint(session, row, minted.secret)
+    record(
+        session,
+        caller,
+        action="token.create",
+        target=f"token/{minted.id}",
+        details={"name": body.name, "subject": created.token.subject},
+    )
+    return created
+
+
+async def mint_agent_token(
+    session: AsyncSession, caller: Caller, cluster: ClusterRow
+) -> TokenCreated:
+    """A new agent token for the cluster; the cluster's earlier agent tokens are revoked."""
+    await session.execute(
+        update(ApiTokenRow)
+        .where(
+            ApiTokenRow.cluster_id == cluster.id,
+            ApiTokenRow.kind == "agent",
+            ApiTokenRow.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    minted = tokens.mint()
+    row = _row(minted, f"agent {cluster.name}", "agent", None)
+    row.cluster_id = cluster.id
+    created = await _mint(session, row, minted.secret)
+    record(
+        session,
+        caller,
+        action="cluster.agent_token",
+        target=f"cluster/{cluster.name}",
+        details={"token": minted.id},
+    )
+    return created
+
+
+def _visible(caller: Caller, row: ApiTokenRow) -> bool:
+    p = caller.principal
+    if p.kind == "user" and row.user_id == p.id:
+        return True
+    if row.kind == "service_account":
+        return p.allows(Permission.SERVICE_ACCOUNTS_WRITE)
+    return p.allows(Permission.USERS_WRITE)
+
+
+async def list_tokens(session: AsyncSession, caller: Caller, *, everyone: bool) -> list[Token]:
+    query = (
+        select(ApiTokenRow).where(ApiTokenRow.kind != "session").order_by(ApiTokenRow.created_at)
+    )
+    if everyone:
+        if not caller.principal.allows(Permission.USERS_WRITE):
+            raise ForbiddenError("permission denied: listing everyone's tokens needs users.write")
+    elif caller.principal.kind == "user":
+        query = query.where(ApiTokenRow.user_id == caller.principal.id)
+    else:
+        return []
+    return [token_out(r) for r in await session.scalars(query)]
+
+
+async def revoke_token(session: AsyncSession, caller: Caller, token_id: str) -> Token:
+    row = await session.get(ApiTokenRow, token_id)
+    if row is None or not _visible(caller, row):
+        raise NotFoundError(f"token {token_id!r} not found")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    record(session, caller, action="token.revoke", target=f"token/{token_id}")
+    return token_out(row)
+
+
+async def login(
+    session: AsyncSession, body: LoginRequest, *, ttl: timedelta, source_ip: str | None
+) -> LoginResponse | None:
+    """A session token, or None (with the failure audited) for a wrong name or password."""
+    user = await session.scalar(select(UserRow).where(UserRow.name == body.username))
+    ok = verify_password(user.password_hash if user else None, body.password.get_secret_value())
+    if user is None or not ok or not user.active:
+        record(
+            session,
+            None,
+            action="auth.login",
+            target=f"user/{body.username[:63]}",
+            outcome="denied",
+            source_ip=source_ip,
+        )
+        return None
+    minted = tokens.mint()
+    row = ApiTokenRow(
+        id=minted.id,
+        name="login session",
+        secret_hash=minted.secret_hash,
+        kind="session",
+        user_id=user.id,
+        expires_at=utcnow() + ttl,
+    )
+    session.add(row)
+    record(session, None, action="auth.login", target=f"user/{user.name}", source_ip=source_ip)
+    assert row.expires_at is not None
+    return LoginResponse(token=minted.secret, expires_at=row.expires_at)
