@@ -87,7 +87,9 @@ class Server:
     def client(self, token: str | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app, client=("10.1.2.3", 5555)),
+            transport=httpx.ASGITransport(
+                app=self.app, client=("10.1.2.3", 5555), raise_app_exceptions=False
+            ),
             base_url="http://testserver" + API,
             headers=headers,
         )
