@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 
 from ironplane.api.common import DiagnosticBody, ErrorBody, ErrorResponse
@@ -123,6 +123,29 @@ async def _operational(_: Request, exc: Exception) -> JSONResponse:
     return error_response(503, "unavailable", "the database is unavailable or busy; retry shortly")
 
 
+async def _dbapi(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    if not sqlstate.startswith("22"):  # SQLSTATE class 22: data exception, i.e. a bad input value
+        raise exc  # to _internal, as any other unexpected error
+    log.info("the database refused a value (SQLSTATE %s)", sqlstate)
+    return error_response(
+        400,
+        "invalid",
+        "a value in the request cannot be stored or looked up: "
+        "it holds a NUL character, is too long or is out of range",
+    )
+
+
+async def _unencodable(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, UnicodeEncodeError)
+    return error_response(
+        400,
+        "invalid",
+        "the request holds text that is not valid Unicode (a lone surrogate such as \\ud800)",
+    )
+
+
 async def _internal(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error in %s %s", request.method, request.url.path)
     return error_response(500, "internal", "internal server error; the server log has the details")
@@ -134,4 +157,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(IntegrityError, _integrity)
     app.add_exception_handler(OperationalError, _operational)
+    app.add_exception_handler(DBAPIError, _dbapi)
+    app.add_exception_handler(UnicodeEncodeError, _unencodable)
     app.add_exception_handler(Exception, _internal)

@@ -45,18 +45,28 @@ class BodyLimit:
                     return
         seen = 0
         started = False
+        exceeded = False
+        replaced = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    exceeded = True
                     raise BodyTooLarge(_message(self.limit))
             return message
 
         async def tracked(message: Message) -> None:
-            nonlocal started
+            nonlocal started, replaced
+            if exceeded and not started:
+                # The app may catch the error and answer something else (FastAPI answers 400
+                # "error parsing the body"): the answer is a 413 all the same.
+                started = replaced = True
+                await self._refuse(send)
+            if replaced:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
-from ironplane.api.common import Deleted
+from ironplane.api.common import MAX_ID, Deleted
 from ironplane.api.identity import (
     Role,
     RoleBinding,
@@ -76,6 +76,8 @@ async def create_binding(
 
 
 @router.delete("/role-bindings/{binding_id}", tags=["roles"])
-async def delete_binding(binding_id: int, a: Access = Depends(allow(P.ROLES_WRITE))) -> Deleted:
+async def delete_binding(
+    binding_id: int = Path(ge=1, le=MAX_ID), a: Access = Depends(allow(P.ROLES_WRITE))
+) -> Deleted:
     async with a.services.db.session() as s:
         return await roles_svc.delete_binding(s, a.caller, binding_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from ironplane.api.apps import (
     App,
@@ -14,6 +14,7 @@ from ironplane.api.apps import (
     Version,
     VersionSummary,
 )
+from ironplane.api.common import MAX_ID
 from ironplane.api.permissions import Permission as P
 from ironplane.server.security.guards import Access, allow
 from ironplane.server.services import apps as svc
@@ -74,7 +75,10 @@ async def list_versions(
 
 @router.get(_APP + "/versions/{number}")
 async def get_version(
-    workspace: str, app: str, number: int, a: Access = Depends(allow(P.APPS_READ, on="workspace"))
+    workspace: str,
+    app: str,
+    number: int = Path(ge=1, le=MAX_ID),
+    a: Access = Depends(allow(P.APPS_READ, on="workspace")),
 ) -> Version:
     async with a.services.db.session() as s:
         return await svc.version(s, workspace, app, number)

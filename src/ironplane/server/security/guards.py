@@ -103,7 +103,7 @@ def allow(
                 record(
                     session,
                     caller,
-                    action=f"{request.method} {request.url.path}",
+                    action=f"{request.method} {request.url.path}"[:100],  # the column holds 100
                     target=target.label,
                     outcome="denied",
                     details={"permission": permission.value if permission else "authenticated"},

@@ -7,9 +7,10 @@ reports exactly what the real apply would do.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +21,7 @@ from ironplane.compiler.documents import compile_documents
 from ironplane.core.diagnostics import Diagnostic
 from ironplane.core.errors import ForbiddenError, SpecError
 from ironplane.server.context import Caller
-from ironplane.server.db.tables import AppRow, ClusterRow, WorkspaceRow
+from ironplane.server.db.tables import AppRow, ClusterRow, SecretGroupRow, WorkspaceRow
 from ironplane.server.security.principals import TENANT, Target
 from ironplane.server.services import clusters as cl
 from ironplane.server.services.audit import record
@@ -32,6 +33,7 @@ from ironplane.server.services.store import (
     version_hash,
 )
 from ironplane.server.services.versions import add_version, version_of
+from ironplane.spec.fields import SecretRef
 from ironplane.spec.kinds import ClusterSpec, WorkspaceSpec
 from ironplane.spec.loading import Document, load_texts
 
@@ -212,11 +214,64 @@ async def apply(session: AsyncSession, caller: Caller, body: ApplyRequest) -> Ap
     for name in sorted(state.changed):
         cluster = state.clusters[name]
         cluster.revision = state.next_revision(name)
+    warnings = list(compiled.warnings) + await _missing_secrets(session, docs, state)
     return ApplyResult(
         dry_run=body.dry_run,
         changes=changes,
-        warnings=[DiagnosticBody.of(w) for w in compiled.warnings],
+        warnings=[DiagnosticBody.of(w) for w in warnings],
     )
+
+
+def _secret_refs(
+    value: object, path: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every ``{secret: group/key}`` in a spec, with its field path."""
+    if isinstance(value, SecretRef):
+        yield path, value.secret
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _secret_refs(getattr(value, name), (*path, name))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _secret_refs(item, (*path, str(key)))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _secret_refs(item, (*path, i))
+
+
+async def _missing_secrets(
+    session: AsyncSession, docs: Sequence[Document], state: _State
+) -> list[Diagnostic]:
+    """Warn about secret references the workspace cannot satisfy yet (pods would not start)."""
+    ids = {r.id: n for n, r in state.workspaces.items()}
+    groups: dict[tuple[str, str], set[str]] = {}
+    if ids:
+        rows = await session.scalars(
+            select(SecretGroupRow).where(SecretGroupRow.workspace_id.in_(list(ids)))
+        )
+        groups = {(ids[g.workspace_id], g.name): set(g.keys) for g in rows}
+    out: list[Diagnostic] = []
+    for doc in docs:
+        ws = _workspace_of(doc)
+        if ws is None or isinstance(doc.spec, ClusterSpec | WorkspaceSpec):
+            continue
+        for path, ref in _secret_refs(doc.spec):
+            group, _, key = ref.partition("/")
+            keys = groups.get((ws, group))
+            if keys is None or key not in keys:
+                what = f"secret group {group!r}" if keys is None else f"key {key!r} of {group!r}"
+                out.append(
+                    doc.problem(
+                        Diagnostic(
+                            f"{what} does not exist in workspace {ws!r} yet; pods that use "
+                            "it will not start until it does",
+                            path=path,
+                            hint=f"ironplane secrets set -w {ws} {group} {key}=VALUE "
+                            f"(or PUT /api/v1/workspaces/{ws}/secrets/{group})",
+                        )
+                    )
+                )
+    return out
 
 
 def _workspaces_named(docs: Sequence[Document]) -> set[str]:

@@ -169,6 +169,20 @@ async def delete_binding(session: AsyncSession, caller: Caller, binding_id: int)
     row = await session.get(RoleBindingRow, binding_id)
     if row is None:
         raise NotFoundError(f"role binding {binding_id} not found")
+    if row.role == "admin" and row.scope_kind == "tenant":
+        others = await session.scalar(
+            select(func.count())
+            .select_from(RoleBindingRow)
+            .where(
+                RoleBindingRow.role == "admin",
+                RoleBindingRow.scope_kind == "tenant",
+                RoleBindingRow.id != row.id,
+            )
+        )
+        if not others:
+            raise ConflictError(
+                "this is the last admin binding on the tenant; bind admin to someone else first"
+            )
     await session.delete(row)
     record(session, caller, action="role_binding.delete", target=f"role_binding/{binding_id}")
     return Deleted(deleted=f"role_binding/{binding_id}")
