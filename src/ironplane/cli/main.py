@@ -11,8 +11,23 @@ import sys
 import typer
 
 from ironplane import __version__
-from ironplane.cli.commands import render, schema, validate
-from ironplane.core.errors import InvalidError, IronplaneError
+from ironplane.cli.commands import render, schema, server, validate
+from ironplane.cli.commands.remote import (
+    apply,
+    audit,
+    delete,
+    describe,
+    get,
+    login,
+    roles,
+    rollback,
+    secrets,
+    service_accounts,
+    teams,
+    tokens,
+    users,
+)
+from ironplane.core.errors import InvalidError, IronplaneError, UnauthenticatedError
 
 app = typer.Typer(
     name="ironplane",
@@ -24,6 +39,20 @@ app = typer.Typer(
 app.command("render")(render.render)
 app.command("validate")(validate.validate)
 app.command("schema")(schema.schema)
+app.command("login")(login.login)
+app.command("apply")(apply.apply)
+app.add_typer(get.app, name="get")
+app.add_typer(describe.app, name="describe")
+app.command("rollback")(rollback.rollback)
+app.add_typer(delete.app, name="delete")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(users.app, name="users")
+app.add_typer(teams.app, name="teams")
+app.add_typer(roles.app, name="roles")
+app.add_typer(service_accounts.app, name="service-accounts")
+app.add_typer(secrets.app, name="secrets")
+app.command("audit")(audit.audit)
+app.command("server")(server.server)
 
 
 def _version(value: bool) -> None:
@@ -45,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except IronplaneError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        message = exc.message
+        if isinstance(exc, UnauthenticatedError) and "ironplane login" not in message:
+            message += "\nhint: run `ironplane login` to log in (again)"
+        print(f"error: {message}", file=sys.stderr)
         return 2 if isinstance(exc, InvalidError) else 1
     except typer.Exit as exc:
         return exc.exit_code

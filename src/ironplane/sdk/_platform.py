@@ -1,0 +1,169 @@
+"""Calls of the platform: clusters, workspaces, apps and versions, apply, secrets, audit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ironplane.api.apps import (
+    App,
+    AppDetail,
+    ApplyRequest,
+    ApplyResult,
+    Change,
+    RollbackRequest,
+    SourceText,
+    Version,
+    VersionSummary,
+)
+from ironplane.api.audit import AuditEvent
+from ironplane.api.clusters import Cluster, ClusterRegistered, DesiredState, Workspace
+from ironplane.api.common import Deleted
+from ironplane.api.identity import TokenCreated
+from ironplane.api.secrets import SecretGroup, SecretGroupPut, SecretGroupValues
+from ironplane.sdk._call import Call, body, many, one, path
+
+
+def health() -> Call[dict[str, str]]:
+    """``{"status": "ok"}`` when the server is up (no token needed)."""
+    return Call("GET", "/health", one(dict[str, str]))
+
+
+def apply(
+    documents: Sequence[SourceText | tuple[str, str]],
+    *,
+    default_workspace: str | None = None,
+    dry_run: bool = False,
+    diff: bool = False,
+    sync: str | None = None,
+) -> Call[ApplyResult]:
+    """Apply spec documents: each a ``SourceText`` or a ``(source, content)`` pair of raw text.
+
+    The server parses and checks them; problems come back as a ``SpecError`` whose diagnostics
+    name the source, line and column. ``sync`` names the source (say a git directory): apps
+    applied earlier under the same name and absent now are deleted.
+    """
+    texts = [
+        d if isinstance(d, SourceText) else {"source": d[0], "content": d[1]} for d in documents
+    ]
+    data = body(
+        ApplyRequest,
+        documents=texts,
+        default_workspace=default_workspace,
+        dry_run=dry_run,
+        diff=diff,
+        sync=sync,
+    )
+    return Call("POST", "/apply", one(ApplyResult), json=data)
+
+
+# -- clusters and workspaces
+
+
+def clusters_list() -> Call[list[Cluster]]:
+    return Call("GET", "/clusters", many(Cluster))
+
+
+def clusters_register(spec: Mapping[str, Any]) -> Call[ClusterRegistered]:
+    """Register a cluster from its spec document; the agent token in the result is shown once."""
+    return Call("POST", "/clusters", one(ClusterRegistered), json=dict(spec))
+
+
+def clusters_get(name: str) -> Call[Cluster]:
+    return Call("GET", path("clusters", name), one(Cluster))
+
+
+def clusters_delete(name: str) -> Call[Deleted]:
+    return Call("DELETE", path("clusters", name), one(Deleted))
+
+
+def clusters_rotate_agent_token(name: str) -> Call[TokenCreated]:
+    """Mint a new token for the cluster's agent; its secret is shown once."""
+    return Call("POST", path("clusters", name, "agent-token"), one(TokenCreated))
+
+
+def clusters_desired(name: str) -> Call[DesiredState]:
+    return Call("GET", path("clusters", name, "desired"), one(DesiredState))
+
+
+def workspaces_list() -> Call[list[Workspace]]:
+    return Call("GET", "/workspaces", many(Workspace))
+
+
+def workspaces_create(spec: Mapping[str, Any]) -> Call[Workspace]:
+    return Call("POST", "/workspaces", one(Workspace), json=dict(spec))
+
+
+def workspaces_get(name: str) -> Call[Workspace]:
+    return Call("GET", path("workspaces", name), one(Workspace))
+
+
+def workspaces_delete(name: str) -> Call[Deleted]:
+    return Call("DELETE", path("workspaces", name), one(Deleted))
+
+
+# -- apps and versions
+
+
+def apps_list(workspace: str | None = None) -> Call[list[App]]:
+    """Every app the caller may see, or those of one workspace."""
+    if workspace is None:
+        return Call("GET", "/apps", many(App))
+    return Call("GET", path("workspaces", workspace, "apps"), many(App))
+
+
+def _app(workspace: str, app: str, *rest: str | int) -> str:
+    return path("workspaces", workspace, "apps", app, *rest)
+
+
+def apps_get(workspace: str, app: str) -> Call[AppDetail]:
+    return Call("GET", _app(workspace, app), one(AppDetail))
+
+
+def apps_delete(workspace: str, app: str) -> Call[Change]:
+    """Delete the app from its cluster; its version history stays."""
+    return Call("DELETE", _app(workspace, app), one(Change))
+
+
+def apps_versions(workspace: str, app: str) -> Call[list[VersionSummary]]:
+    return Call("GET", _app(workspace, app, "versions"), many(VersionSummary))
+
+
+def apps_version(workspace: str, app: str, number: int) -> Call[Version]:
+    return Call("GET", _app(workspace, app, "versions", number), one(Version))
+
+
+def apps_rollback(workspace: str, app: str, *, to: int, dry_run: bool = False) -> Call[Change]:
+    """Make version ``to`` active again, as a new version."""
+    data = body(RollbackRequest, to=to, dry_run=dry_run)
+    return Call("POST", _app(workspace, app, "rollback"), one(Change), json=data)
+
+
+# -- secrets
+
+
+def secrets_list(workspace: str) -> Call[list[SecretGroup]]:
+    return Call("GET", path("workspaces", workspace, "secrets"), many(SecretGroup))
+
+
+def secrets_get(workspace: str, group: str) -> Call[SecretGroupValues]:
+    return Call("GET", path("workspaces", workspace, "secrets", group), one(SecretGroupValues))
+
+
+def secrets_put(workspace: str, group: str, values: Mapping[str, str]) -> Call[SecretGroup]:
+    """Replace the group's keys and values."""
+    data = body(SecretGroupPut, values=dict(values))
+    return Call("PUT", path("workspaces", workspace, "secrets", group), one(SecretGroup), json=data)
+
+
+def secrets_delete(workspace: str, group: str) -> Call[Deleted]:
+    return Call("DELETE", path("workspaces", workspace, "secrets", group), one(Deleted))
+
+
+# -- audit
+
+
+def audit_list(*, limit: int | None = None, before: int | None = None) -> Call[list[AuditEvent]]:
+    """The newest events first; ``before`` an event id pages back."""
+    params = {"limit": limit, "before": before}
+    return Call("GET", "/audit", many(AuditEvent), params=params)
