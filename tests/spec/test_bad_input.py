@@ -51,6 +51,14 @@ image: registry.example.com/chat-api:1.4.2
 
 CASES = [
     Case(
+        "control-character",
+        SERVICE + "image: web\x12\n",
+        5,
+        "(document)",
+        "YAML syntax error: control characters are not allowed (character 0x12)",
+        hint="remove the control character",
+    ),
+    Case(
         "unknown-field",
         SERVICE + "replica: 2\n",
         5,

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ironplane.api.common import DiagnosticBody, Request, Response
+from ironplane.api.common import MAX_ID, DiagnosticBody, Request, Response
 from ironplane.api.identity import TokenCreated
 
 Action = Literal["create", "update", "unchanged", "delete"]
@@ -81,7 +81,7 @@ class Version(VersionSummary):
 
 
 class RollbackRequest(Request):
-    to: int = Field(ge=1)
+    to: int = Field(ge=1, le=MAX_ID)
     dry_run: bool = False
 
 

@@ -11,6 +11,8 @@ from ironplane.core.diagnostics import Diagnostic
 from ironplane.core.names import dns_label_problem
 
 API_PREFIX = "/api/v1"
+MAX_ID = 2**31 - 1
+"""The largest id or version number the database stores (INTEGER is 32-bit on PostgreSQL)."""
 
 
 class Request(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from ironplane import __version__
 from ironplane.api.common import API_PREFIX, ErrorResponse
@@ -13,7 +13,7 @@ from ironplane.server import errors
 from ironplane.server.bootstrap import announce, bootstrap
 from ironplane.server.context import Services
 from ironplane.server.db.engine import Database
-from ironplane.server.limits import BodyLimit
+from ironplane.server.limits import BodyLimit, valid_text
 from ironplane.server.routers import access, apps, audit, auth, clusters, identity, secrets
 from ironplane.server.security.crypto import SecretBox
 from ironplane.server.settings import ServerSettings
@@ -56,6 +56,7 @@ def create_app(settings: ServerSettings, *, announce_token: bool = True) -> Fast
         redoc_url=None,
         lifespan=lifespan,
         responses=_ERRORS,  # type: ignore[arg-type]
+        dependencies=[Depends(valid_text)],
     )
     app.state.services = services
     errors.install(app)

@@ -137,15 +137,6 @@ async def _dbapi(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unencodable(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, UnicodeEncodeError)
-    return error_response(
-        400,
-        "invalid",
-        "the request holds text that is not valid Unicode (a lone surrogate such as \\ud800)",
-    )
-
-
 async def _internal(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error in %s %s", request.method, request.url.path)
     return error_response(500, "internal", "internal server error; the server log has the details")
@@ -158,5 +149,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _integrity)
     app.add_exception_handler(OperationalError, _operational)
     app.add_exception_handler(DBAPIError, _dbapi)
-    app.add_exception_handler(UnicodeEncodeError, _unencodable)
     app.add_exception_handler(Exception, _internal)

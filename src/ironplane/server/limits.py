@@ -1,12 +1,18 @@
-"""A pure-ASGI guard that refuses request bodies larger than the configured limit (413)."""
+"""A pure-ASGI guard that refuses request bodies larger than the configured limit (413), and a
+dependency that refuses JSON bodies holding text that is not valid Unicode (400)."""
 
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
+from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ironplane.core.errors import PayloadTooLargeError
+from ironplane.core.errors import InvalidError, PayloadTooLargeError
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def _message(limit: int) -> str:
@@ -91,3 +97,35 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _unencodable(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_unencodable(k) or _unencodable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unencodable(v) for v in value)
+    return False
+
+
+async def valid_text(request: Request) -> None:
+    """Refuse a JSON body with a lone surrogate escape (``"\\ud800"``): valid JSON, but no text
+    that UTF-8 can carry, so it would fail later, in the database, the YAML reader or a response
+    (and, once stored, fail every read of it)."""
+    body = await request.body()
+    if not _SURROGATE_ESCAPE.search(body):
+        return
+    try:
+        data = await request.json()
+    except ValueError:
+        return  # not JSON: the route's own validation answers
+    if _unencodable(data):
+        raise InvalidError(
+            "the request body holds text that is not valid Unicode "
+            "(a lone surrogate escape such as \\ud800)"
+        )

@@ -88,6 +88,22 @@ def load_documents(
             )
         )
         return docs, problems
+    except yaml.reader.ReaderError as exc:
+        # The reader refuses control characters before parsing; it gives an offset, not a mark.
+        at = max(0, min(exc.position, len(text)))
+        code = (
+            exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or " ")
+        )
+        problems.append(
+            Diagnostic(
+                f"YAML syntax error: {exc.reason} (character {code:#04x})",
+                source=source,
+                line=text.count("\n", 0, at) + 1,
+                column=at - text.rfind("\n", 0, at),
+                hint="remove the control character; YAML allows tabs, newlines and printable text",
+            )
+        )
+        return docs, problems
     for raw in raws:
         problems.extend(raw.problems)
         bad_kind = _kind_problem(raw.data, raw.where)
