@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CLUSTER = "kind: Cluster\nname: oke-prod\nprovider: oci\nregion: us-ashburn-1\n"
 WORKSPACE = "kind: Workspace\nname: prod\ncluster: oke-prod\n"
@@ -21,16 +22,20 @@ SERVICE = (
 class Live:
     url: str
     admin_token: str
+    data_dir: Path
 
 
 @contextmanager
-def running_server(data_dir: Path) -> Iterator[Live]:
+def running_server(data_dir: Path, **settings: Any) -> Iterator[Live]:
     import uvicorn
 
     from ironplane.server.app import create_app
     from ironplane.server.settings import ServerSettings
 
-    app = create_app(ServerSettings(data_dir=data_dir, database_url=None), announce_token=False)
+    app = create_app(
+        ServerSettings(data_dir=data_dir, database_url=settings.pop("database_url", None), **settings),
+        announce_token=False,
+    )
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="on"
     )
@@ -44,7 +49,7 @@ def running_server(data_dir: Path) -> Iterator[Live]:
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield Live(url=f"http://127.0.0.1:{port}", admin_token=app.state.bootstrap_token)
+        yield Live(url=f"http://127.0.0.1:{port}", admin_token=app.state.bootstrap_token, data_dir=data_dir)
     finally:
         server.should_exit = True
         thread.join(timeout=30)

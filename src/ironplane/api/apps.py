@@ -50,6 +50,33 @@ class ApplyResult(Response):
     warnings: list[DiagnosticBody] = []
 
 
+class AppStatusCondition(Response):
+    type: str
+    status: str
+    reason: str | None = None
+    message: str | None = None
+
+
+class AppStatusEvent(Response):
+    at: float
+    type: str = "Normal"
+    reason: str = ""
+    message: str = ""
+
+
+class AppStatus(Response):
+    """What the cluster's agent last reported for the app."""
+
+    phase: str
+    ready: int = 0
+    desired: int = 0
+    version: str | None = None
+    conditions: list[AppStatusCondition] = []
+    events: list[AppStatusEvent] = []
+    error: str | None = None
+    updated_at: datetime
+
+
 class App(Response):
     workspace: str
     name: str
@@ -60,6 +87,7 @@ class App(Response):
     source: str | None = None
     created_at: datetime
     updated_at: datetime
+    status: AppStatus | None = None
 
 
 class VersionSummary(Response):
@@ -89,3 +117,13 @@ class AppDetail(Response):
     app: App
     active: Version | None = None
     versions: list[VersionSummary] = []
+
+
+class AppLogs(Response):
+    workspace: str
+    app: str
+    lines: list[str]
+
+
+class Restarted(Response):
+    restarted: str

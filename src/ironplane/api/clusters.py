@@ -9,6 +9,23 @@ from ironplane.api.common import Response
 from ironplane.api.identity import TokenCreated
 
 
+class AgentState(Response):
+    connected: bool = False
+    last_seen_at: datetime | None = None
+    applied_revision: int = 0
+    """The last revision the agent acknowledged as applied."""
+    version: str | None = None
+    runtime: str | None = None
+
+
+class Node(Response):
+    name: str
+    labels: dict[str, str] = {}
+    ready: bool = True
+    allocatable_gpus: int = 0
+    gpu_resource: str | None = None
+
+
 class Cluster(Response):
     name: str
     provider: str
@@ -19,6 +36,8 @@ class Cluster(Response):
     spec: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    agent: AgentState = AgentState()
+    nodes: list[Node] = []
 
 
 class ClusterRegistered(Response):

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ironplane import __version__
-from ironplane.cli.commands import render, schema, server, validate
+from ironplane.cli.commands import agent, render, schema, server, validate
 from ironplane.cli.commands.remote import (
     apply,
     audit,
@@ -53,6 +53,7 @@ app.add_typer(service_accounts.app, name="service-accounts")
 app.add_typer(secrets.app, name="secrets")
 app.command("audit")(audit.audit)
 app.command("server")(server.server)
+app.command("agent")(agent.agent)
 
 
 def _version(value: bool) -> None:

@@ -10,15 +10,16 @@ from fastapi import Depends, FastAPI
 from ironplane import __version__
 from ironplane.api.common import API_PREFIX, ErrorResponse
 from ironplane.server import errors
+from ironplane.server.agents.hub import Hub
 from ironplane.server.bootstrap import announce, bootstrap
 from ironplane.server.context import Services
 from ironplane.server.db.engine import Database
 from ironplane.server.limits import BodyLimit, valid_text
-from ironplane.server.routers import access, apps, audit, auth, clusters, identity, secrets
+from ironplane.server.routers import access, agents, apps, audit, auth, clusters, identity, secrets
 from ironplane.server.security.crypto import SecretBox
 from ironplane.server.settings import ServerSettings
 
-ROUTERS = (auth, identity, access, clusters, apps, secrets, audit)
+ROUTERS = (auth, identity, access, clusters, apps, agents, secrets, audit)
 _ERRORS = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in (
@@ -34,9 +35,11 @@ _ERRORS = {
 
 
 def create_app(settings: ServerSettings, *, announce_token: bool = True) -> FastAPI:
+    hub = Hub()
     services = Services(
-        settings=settings, db=Database(settings), box=SecretBox.from_settings(settings)
+        settings=settings, db=Database(settings), box=SecretBox.from_settings(settings), hub=hub
     )
+    services.db.revision_listeners.append(hub.revisions_moved)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,6 +62,7 @@ def create_app(settings: ServerSettings, *, announce_token: bool = True) -> Fast
         dependencies=[Depends(valid_text)],
     )
     app.state.services = services
+    app.state.hub = hub
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     for module in ROUTERS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ironplane.server.agents.hub import Hub
 from ironplane.server.db.engine import Database
 from ironplane.server.security.crypto import SecretBox
 from ironplane.server.security.principals import Principal
@@ -17,6 +18,7 @@ class Services:
     settings: ServerSettings
     db: Database
     box: SecretBox
+    hub: Hub
 
 
 @dataclass(frozen=True, slots=True)

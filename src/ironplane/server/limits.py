@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from fastapi import Request
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ironplane.core.errors import InvalidError, PayloadTooLargeError
@@ -113,10 +114,12 @@ def _unencodable(value: Any) -> bool:
     return False
 
 
-async def valid_text(request: Request) -> None:
+async def valid_text(request: HTTPConnection) -> None:
     """Refuse a JSON body with a lone surrogate escape (``"\\ud800"``): valid JSON, but no text
     that UTF-8 can carry, so it would fail later, in the database, the YAML reader or a response
     (and, once stored, fail every read of it)."""
+    if not isinstance(request, Request):
+        return  # a WebSocket: its frames are checked by their own decoders
     body = await request.body()
     if not _SURROGATE_ESCAPE.search(body):
         return

@@ -33,6 +33,10 @@ class ServerSettings(BaseSettings):
     admin_name: str = "admin"
     bootstrap_token_file: Path | None = None
     """Where the first start writes the admin's one-time token (mode 0600), not to stdout."""
+    agent_heartbeat_s: float = Field(default=15.0, gt=0)
+    """Both sides ping this often; a peer silent for three intervals is dropped."""
+    agent_poll_s: float = Field(default=30.0, gt=0)
+    """How often a session re-checks its cluster's revision and token (commits wake it at once)."""
     db_pool_size: int = Field(default=10, ge=1, le=200)
     sqlite_busy_timeout_s: float = Field(default=30.0, gt=0)
 

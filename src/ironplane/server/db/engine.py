@@ -7,7 +7,7 @@ advisory lock on PostgreSQL so that replicas starting together do not race.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,39 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session, object_session
 
+from ironplane.server.db.tables import ClusterRow
 from ironplane.server.settings import ServerSettings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_BUMPED = "ironplane.bumped_clusters"
+_LISTENERS = "ironplane.revision_listeners"
+
+
+class _Session(Session):
+    """Sessions that remember which clusters' revisions they moved, to tell listeners on commit."""
+
+
+def _revision_set(target: ClusterRow, value: int, old: object, _initiator: object) -> None:
+    session = object_session(target)
+    if session is not None and value != old and target.id is not None:
+        session.info.setdefault(_BUMPED, set()).add(target.id)
+
+
+def _after_commit(session: Session) -> None:
+    bumped: set[int] = session.info.pop(_BUMPED, set())
+    for listener in list(session.info.get(_LISTENERS, ()) if bumped else ()):
+        listener(bumped)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_BUMPED, None)
+
+
+event.listen(ClusterRow.revision, "set", _revision_set)
+event.listen(_Session, "after_commit", _after_commit)
+event.listen(_Session, "after_soft_rollback", lambda session, _tx: _after_rollback(session))
 _MIGRATION_LOCK = 0x1C0_9A1E
 
 
@@ -42,7 +71,14 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             _sqlite_setup(self.engine, settings.sqlite_busy_timeout_s)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.revision_listeners: list[Callable[[set[int]], None]] = []
+        """Called after each commit that moved clusters' desired-state revisions, with their ids."""
+        self.sessions = async_sessionmaker(
+            self.engine,
+            expire_on_commit=False,
+            sync_session_class=_Session,
+            info={_LISTENERS: self.revision_listeners},
+        )
 
     @asynccontextmanager
     async def session(self, *, commit: bool = True) -> AsyncIterator[AsyncSession]:

@@ -83,6 +83,14 @@ class ClusterRow(Base):
     """Desired-state revision: bumped in the same transaction as every change the agent follows."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    agent_connected: Mapped[bool] = mapped_column(Boolean, default=False)
+    agent_seen_at: Mapped[datetime | None]
+    applied_revision: Mapped[int] = mapped_column(Integer, default=0)
+    """The last revision the agent acknowledged as applied."""
+    agent_version: Mapped[str | None] = mapped_column(String(64))
+    agent_runtime: Mapped[str | None] = mapped_column(String(32))
+    nodes: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    """The agent's last node inventory."""
 
 
 class WorkspaceRow(Base):
@@ -214,3 +222,31 @@ class AuditEventRow(Base):
     source_ip: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(20))
     details: Mapped[dict[str, Any]]
+
+
+class ClusterAckRow(Base):
+    """One row per (cluster, revision) the agent acknowledged: acks are recorded once."""
+
+    __tablename__ = "cluster_acks"
+    __table_args__ = (UniqueConstraint("cluster_id", "revision"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    revision: Mapped[int]
+    hash: Mapped[str] = mapped_column(String(80))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(String(2000))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AppStatusRow(Base):
+    """What the agent last reported for one app."""
+
+    __tablename__ = "app_status"
+    __table_args__ = (UniqueConstraint("cluster_id", "workspace", "app"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    workspace: Mapped[str] = mapped_column(String(63))
+    app: Mapped[str] = mapped_column(String(63))
+    data: Mapped[dict[str, Any]]
+    """The agent's AppStatus as JSON: phase, ready, desired, version, conditions, events, error."""
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -17,6 +17,7 @@ from ironplane.server.services.versions import (
     add_version,
     app_out,
     require_version,
+    statuses_of,
     summary_out,
     version_of,
     version_out,
@@ -36,11 +37,14 @@ async def list_apps(session: AsyncSession, caller: Caller, workspace: str | None
     query = select(AppRow).join(WorkspaceRow).order_by(WorkspaceRow.name, AppRow.name)
     if workspace is not None:
         query = query.where(WorkspaceRow.name == workspace)
-    rows = await session.scalars(query)
     p = caller.principal
-    return [
-        app_out(r) for r in rows if p.allows(Permission.APPS_READ, workspace_target(r.workspace))
+    rows = [
+        r
+        for r in await session.scalars(query)
+        if p.allows(Permission.APPS_READ, workspace_target(r.workspace))
     ]
+    statuses = await statuses_of(session, rows)
+    return [app_out(r, statuses.get((r.workspace.name, r.name))) for r in rows]
 
 
 async def _versions(session: AsyncSession, app: AppRow) -> list[VersionSummary]:
@@ -53,8 +57,9 @@ async def _versions(session: AsyncSession, app: AppRow) -> list[VersionSummary]:
 async def describe(session: AsyncSession, workspace: str, name: str) -> AppDetail:
     app = await _app(session, workspace, name)
     active = await version_of(session, app, app.active_version)
+    statuses = await statuses_of(session, [app])
     return AppDetail(
-        app=app_out(app),
+        app=app_out(app, statuses.get((workspace, name))),
         active=version_out(app, active) if active else None,
         versions=await _versions(session, app),
     )

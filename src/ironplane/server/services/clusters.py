@@ -8,7 +8,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ironplane.api.clusters import Cluster, ClusterRegistered, DesiredState, Workspace
+from ironplane.api.clusters import (
+    AgentState,
+    Cluster,
+    ClusterRegistered,
+    DesiredState,
+    Node,
+    Workspace,
+)
 from ironplane.api.common import Deleted
 from ironplane.api.permissions import Permission
 from ironplane.compiler.context import Catalog
@@ -36,7 +43,16 @@ from ironplane.wire.manifests import ManifestBundle
 
 def cluster_out(row: ClusterRow) -> Cluster:
     spec = ClusterSpec.model_validate(row.spec)
+    agent = AgentState(
+        connected=row.agent_connected,
+        last_seen_at=row.agent_seen_at,
+        applied_revision=row.applied_revision,
+        version=row.agent_version,
+        runtime=row.agent_runtime,
+    )
     return Cluster(
+        agent=agent,
+        nodes=[Node.model_validate(n) for n in row.nodes or []],
         name=row.name,
         provider=spec.provider,
         region=spec.region,
@@ -223,6 +239,12 @@ async def desired_state(
     Secret values are included only for the cluster's own agent; anyone else sees the keys.
     """
     cluster = await by_name(session, ClusterRow, name)
+    return await desired_of(session, box, cluster, with_secrets=with_secrets)
+
+
+async def desired_of(
+    session: AsyncSession, box: SecretBox, cluster: ClusterRow, *, with_secrets: bool
+) -> DesiredState:
     objects: list[dict[str, Any]] = []
     spaces = (
         await session.scalars(select(WorkspaceRow).where(WorkspaceRow.cluster_id == cluster.id))

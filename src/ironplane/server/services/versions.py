@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ironplane.api.apps import App, Version, VersionSummary
+from ironplane.api.apps import App, AppStatus, Version, VersionSummary
 from ironplane.core.errors import NotFoundError
 from ironplane.server.context import Caller
-from ironplane.server.db.tables import AppRow, AppVersionRow
+from ironplane.server.db.tables import AppRow, AppStatusRow, AppVersionRow
 from ironplane.server.db.types import utcnow
 from ironplane.server.services.audit import record
 
 
-def app_out(row: AppRow) -> App:
+def status_out(row: AppStatusRow | None) -> AppStatus | None:
+    if row is None:
+        return None
+    return AppStatus.model_validate({**row.data, "updated_at": row.updated_at})
+
+
+async def statuses_of(
+    session: AsyncSession, apps: Sequence[AppRow]
+) -> dict[tuple[str, str], AppStatusRow]:
+    """The agents' last reports for these apps, by (workspace, app)."""
+    clusters = {a.workspace.cluster_id for a in apps}
+    if not clusters:
+        return {}
+    rows = await session.scalars(select(AppStatusRow).where(AppStatusRow.cluster_id.in_(clusters)))
+    return {(r.workspace, r.app): r for r in rows}
+
+
+def app_out(row: AppRow, status: AppStatusRow | None = None) -> App:
     return App(
+        status=status_out(status) if row.active_version is not None else None,
         workspace=row.workspace.name,
         name=row.name,
         kind=row.kind,

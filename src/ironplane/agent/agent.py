@@ -1,0 +1,288 @@
+"""The agent: dial out, follow the desired state, converge the runtime, report back.
+
+Two loops run for the agent's whole life: ``_converge_loop`` makes the runtime match the latest
+desired state it holds (retrying with backoff on failure, connected or not), and ``run`` keeps a
+WebSocket session to the control plane (reconnecting with jittered backoff). Acks go out when a
+converge succeeds and, after a reconnect, again for the revision last applied: the control plane
+records each (cluster, revision) once, so a repeat costs nothing and a lost ack is never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+
+import msgspec
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
+
+from ironplane import __version__
+from ironplane.agent.runtime import Runtime
+from ironplane.agent.settings import AgentSettings
+from ironplane.core.backoff import backoff
+from ironplane.core.errors import IronplaneError, NotFoundError
+from ironplane.wire import agent_protocol as proto
+from ironplane.wire.manifests import ManifestBundle, identity
+
+log = logging.getLogger("ironplane.agent")
+
+
+class ProtocolError(IronplaneError):
+    code = "protocol"
+
+
+class Agent:
+    def __init__(self, settings: AgentSettings, runtime: Runtime) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.desired: dict[str, proto.Object] = {}
+        self.revision = 0
+        """The revision of ``desired`` (received; not necessarily applied yet)."""
+        self.hash: str | None = None
+        self.applied_revision = 0
+        self.applied_hash: str | None = None
+        self.connected = asyncio.Event()
+        self.acks_sent = 0
+        self._dirty = asyncio.Event()
+        self._ws: ClientConnection | None = None
+        self._last_seen = time.monotonic()
+        self._heartbeat_s = 15.0
+
+    # -- the whole life
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        await self.runtime.start()
+        converger = asyncio.create_task(self._converge_loop(), name="agent-converge")
+        delays = self._delays()
+        try:
+            while not stop.is_set():
+                session = asyncio.create_task(self._session())
+                stopper = asyncio.create_task(stop.wait())
+                await asyncio.wait([session, stopper], return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                if not session.done():
+                    session.cancel()
+                healthy = False
+                with contextlib.suppress(asyncio.CancelledError):
+                    healthy = await session
+                if stop.is_set():
+                    break
+                if healthy:  # a session that got going resets the backoff
+                    delays = self._delays()
+                delay = next(delays)
+                log.info("reconnecting to %s in %.1fs", self.settings.server_url, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+        finally:
+            converger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await converger
+            await self.runtime.close()
+
+    def _delays(self) -> Iterator[float]:
+        return backoff(base=self.settings.backoff_base_s, cap=self.settings.backoff_cap_s)
+
+    # -- one session
+
+    async def _session(self) -> bool:
+        """Returns when the session ends (errors logged); True if the handshake succeeded."""
+        url = self.settings.websocket_url
+        healthy = False
+        try:
+            async with connect(
+                url,
+                additional_headers={"Authorization": f"Bearer {self.settings.token}"},
+                open_timeout=self.settings.connect_timeout_s,
+                ping_interval=None,
+                max_size=self.settings.max_frame_bytes,
+                user_agent_header=f"ironplane-agent/{__version__}",
+            ) as ws:
+                self._ws = ws
+                await self._handshake(ws)
+                healthy = True
+                await self._serve(ws)
+        except InvalidStatus as exc:
+            log.error(
+                "the control plane refused the agent (HTTP %d): check the agent token",
+                exc.response.status_code,
+            )
+        except ConnectionClosed as exc:
+            reason = exc.rcvd.reason if exc.rcvd else "no close frame"
+            code = exc.rcvd.code if exc.rcvd else 1006
+            log.warning("connection to %s closed (%d %s)", self.settings.server_url, code, reason)
+        except (OSError, TimeoutError, InvalidURI, ProtocolError) as exc:
+            log.warning("cannot reach %s: %s", self.settings.server_url, exc)
+        finally:
+            self._ws = None
+            self.connected.clear()
+        return healthy
+
+    async def _handshake(self, ws: ClientConnection) -> None:
+        await ws.send(
+            proto.encode(
+                proto.Hello(
+                    agent_version=__version__,
+                    runtime=self.runtime.name,
+                    applied_revision=self.applied_revision,
+                    applied_hash=self.applied_hash,
+                )
+            )
+        )
+        raw = await asyncio.wait_for(ws.recv(), self.settings.connect_timeout_s)
+        frame = proto.decode_server_frame(raw)
+        if isinstance(frame, proto.Error):
+            raise ProtocolError(f"{frame.code}: {frame.message}")
+        if not isinstance(frame, proto.Welcome):
+            raise ProtocolError(f"expected welcome, got {type(frame).__name__}")
+        self._heartbeat_s = frame.heartbeat_s
+        self._last_seen = time.monotonic()
+        self.connected.set()
+        log.info(
+            "connected to %s as cluster %s (revision %d; applied %d)",
+            self.settings.server_url,
+            frame.cluster,
+            frame.revision,
+            self.applied_revision,
+        )
+        if self.applied_revision and self.applied_hash:
+            await self._send(proto.Ack(revision=self.applied_revision, hash=self.applied_hash))
+
+    async def _serve(self, ws: ClientConnection) -> None:
+        tasks = [
+            asyncio.create_task(self._receive(ws), name="agent-receive"),
+            asyncio.create_task(self._heartbeat(), name="agent-heartbeat"),
+            asyncio.create_task(self._report(), name="agent-report"),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                exc = task.exception()
+                if exc is not None:
+                    raise exc
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _send(self, frame: proto.Frame) -> bool:
+        ws = self._ws
+        if ws is None:
+            return False
+        try:
+            await ws.send(proto.encode(frame))
+        except ConnectionClosed:
+            return False
+        return True
+
+    # -- frames in
+
+    async def _receive(self, ws: ClientConnection) -> None:
+        async for raw in ws:
+            self._last_seen = time.monotonic()
+            try:
+                frame = proto.decode_server_frame(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise ProtocolError(f"malformed frame from the control plane: {exc}") from exc
+            if isinstance(frame, proto.Desired):
+                await self._desired(frame)
+            elif isinstance(frame, proto.Ping):
+                await self._send(proto.Pong(at=frame.at))
+            elif isinstance(frame, proto.Command):
+                asyncio.create_task(self._command(frame))  # noqa: RUF006 - answers on its own
+            elif isinstance(frame, proto.Error):
+                raise ProtocolError(f"{frame.code}: {frame.message}")
+
+    async def _desired(self, frame: proto.Desired) -> None:
+        if frame.full:
+            desired = {identity(o): o for o in frame.objects}
+        elif frame.base_revision != self.revision:
+            log.info(
+                "delta for %s does not fit revision %d: resync", frame.base_revision, self.revision
+            )
+            await self._send(proto.Resync(applied_revision=self.applied_revision))
+            return
+        else:
+            desired = dict(self.desired)
+            for key in frame.deletes:
+                desired.pop(key, None)
+            desired.update((identity(o), o) for o in frame.objects)
+        if ManifestBundle.of(desired.values()).hash != frame.hash:
+            log.warning("desired state %d does not match its hash: resync", frame.revision)
+            await self._send(proto.Resync(applied_revision=self.applied_revision))
+            return
+        self.desired, self.revision, self.hash = desired, frame.revision, frame.hash
+        self._dirty.set()
+
+    async def _command(self, frame: proto.Command) -> None:
+        try:
+            if frame.op == "logs":
+                lines = await self.runtime.logs(frame.workspace, frame.app, frame.lines)
+                result = proto.CommandResult(id=frame.id, ok=True, lines=lines)
+            else:
+                await self.runtime.restart(frame.workspace, frame.app)
+                result = proto.CommandResult(id=frame.id, ok=True)
+        except NotFoundError as exc:
+            result = proto.CommandResult(id=frame.id, ok=False, error=f"not_found: {exc.message}")
+        except Exception as exc:
+            log.exception("command %s for %s/%s failed", frame.op, frame.workspace, frame.app)
+            result = proto.CommandResult(id=frame.id, ok=False, error=str(exc)[:500])
+        await self._send(result)
+
+    # -- converging
+
+    async def _converge_loop(self) -> None:
+        delays = self._delays()
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            revision, digest, objects = self.revision, self.hash, list(self.desired.values())
+            if digest is None:
+                continue
+            try:
+                await self.runtime.converge(objects)
+            except Exception as exc:
+                message = exc.message if isinstance(exc, IronplaneError) else repr(exc)
+                log.warning("revision %d failed to apply: %s", revision, message)
+                await self._send(proto.Ack(revision=revision, hash=digest, ok=False, error=message))
+                self.runtime.changed.set()
+                await asyncio.sleep(next(delays))
+                self._dirty.set()
+                continue
+            delays = self._delays()
+            self.applied_revision, self.applied_hash = revision, digest
+            self.runtime.changed.set()
+            if await self._send(proto.Ack(revision=revision, hash=digest)):
+                self.acks_sent += 1
+            log.info("applied revision %d (%d objects)", revision, len(objects))
+
+    # -- reporting
+
+    async def _report(self) -> None:
+        last_status: bytes | None = None
+        last_inventory: bytes | None = None
+        inventory_due = 0.0
+        while True:
+            self.runtime.changed.clear()
+            statuses = await self.runtime.statuses()
+            encoded = msgspec.json.encode(statuses)
+            if encoded != last_status and await self._send(proto.Status(apps=statuses)):
+                last_status = encoded
+            if time.monotonic() >= inventory_due:
+                nodes = await self.runtime.inventory()
+                encoded = msgspec.json.encode(nodes)
+                if encoded != last_inventory and await self._send(proto.Inventory(nodes=nodes)):
+                    last_inventory = encoded
+                inventory_due = time.monotonic() + self.settings.inventory_interval_s
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.runtime.changed.wait(), self.settings.status_interval_s)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            if time.monotonic() - self._last_seen > 3 * self._heartbeat_s:
+                raise ProtocolError("the control plane has been silent for three heartbeats")
+            await self._send(proto.Ping(at=time.time()))

@@ -1,0 +1,64 @@
+"""The runtime an agent drives: Kubernetes (lightkube) or local processes.
+
+The agent hands a runtime the whole desired state; the runtime makes reality match it (apply
+what is desired, remove what it owns and is no longer desired) and reports what really runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Protocol
+
+from ironplane.core.errors import IronplaneError
+from ironplane.wire.agent_protocol import AppStatus, NodeInfo, Object
+
+# Ownership labels the compiler puts on every object (ironplane.compiler.labels); repeated here
+# because the agent must not import the compiler.
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "ironplane"
+APP = "ironplane.dev/app"
+KIND = "ironplane.dev/kind"
+WORKSPACE = "ironplane.dev/workspace"
+VERSION = "ironplane.dev/version"
+
+
+class RuntimeError_(IronplaneError):
+    """Applying the desired state failed; the message says which object and why."""
+
+    code = "runtime_error"
+
+
+class Runtime(Protocol):
+    name: str
+    """``kubernetes`` or ``local``: sent to the control plane in Hello."""
+
+    changed: asyncio.Event
+    """Set by the runtime when statuses or inventory may have changed; the agent clears it."""
+
+    async def start(self) -> None:
+        """Begin watching; called once before anything else."""
+
+    async def close(self) -> None:
+        """Stop watches and, for the local runtime, every process it started."""
+
+    async def converge(self, objects: Sequence[Object]) -> None:
+        """Make the runtime hold exactly ``objects`` among the objects it owns.
+
+        Apply every object (idempotent: applying the same set twice changes nothing), then remove
+        owned objects (label ``app.kubernetes.io/managed-by=ironplane``) that are not in the set.
+        Raises ``RuntimeError_`` naming the object when it cannot; objects applied before the
+        failure stay applied and the next converge retries.
+        """
+
+    async def statuses(self) -> list[AppStatus]:
+        """The status of every app the runtime holds objects of."""
+
+    async def inventory(self) -> list[NodeInfo]:
+        """The nodes (the local machine for the local runtime)."""
+
+    async def logs(self, workspace: str, app: str, lines: int) -> list[str]:
+        """The last ``lines`` log lines of the app; raises ``NotFoundError`` for unknown apps."""
+
+    async def restart(self, workspace: str, app: str) -> None:
+        """Restart the app's processes or pods; raises ``NotFoundError`` for unknown apps."""

@@ -1,0 +1,380 @@
+"""One agent's WebSocket session: handshake, desired state out, acks and status in, heartbeats.
+
+Level-triggered: whenever the cluster's revision may have moved (a commit wakes the session, and
+a slow poll covers anything missed), the session compares what it last sent with the cluster's
+desired state and sends the difference. A new session knows nothing about what the agent holds
+beyond its Hello, so it sends the full state unless the agent already has the current revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy import delete, select
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from ironplane import __version__
+from ironplane.server.agents.hub import Hub
+from ironplane.server.context import Services
+from ironplane.server.db.tables import ApiTokenRow, AppStatusRow, ClusterAckRow, ClusterRow
+from ironplane.server.db.types import utcnow
+from ironplane.server.services.audit import record
+from ironplane.server.services.clusters import desired_of
+from ironplane.wire import agent_protocol as proto
+from ironplane.wire.manifests import identity
+
+log = logging.getLogger("ironplane.server.agents")
+
+# WebSocket close codes (4000-4999 are the application's).
+CLOSE_PROTOCOL = 4000
+CLOSE_UNAUTHENTICATED = 4001
+CLOSE_FORBIDDEN = 4003
+CLOSE_GONE = 4004
+CLOSE_HEARTBEAT = 4008
+CLOSE_REPLACED = 4009
+
+
+@dataclass
+class _Sent:
+    revision: int
+    hash: str
+    objects: dict[str, proto.Object]
+
+
+class AgentSession:
+    def __init__(
+        self,
+        ws: WebSocket,
+        services: Services,
+        hub: Hub,
+        *,
+        cluster_id: int,
+        cluster: str,
+        token_id: str,
+        source_ip: str | None,
+    ) -> None:
+        self.ws = ws
+        self.services = services
+        self.hub = hub
+        self.cluster_id = cluster_id
+        self.cluster = cluster
+        self.token_id = token_id
+        self.source_ip = source_ip
+        settings = services.settings
+        self.heartbeat_s = settings.agent_heartbeat_s
+        self.poll_s = settings.agent_poll_s
+        self.wake = asyncio.Event()
+        self.last_seen = time.time()
+        self._persisted_seen = 0.0
+        self._sent: _Sent | None = None
+        self._agent_revision = 0
+        self._agent_hash: str | None = None
+        self._send_lock = asyncio.Lock()
+        self._pending: dict[str, asyncio.Future[proto.CommandResult]] = {}
+        self._closed = False
+
+    # -- lifecycle
+
+    async def run(self) -> None:
+        hello = await self._hello()
+        if hello is None:
+            return
+        replaced = self.hub.attach(self)
+        if replaced is not None:
+            await replaced.close(CLOSE_REPLACED, "replaced by a newer connection of this cluster")
+        try:
+            current = await self._connected(hello)
+            await self.send(
+                proto.Welcome(cluster=self.cluster, revision=current, heartbeat_s=self.heartbeat_s)
+            )
+            self.wake.set()
+            tasks = [
+                asyncio.create_task(self._receive(), name="agent-receive"),
+                asyncio.create_task(self._push_loop(), name="agent-push"),
+                asyncio.create_task(self._heartbeat(), name="agent-heartbeat"),
+            ]
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if not task.cancelled() and task.exception() is not None:
+                        exc = task.exception()
+                        if not isinstance(exc, WebSocketDisconnect | ConnectionError):
+                            log.error("agent session of %s failed: %r", self.cluster, exc)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(ConnectionError("the agent disconnected"))
+            if self.hub.detach(self):
+                await self._disconnected()
+            await self.close(1000, "bye")
+
+    async def close(self, code: int, reason: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.ws.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=code, reason=reason)
+
+    async def send(self, frame: proto.Frame) -> None:
+        async with self._send_lock:
+            await self.ws.send_text(proto.encode(frame))
+
+    async def request(self, frame: proto.Command) -> proto.CommandResult:
+        future: asyncio.Future[proto.CommandResult] = asyncio.get_running_loop().create_future()
+        self._pending[frame.id] = future
+        try:
+            await self.send(frame)
+            return await future
+        finally:
+            self._pending.pop(frame.id, None)
+
+    # -- handshake and connection state
+
+    async def _hello(self) -> proto.Hello | None:
+        try:
+            text = await asyncio.wait_for(self.ws.receive_text(), self.heartbeat_s * 2)
+            frame = proto.decode_agent_frame(text)
+        except (TimeoutError, msgspec.DecodeError, msgspec.ValidationError, KeyError) as exc:
+            await self._refuse(f"expected a hello frame first ({type(exc).__name__})")
+            return None
+        if not isinstance(frame, proto.Hello):
+            await self._refuse(f"expected a hello frame first, got {type(frame).__name__}")
+            return None
+        if frame.protocol != proto.PROTOCOL_VERSION:
+            await self._refuse(
+                f"protocol {frame.protocol} is not supported; this control plane "
+                f"({__version__}) speaks protocol {proto.PROTOCOL_VERSION}: upgrade the agent"
+            )
+            return None
+        self._agent_revision = frame.applied_revision
+        self._agent_hash = frame.applied_hash
+        return frame
+
+    async def _refuse(self, message: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.send(proto.Error(code="protocol", message=message))
+        await self.close(CLOSE_PROTOCOL, message[:120])
+
+    async def _connected(self, hello: proto.Hello) -> int:
+        async with self.services.db.session() as s:
+            row = await s.get(ClusterRow, self.cluster_id)
+            assert row is not None
+            row.agent_connected = True
+            row.agent_seen_at = utcnow()
+            row.agent_version = hello.agent_version[:64]
+            row.agent_runtime = hello.runtime[:32]
+            record(
+                s,
+                None,
+                action="agent.connect",
+                target=f"cluster/{self.cluster}",
+                source_ip=self.source_ip,
+                details={"version": row.agent_version, "applied_revision": hello.applied_revision},
+            )
+            return row.revision
+
+    async def _disconnected(self) -> None:
+        with contextlib.suppress(Exception):
+            async with self.services.db.session() as s:
+                row = await s.get(ClusterRow, self.cluster_id)
+                if row is not None:
+                    row.agent_connected = False
+                    row.agent_seen_at = utcnow()
+                    record(
+                        s,
+                        None,
+                        action="agent.disconnect",
+                        target=f"cluster/{self.cluster}",
+                        source_ip=self.source_ip,
+                    )
+
+    async def _token_valid(self) -> bool:
+        async with self.services.db.session() as s:
+            token = await s.get(ApiTokenRow, self.token_id)
+            now = utcnow()
+            return (
+                token is not None
+                and token.revoked_at is None
+                and (token.expires_at is None or token.expires_at > now)
+            )
+
+    # -- desired state out
+
+    async def _push_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.poll_s)
+            self.wake.clear()
+            if not await self._token_valid():
+                await self.close(CLOSE_UNAUTHENTICATED, "the agent token was revoked or expired")
+                return
+            if not await self._push():
+                await self.close(CLOSE_GONE, "the cluster was deleted")
+                return
+
+    async def _push(self) -> bool:
+        async with self.services.db.session() as s:
+            revision = await s.scalar(
+                select(ClusterRow.revision).where(ClusterRow.id == self.cluster_id)
+            )
+            if revision is None:
+                return False
+            if self._sent is not None and self._sent.revision == revision:
+                return True  # the common case, and the only query an idle session makes
+            cluster = await s.get(ClusterRow, self.cluster_id)
+            assert cluster is not None
+            state = await desired_of(s, self.services.box, cluster, with_secrets=True)
+        sent = self._sent
+        if sent is not None and sent.revision == state.revision:
+            return True
+        objects = {identity(o): o for o in state.objects}
+        if sent is None and (self._agent_revision, self._agent_hash) == (
+            state.revision,
+            state.hash,
+        ):
+            self._sent = _Sent(state.revision, state.hash, objects)  # the agent holds exactly this
+            return True
+        if sent is None:
+            frame = proto.Desired(
+                revision=state.revision, hash=state.hash, full=True, objects=state.objects
+            )
+        else:
+            frame = proto.Desired(
+                revision=state.revision,
+                hash=state.hash,
+                full=False,
+                base_revision=sent.revision,
+                objects=[o for key, o in objects.items() if sent.objects.get(key) != o],
+                deletes=sorted(key for key in sent.objects if key not in objects),
+            )
+        await self.send(frame)
+        self._sent = _Sent(state.revision, state.hash, objects)
+        return True
+
+    # -- frames in
+
+    async def _receive(self) -> None:
+        while True:
+            text = await self.ws.receive_text()
+            self.last_seen = time.time()
+            try:
+                frame = proto.decode_agent_frame(text)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                await self._refuse(f"malformed frame: {exc}")
+                return
+            await self._handle(frame)
+
+    async def _handle(self, frame: proto.AgentFrame) -> None:
+        if isinstance(frame, proto.Ack):
+            await self._record_ack(frame)
+        elif isinstance(frame, proto.Resync):
+            self._sent = None
+            self._agent_revision, self._agent_hash = frame.applied_revision, None
+            self.wake.set()
+        elif isinstance(frame, proto.Status):
+            await self._record_status(frame)
+        elif isinstance(frame, proto.Inventory):
+            await self._record_inventory(frame)
+        elif isinstance(frame, proto.Ping):
+            await self.send(proto.Pong(at=frame.at))
+        elif isinstance(frame, proto.CommandResult):
+            future = self._pending.get(frame.id)
+            if future is not None and not future.done():
+                future.set_result(frame)
+        elif isinstance(frame, proto.Error):
+            log.warning("agent of %s reported: %s: %s", self.cluster, frame.code, frame.message)
+
+    async def _record_ack(self, ack: proto.Ack) -> None:
+        async with self.services.db.session() as s:
+            row = await s.scalar(
+                select(ClusterAckRow).where(
+                    ClusterAckRow.cluster_id == self.cluster_id,
+                    ClusterAckRow.revision == ack.revision,
+                )
+            )
+            if row is None:
+                s.add(
+                    ClusterAckRow(
+                        cluster_id=self.cluster_id,
+                        revision=ack.revision,
+                        hash=ack.hash,
+                        ok=ack.ok,
+                        error=(ack.error or "")[:2000] or None,
+                    )
+                )
+            elif ack.ok and not row.ok:
+                row.ok, row.error, row.at = True, None, utcnow()
+            cluster = await s.get(ClusterRow, self.cluster_id)
+            if cluster is not None:
+                cluster.agent_seen_at = utcnow()
+                if ack.ok and ack.revision > cluster.applied_revision:
+                    cluster.applied_revision = ack.revision
+        if not ack.ok:
+            log.warning("agent of %s failed revision %d: %s", self.cluster, ack.revision, ack.error)
+
+    async def _record_status(self, status: proto.Status) -> None:
+        async with self.services.db.session() as s:
+            rows = {
+                (r.workspace, r.app): r
+                for r in await s.scalars(
+                    select(AppStatusRow).where(AppStatusRow.cluster_id == self.cluster_id)
+                )
+            }
+            seen: set[tuple[str, str]] = set()
+            now = utcnow()
+            for app in status.apps:
+                key = (app.workspace[:63], app.app[:63])
+                seen.add(key)
+                data: dict[str, Any] = msgspec.to_builtins(app)
+                row = rows.get(key)
+                if row is None:
+                    s.add(
+                        AppStatusRow(
+                            cluster_id=self.cluster_id,
+                            workspace=key[0],
+                            app=key[1],
+                            data=data,
+                            updated_at=now,
+                        )
+                    )
+                elif row.data != data:
+                    row.data, row.updated_at = data, now
+            if status.full:
+                gone = [r.id for key, r in rows.items() if key not in seen]
+                if gone:
+                    await s.execute(delete(AppStatusRow).where(AppStatusRow.id.in_(gone)))
+
+    async def _record_inventory(self, inventory: proto.Inventory) -> None:
+        async with self.services.db.session() as s:
+            cluster = await s.get(ClusterRow, self.cluster_id)
+            if cluster is not None:
+                cluster.nodes = [msgspec.to_builtins(n) for n in inventory.nodes]
+
+    # -- heartbeats
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            silent = time.time() - self.last_seen
+            if silent > 3 * self.heartbeat_s:
+                log.warning("agent of %s silent for %.0fs: closing", self.cluster, silent)
+                await self.close(CLOSE_HEARTBEAT, "no frame within three heartbeats")
+                return
+            await self.send(proto.Ping(at=time.time()))
+            if self.last_seen - self._persisted_seen > 60:
+                self._persisted_seen = self.last_seen
+                async with self.services.db.session() as s:
+                    cluster = await s.get(ClusterRow, self.cluster_id)
+                    if cluster is not None:
+                        cluster.agent_seen_at = utcnow()

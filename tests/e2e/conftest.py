@@ -1,0 +1,85 @@
+"""End-to-end: a real control plane on loopback and real agents over real WebSockets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import pytest
+
+from ironplane.agent.runtime import Runtime
+from ironplane.core.errors import NotFoundError
+from ironplane.wire.agent_protocol import AppStatus, NodeInfo, Object
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class RecordingRuntime(Runtime):
+    """A runtime that holds objects in memory and records every converge (for protocol tests)."""
+
+    name = "local"
+
+    def __init__(self, *, fail: Callable[[Sequence[Object]], str | None] | None = None) -> None:
+        self.changed = asyncio.Event()
+        self.objects: list[Object] = []
+        self.converges: list[list[Object]] = []
+        self.fail = fail
+        self.restarts: list[tuple[str, str]] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def converge(self, objects: Sequence[Object]) -> None:
+        problem = self.fail(objects) if self.fail else None
+        if problem:
+            raise RuntimeError(problem)
+        self.objects = list(objects)
+        self.converges.append(list(objects))
+        self.changed.set()
+
+    def apps(self) -> set[tuple[str, str]]:
+        return {
+            (o["metadata"]["labels"]["ironplane.dev/workspace"], o["metadata"]["labels"]["ironplane.dev/app"])
+            for o in self.objects
+            if "ironplane.dev/app" in o["metadata"].get("labels", {})
+        }
+
+    async def statuses(self) -> list[AppStatus]:
+        return [
+            AppStatus(workspace=ws, app=app, kind="Service", phase="Running", ready=1, desired=1)
+            for ws, app in sorted(self.apps())
+        ]
+
+    async def inventory(self) -> list[NodeInfo]:
+        return [NodeInfo(name="node-1", labels={"oci.oraclecloud.com/rdma.local_block_id": "b1"})]
+
+    async def logs(self, workspace: str, app: str, lines: int) -> list[str]:
+        if (workspace, app) not in self.apps():
+            raise NotFoundError(f"app {workspace}/{app} is not running here")
+        return [f"line {i}" for i in range(lines)]
+
+    async def restart(self, workspace: str, app: str) -> None:
+        if (workspace, app) not in self.apps():
+            raise NotFoundError(f"app {workspace}/{app} is not running here")
+        self.restarts.append((workspace, app))
+
+
+async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 15.0,
+                     what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
