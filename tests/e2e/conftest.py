@@ -46,7 +46,10 @@ class RecordingRuntime(Runtime):
 
     def apps(self) -> set[tuple[str, str]]:
         return {
-            (o["metadata"]["labels"]["ironplane.dev/workspace"], o["metadata"]["labels"]["ironplane.dev/app"])
+            (
+                o["metadata"]["labels"]["ironplane.dev/workspace"],
+                o["metadata"]["labels"]["ironplane.dev/app"],
+            )
             for o in self.objects
             if "ironplane.dev/app" in o["metadata"].get("labels", {})
         }
@@ -71,8 +74,11 @@ class RecordingRuntime(Runtime):
         self.restarts.append((workspace, app))
 
 
-async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 15.0,
-                     what: str = "condition") -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool]] | Callable[[], bool],
+    timeout: float = 15.0,
+    what: str = "condition",
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         result = check()

@@ -26,7 +26,9 @@ PLATFORM = "kind: Cluster\nname: edge-one\n---\nkind: Workspace\nname: prod\nclu
 
 
 def service(image: str = "example.com/chat:1", name: str = "chat-api") -> str:
-    return f"kind: Service\nname: {name}\nworkspace: prod\nimage: {image}\nports: [{{port: 8000}}]\n"
+    return (
+        f"kind: Service\nname: {name}\nworkspace: prod\nimage: {image}\nports: [{{port: 8000}}]\n"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,9 @@ class Api:
         )
 
     async def apply(self, text: str) -> dict[str, Any]:
-        r = await self.client.post("/apply", json={"documents": [{"source": "x.yaml", "content": text}]})
+        r = await self.client.post(
+            "/apply", json={"documents": [{"source": "x.yaml", "content": text}]}
+        )
         assert r.status_code == 200, r.text
         return dict(r.json())
 
@@ -75,8 +79,12 @@ async def api(live: Live) -> AsyncIterator[Api]:
 @asynccontextmanager
 async def running_agent(live: Live, token: str, runtime: RecordingRuntime) -> AsyncIterator[Agent]:
     settings = AgentSettings(
-        server_url=live.url, token=token, runtime="local", status_interval_s=0.2,
-        backoff_base_s=0.05, backoff_cap_s=0.5,
+        server_url=live.url,
+        token=token,
+        runtime="local",
+        status_interval_s=0.2,
+        backoff_base_s=0.05,
+        backoff_cap_s=0.5,
     )
     agent = Agent(settings, runtime)
     stop = asyncio.Event()
@@ -155,8 +163,11 @@ async def _applied(api: Api, revision: int) -> bool:
 
 async def test_only_an_agent_token_may_connect(live: Live) -> None:
     url = live.url.replace("http://", "ws://") + "/api/v1/agent/connect"
-    for headers in ({}, {"Authorization": "Bearer ipt_0000000000000000_nope"},
-                    {"Authorization": f"Bearer {live.admin_token}"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer ipt_0000000000000000_nope"},
+        {"Authorization": f"Bearer {live.admin_token}"},
+    ):
         with pytest.raises(InvalidStatus) as refused:
             async with connect(url, additional_headers=headers):
                 pass

@@ -370,6 +370,15 @@ ENDPOINTS: dict[tuple[str, str], tuple[Rule, Build]] = {
         Rule("workspace", "apps.write"),
         _rollback,
     ),
+    # No agent is connected in this test: an allowed call reaches the hub and gets 503.
+    ("GET", "/workspaces/{workspace}/apps/{app}/logs"): (
+        Rule("workspace", "apps.read"),
+        simple("GET", "/workspaces/{t}/apps/base-{t}/logs", ok={503}),
+    ),
+    ("POST", "/workspaces/{workspace}/apps/{app}/restart"): (
+        Rule("workspace", "apps.write"),
+        simple("POST", "/workspaces/{t}/apps/base-{t}/restart", ok={503}),
+    ),
     ("GET", "/workspaces/{workspace}/secrets"): (
         Rule("workspace", "secrets.list"),
         simple("GET", "/workspaces/{t}/secrets"),

@@ -73,12 +73,35 @@ def status_of(exc: IronplaneError) -> int:
     return next((status for cls, status in STATUS if isinstance(exc, cls)), 500)
 
 
-async def _ironplane(_: Request, exc: Exception) -> JSONResponse:
+async def _ironplane(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, IronplaneError)
+    if isinstance(exc, ForbiddenError) and request.method not in ("GET", "HEAD"):
+        await _audit_denial(request, exc)
     diagnostics = list(exc.diagnostics) if isinstance(exc, SpecError | ManifestError) else []
     status = status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return error_response(status, exc.code, exc.message, diagnostics, headers)
+
+
+async def _audit_denial(request: Request, exc: ForbiddenError) -> None:
+    """Every refused write is recorded, wherever it was refused (guard or service)."""
+    from ironplane.server.services.audit import record
+
+    caller = getattr(request.state, "caller", None)
+    services = request.app.state.services
+    try:
+        async with services.db.session() as session:
+            record(
+                session,
+                caller,
+                action=f"{request.method} {request.url.path}"[:100],
+                target=request.url.path[:400],
+                outcome="denied",
+                details={"reason": exc.message[:500]},
+                source_ip=request.client.host if request.client else None,
+            )
+    except Exception:  # auditing a denial must not turn it into a 500
+        log.exception("could not audit a denied request")
 
 
 def _location(loc: tuple[Any, ...]) -> tuple[str | int, ...]:

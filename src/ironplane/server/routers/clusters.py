@@ -52,6 +52,9 @@ async def delete_cluster(
 async def rotate_agent_token(
     cluster: str, a: Access = Depends(allow(P.CLUSTERS_WRITE, on="cluster"))
 ) -> TokenCreated:
+    """Needs clusters.write and, because an agent token reads every secret of its cluster,
+    secrets.read on the whole cluster (a binding on the cluster or the tenant)."""
+    require(a, P.SECRETS_READ, a.target)
     async with a.services.db.session() as s:
         return await svc.rotate_agent_token(s, a.caller, cluster)  # type: ignore[no-any-return]
 

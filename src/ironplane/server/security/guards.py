@@ -22,7 +22,6 @@ from ironplane.server.context import Caller, Services
 from ironplane.server.db.tables import ClusterRow, WorkspaceRow
 from ironplane.server.security.authn import authenticate
 from ironplane.server.security.principals import TENANT, Target
-from ironplane.server.services.audit import record
 
 On = Literal["tenant", "cluster", "workspace"]
 
@@ -69,6 +68,7 @@ def allow(
         async with services.db.session() as session:
             principal = await authenticate(session, _bearer(request))
             caller = Caller(principal=principal, source_ip=source_ip)
+            request.state.caller = caller  # the error handler audits denials with it
             target = TENANT
             if on == "cluster":
                 name = request.path_params[key]
@@ -98,16 +98,6 @@ def allow(
         if target.level != "tenant" and not principal.sees(target):
             # Nothing the caller holds reaches this object: answer as if it did not exist.
             raise NotFoundError(f"{on} {request.path_params[key]!r} not found")
-        if request.method not in ("GET", "HEAD"):
-            async with services.db.session() as session:
-                record(
-                    session,
-                    caller,
-                    action=f"{request.method} {request.url.path}"[:100],  # the column holds 100
-                    target=target.label,
-                    outcome="denied",
-                    details={"permission": permission.value if permission else "authenticated"},
-                )
         need = permission.value if permission else "a user or service-account token"
         raise ForbiddenError(f"permission denied: this needs {need} on {target.label}")
 

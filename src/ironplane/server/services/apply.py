@@ -26,6 +26,7 @@ from ironplane.server.security.principals import TENANT, Target
 from ironplane.server.services import clusters as cl
 from ironplane.server.services.audit import record
 from ironplane.server.services.store import (
+    bump,
     lock_clusters,
     manifest_diff,
     spec_dump,
@@ -67,6 +68,9 @@ def _check_references(docs: Sequence[Document], caller: Caller, state: _State) -
     """Every workspace and cluster named must exist, in the store (and be visible) or the input."""
     p = caller.principal
     visible_ws = {n for n, r in state.workspaces.items() if p.sees(cl.workspace_target(r))}
+    # A cluster the caller cannot see is reported exactly like one that does not exist.
+    visible_clusters = {n for n, r in state.clusters.items() if p.sees(cl.cluster_target(r))}
+    visible_clusters |= {state.workspaces[n].cluster.name for n in visible_ws}
     new_clusters = {d.spec.name for d in docs if isinstance(d.spec, ClusterSpec)}
     new_ws = {d.spec.name for d in docs if isinstance(d.spec, WorkspaceSpec)}
     problems: list[Diagnostic] = []
@@ -83,7 +87,7 @@ def _check_references(docs: Sequence[Document], caller: Caller, state: _State) -
                         "name the cluster this workspace lives on",
                     )
                 )
-            elif spec.cluster not in state.clusters and spec.cluster not in new_clusters:
+            elif spec.cluster not in visible_clusters and spec.cluster not in new_clusters:
                 problems.append(
                     _problem(
                         doc,
@@ -130,6 +134,11 @@ def _target_of_workspace(name: str, docs: Sequence[Document], state: _State) -> 
     return Target(cluster_id=cluster.id, label=f"cluster/{cluster.name}") if cluster else TENANT
 
 
+def _policy_changed(row: WorkspaceRow, spec: WorkspaceSpec) -> bool:
+    old = WorkspaceSpec.model_validate(row.spec)
+    return (old.gpu, old.privileged, old.queue) != (spec.gpu, spec.privileged, spec.queue)
+
+
 def _authorize(docs: Sequence[Document], caller: Caller, state: _State) -> None:
     p = caller.principal
     denied: list[str] = []
@@ -141,7 +150,11 @@ def _authorize(docs: Sequence[Document], caller: Caller, state: _State) -> None:
             target = cl.cluster_target(row) if row else TENANT
         elif isinstance(spec, WorkspaceSpec):
             row_ws = state.workspaces.get(spec.name)
-            if row_ws is not None:
+            if row_ws is not None and _policy_changed(row_ws, spec):
+                # GPUs, privileged pods and the queue are the cluster admin's call.
+                perm = Permission.WORKSPACES_CREATE
+                target = cl.cluster_target(row_ws.cluster)
+            elif row_ws is not None:
                 perm, target = Permission.WORKSPACES_WRITE, cl.workspace_target(row_ws)
             else:
                 cluster = state.clusters.get(spec.cluster or "")
@@ -158,29 +171,50 @@ def _authorize(docs: Sequence[Document], caller: Caller, state: _State) -> None:
         raise ForbiddenError("permission denied: " + "; ".join(denied))
 
 
+async def _load_state(session: AsyncSession) -> _State:
+    """Clusters and workspaces as committed now (refreshing rows the session already holds)."""
+    fresh = {"populate_existing": True}
+    clusters = await session.scalars(select(ClusterRow).execution_options(**fresh))
+    spaces = await session.scalars(select(WorkspaceRow).execution_options(**fresh))
+    return _State(clusters={r.name: r for r in clusters}, workspaces={r.name: r for r in spaces})
+
+
+async def _clusters_touched(
+    session: AsyncSession, docs: Sequence[Document], state: _State, sync: str | None
+) -> set[int]:
+    """Every existing cluster whose desired state this apply may change."""
+    new_ws = {d.spec.name: d.spec for d in docs if isinstance(d.spec, WorkspaceSpec)}
+    names: set[str] = {d.spec.name for d in docs if isinstance(d.spec, ClusterSpec)}
+    for ws in _workspaces_named(docs):
+        row = state.workspaces.get(ws)
+        if row is not None:
+            names.add(row.cluster.name)
+        elif ws in new_ws and new_ws[ws].cluster:
+            names.add(str(new_ws[ws].cluster))
+    ids = {state.clusters[n].id for n in names if n in state.clusters}
+    if sync:
+        rows = await session.scalars(
+            select(WorkspaceRow.cluster_id)
+            .join(AppRow, AppRow.workspace_id == WorkspaceRow.id)
+            .where(AppRow.source == sync, AppRow.active_version.is_not(None))
+        )
+        ids |= set(rows)
+    return ids
+
+
 async def apply(session: AsyncSession, caller: Caller, body: ApplyRequest) -> ApplyResult:
     docs = load_texts(
         [(d.source, d.content) for d in body.documents], default_workspace=body.default_workspace
     )
-    state = _State(
-        clusters={r.name: r for r in await session.scalars(select(ClusterRow))},
-        workspaces={r.name: r for r in await session.scalars(select(WorkspaceRow))},
+    # Lock every cluster this apply may touch, then read the state afresh: decisions are made on
+    # rows no concurrent apply can change until this transaction ends.
+    await lock_clusters(
+        session, await _clusters_touched(session, docs, await _load_state(session), body.sync)
     )
+    state = await _load_state(session)
     _check_references(docs, caller, state)
     _authorize(docs, caller, state)
-    sync_apps = await _sync_candidates(session, docs, body.sync, state)
-    _authorize_deletes(sync_apps, caller)
-
-    touched = {
-        state.workspaces[n].cluster_id for n in _workspaces_named(docs) if n in state.workspaces
-    }
-    touched |= {a.workspace.cluster_id for a in sync_apps}
-    touched |= {
-        r.id
-        for d in docs
-        if isinstance(d.spec, ClusterSpec) and (r := state.clusters.get(d.spec.name))
-    }
-    await lock_clusters(session, touched)
+    sync_apps = await _sync_candidates(session, docs, body.sync, caller)
 
     base = await stored_catalog(session, _workspaces_named(docs))
     compiled = compile_documents(docs, base=base)
@@ -212,8 +246,7 @@ async def apply(session: AsyncSession, caller: Caller, body: ApplyRequest) -> Ap
     for app in sync_apps:
         changes.append(await delete_app(session, caller, app, state, diff=body.diff))
     for name in sorted(state.changed):
-        cluster = state.clusters[name]
-        cluster.revision = state.next_revision(name)
+        bump(state.clusters[name])
     warnings = list(compiled.warnings) + await _missing_secrets(session, docs, state)
     return ApplyResult(
         dry_run=body.dry_run,
@@ -405,26 +438,32 @@ async def _apply_app(
 
 
 async def _sync_candidates(
-    session: AsyncSession, docs: Sequence[Document], sync: str | None, state: _State
+    session: AsyncSession, docs: Sequence[Document], sync: str | None, caller: Caller
 ) -> list[AppRow]:
-    """Active apps applied earlier from this sync source that the input no longer holds."""
+    """Active apps applied earlier from this sync source that the input no longer holds.
+
+    Only apps the caller may write are candidates: a sync never reaches (or reveals) apps in
+    workspaces the caller cannot touch, even if they carry the same sync id.
+    """
     if not sync:
         return []
-    present = {(_workspace_of(d), d.spec.name) for d in docs}
+    present = {
+        (_workspace_of(d), d.spec.name)
+        for d in docs
+        if not isinstance(d.spec, ClusterSpec | WorkspaceSpec)
+    }
     rows = await session.scalars(
-        select(AppRow).where(AppRow.source == sync, AppRow.active_version.is_not(None))
+        select(AppRow)
+        .where(AppRow.source == sync, AppRow.active_version.is_not(None))
+        .execution_options(populate_existing=True)
     )
-    return [r for r in rows if (r.workspace.name, r.name) not in present]
-
-
-def _authorize_deletes(apps: Sequence[AppRow], caller: Caller) -> None:
-    denied = [
-        f"deleting {a.workspace.name}/{a.name} needs apps.write on workspace/{a.workspace.name}"
-        for a in apps
-        if not caller.principal.allows(Permission.APPS_WRITE, cl.workspace_target(a.workspace))
+    p = caller.principal
+    return [
+        r
+        for r in rows
+        if (r.workspace.name, r.name) not in present
+        and p.allows(Permission.APPS_WRITE, cl.workspace_target(r.workspace))
     ]
-    if denied:
-        raise ForbiddenError("permission denied (sync): " + "; ".join(denied))
 
 
 async def delete_app(
@@ -438,9 +477,7 @@ async def delete_app(
             kind=app.kind, name=app.name, workspace=app.workspace.name, action="unchanged"
         )
     if state is None:
-        await lock_clusters(session, [cluster.id])
-        cluster.revision += 1
-        revision = cluster.revision
+        revision = bump(cluster)  # the caller holds the cluster's lock
     else:
         revision = state.next_revision(cluster.name)
         state.changed.add(cluster.name)

@@ -12,7 +12,7 @@ from ironplane.server.context import Caller
 from ironplane.server.db.tables import AppRow, AppVersionRow, WorkspaceRow
 from ironplane.server.services.apply import delete_app
 from ironplane.server.services.clusters import workspace_target
-from ironplane.server.services.store import lock_clusters, manifest_diff
+from ironplane.server.services.store import bump, lock_clusters, manifest_diff
 from ironplane.server.services.versions import (
     add_version,
     app_out,
@@ -31,6 +31,14 @@ async def _app(session: AsyncSession, workspace: str, name: str) -> AppRow:
     if row is None:
         raise NotFoundError(f"app {name!r} not found in workspace {workspace!r}")
     return row
+
+
+async def _locked_app(session: AsyncSession, workspace: str, name: str) -> AppRow:
+    """The app, read after taking its cluster's lock (so no concurrent change is missed)."""
+    app = await _app(session, workspace, name)
+    await lock_clusters(session, [app.workspace.cluster_id])
+    await session.refresh(app)
+    return app
 
 
 async def list_apps(session: AsyncSession, caller: Caller, workspace: str | None) -> list[App]:
@@ -78,8 +86,8 @@ async def rollback(
     session: AsyncSession, caller: Caller, workspace: str, name: str, body: RollbackRequest
 ) -> Change:
     """A new version with version N's spec and manifests (history is never rewritten)."""
-    app = await _app(session, workspace, name)
-    cluster = (await lock_clusters(session, [app.workspace.cluster_id]))[app.workspace.cluster_id]
+    app = await _locked_app(session, workspace, name)
+    cluster = app.workspace.cluster
     target = await require_version(session, app, body.to)
     active = await version_of(session, app, app.active_version)
     if active is not None and active.hash == target.hash:
@@ -103,7 +111,7 @@ async def rollback(
         rollback_of=target.number,
     )
     app.kind = str(target.spec.get("kind", app.kind))
-    cluster.revision = revision
+    bump(cluster)
     return Change(
         kind=app.kind,
         name=name,
@@ -121,7 +129,7 @@ async def rollback(
 
 
 async def delete(session: AsyncSession, caller: Caller, workspace: str, name: str) -> Change:
-    app = await _app(session, workspace, name)
+    app = await _locked_app(session, workspace, name)
     if app.active_version is None:
         raise NotFoundError(f"app {name!r} in workspace {workspace!r} is already deleted")
     return await delete_app(session, caller, app, None, diff=False)

@@ -212,6 +212,8 @@ async def create_workspace(
 
 async def delete_workspace(session: AsyncSession, caller: Caller, name: str) -> Deleted:
     row = await by_name(session, WorkspaceRow, name)
+    locked = await lock_clusters(session, [row.cluster_id])  # before the check: no app sneaks in
+    await session.refresh(row)
     active = (
         await session.scalars(
             select(AppRow.name).where(
@@ -224,7 +226,6 @@ async def delete_workspace(session: AsyncSession, caller: Caller, name: str) -> 
             f"workspace {name!r} still runs {len(active)} app(s) "
             f"({', '.join(sorted(active)[:5])}); delete them first"
         )
-    locked = await lock_clusters(session, [row.cluster_id])
     bump(locked[row.cluster_id])
     await session.delete(row)
     record(session, caller, action="workspace.delete", target=f"workspace/{name}")
@@ -245,6 +246,12 @@ async def desired_state(
 async def desired_of(
     session: AsyncSession, box: SecretBox, cluster: ClusterRow, *, with_secrets: bool
 ) -> DesiredState:
+    # A share lock: no change to this cluster commits while its state is read, so the objects
+    # are exactly those of the revision reported (PostgreSQL; SQLite transactions serialize).
+    await session.execute(
+        select(ClusterRow.id).where(ClusterRow.id == cluster.id).with_for_update(read=True)
+    )
+    await session.refresh(cluster)
     objects: list[dict[str, Any]] = []
     spaces = (
         await session.scalars(select(WorkspaceRow).where(WorkspaceRow.cluster_id == cluster.id))
