@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ironplane import __version__
-from ironplane.cli.commands import agent, render, schema, server, validate
+from ironplane.cli.commands import agent, render, schema, server, up, validate
 from ironplane.cli.commands.remote import (
     apply,
     audit,
@@ -54,6 +54,7 @@ app.add_typer(secrets.app, name="secrets")
 app.command("audit")(audit.audit)
 app.command("server")(server.server)
 app.command("agent")(agent.agent)
+app.command("up")(up.up)
 
 
 def _version(value: bool) -> None:

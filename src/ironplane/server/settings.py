@@ -19,13 +19,15 @@ class ServerSettings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     """Holds the SQLite database and the generated secret key in the embedded default."""
-    database_url: str | None = None
-    """``postgresql://user@host/db`` in production; None: SQLite in ``data_dir``."""
+    database_url: str | None = Field(default=None, repr=False)
+    """``postgresql://user@host/db`` in production; None: SQLite in ``data_dir``. It may hold a
+    password, so it is left out of the settings' repr (and so of logs and tracebacks)."""
     secret_key: SecretStr | None = None
     """Fernet key (urlsafe base64 of 32 bytes) for secrets at rest; None: generated once and kept
     in ``data_dir/secret.key`` (mode 0600)."""
     host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535)
+    """0: any free port (the one bound is logged)."""
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     """Request bodies larger than this are refused with 413."""
     session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)

@@ -111,8 +111,8 @@ def test_login_without_any_url(config_file: Path) -> None:
             ["clusters"],
             "/clusters",
             [s.CLUSTER],
-            "NAME PROVIDER REGION ENHANCED REVISION UPDATED",
-            "oke-prod oci eu-frankfurt-1 yes 12 2025-03-04 05:06:07",
+            "NAME PROVIDER REGION AGENT LAST SEEN REVISION APPLIED NODES",
+            "oke-prod oci eu-frankfurt-1 never connected - 12 0 0",
         ),
         (
             ["workspaces"],
@@ -125,15 +125,15 @@ def test_login_without_any_url(config_file: Path) -> None:
             ["apps"],
             "/apps",
             [s.APP, {**s.APP, "name": "old", "active_version": None, "source": None}],
-            "WORKSPACE NAME KIND ACTIVE LATEST SOURCE UPDATED",
-            "team-a chat-api Service 3 3 git:https://git.example.com/apps.git#prod 2025-03-04 05:06:07",
+            "WORKSPACE NAME KIND STATUS READY VERSION LATEST SOURCE UPDATED",
+            "team-a chat-api Service no status yet - 3 3 git:https://git.example.com/apps.git#prod 2025-03-04 05:06:07",
         ),
         (
             ["apps", "-w", "team-a"],
             "/workspaces/team-a/apps",
             [s.APP],
-            "WORKSPACE NAME KIND ACTIVE LATEST SOURCE UPDATED",
-            "team-a chat-api Service 3 3 git:https://git.example.com/apps.git#prod 2025-03-04 05:06:07",
+            "WORKSPACE NAME KIND STATUS READY VERSION LATEST SOURCE UPDATED",
+            "team-a chat-api Service no status yet - 3 3 git:https://git.example.com/apps.git#prod 2025-03-04 05:06:07",
         ),
     ],
 )
@@ -154,7 +154,31 @@ def test_get_apps_shows_deleted_apps_without_an_active_version(server: FakeServe
     server.on("GET", "/apps", [{**s.APP, "active_version": None, "source": None}])
     code, out, err = run_cli(["get", "apps"])
     assert code == 0, err
-    assert rows(out)[1][:6] == ["team-a", "chat-api", "Service", "-", "3", "-"]
+    assert rows(out)[1][:7] == ["team-a", "chat-api", "Service", "-", "-", "deleted", "3"]
+
+
+def test_get_apps_and_clusters_show_what_the_agent_reported(server: FakeServer) -> None:
+    status = {
+        "phase": "Degraded",
+        "ready": 1,
+        "desired": 2,
+        "error": "CrashLoopBackOff",
+        "updated_at": "2025-03-04T05:06:07Z",
+    }
+    server.on("GET", "/apps", [{**s.APP, "status": status}])
+    code, out, err = run_cli(["get", "apps"])
+    assert code == 0, err
+    assert rows(out)[1][3:6] == ["Degraded:", "CrashLoopBackOff", "1/2"]
+    agent = {
+        "connected": True,
+        "runtime": "local",
+        "applied_revision": 11,
+        "last_seen_at": "2025-03-04T05:06:07Z",
+    }
+    server.on("GET", "/clusters", [{**s.CLUSTER, "agent": agent, "nodes": [{"name": "n1"}]}])
+    code, out, err = run_cli(["get", "clusters"])
+    assert code == 0, err
+    assert rows(out)[1][3:] == ["connected", "(local)", "2025-03-04", "05:06:07", "12", "11", "1"]
 
 
 @pytest.mark.parametrize("fmt", ["json", "yaml"])
@@ -163,8 +187,21 @@ def test_get_machine_formats_hold_every_field(server: FakeServer, fmt: str) -> N
     code, out, err = run_cli(["get", "clusters", "-o", fmt])
     assert code == 0, err
     data = json.loads(out) if fmt == "json" else yaml.safe_load(out)
+    agent = {
+        "connected": False,
+        "last_seen_at": None,
+        "applied_revision": 0,
+        "version": None,
+        "runtime": None,
+    }
     assert data == [
-        {**s.CLUSTER, "created_at": "2025-03-04T05:06:07Z", "updated_at": "2025-03-04T05:06:07Z"}
+        {
+            **s.CLUSTER,
+            "created_at": "2025-03-04T05:06:07Z",
+            "updated_at": "2025-03-04T05:06:07Z",
+            "agent": agent,
+            "nodes": [],
+        }
     ]
 
 

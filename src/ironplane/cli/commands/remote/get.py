@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from ironplane.cli import session
 from ironplane.cli.commands.remote._common import resolve_app, workspace_option
 from ironplane.cli.tables import Format, emit, output_option, short_hash
 
+if TYPE_CHECKING:
+    from ironplane.api.apps import App
+    from ironplane.api.clusters import Cluster
+
 app = typer.Typer(
     help="List clusters, workspaces, apps, or the versions of an app.", no_args_is_help=True
 )
+
+
+def agent_state(cluster: Cluster) -> str:
+    agent = cluster.agent
+    if agent.connected:
+        return f"connected ({agent.runtime})" if agent.runtime else "connected"
+    return "disconnected" if agent.last_seen_at else "never connected"
+
+
+def app_phase(item: App) -> str:
+    if item.active_version is None:
+        return "-"
+    if item.status is None:
+        return "no status yet"
+    return item.status.phase + (f": {item.status.error}" if item.status.error else "")
 
 
 @app.command("clusters")
@@ -25,9 +46,11 @@ def clusters(output: Format = output_option()) -> None:
             ("NAME", lambda c: c.name),
             ("PROVIDER", lambda c: c.provider),
             ("REGION", lambda c: c.region),
-            ("ENHANCED", lambda c: c.enhanced),
+            ("AGENT", lambda c: agent_state(c)),
+            ("LAST SEEN", lambda c: c.agent.last_seen_at),
             ("REVISION", lambda c: c.revision),
-            ("UPDATED", lambda c: c.updated_at),
+            ("APPLIED", lambda c: c.agent.applied_revision),
+            ("NODES", lambda c: len(c.nodes)),
         ],
         empty="no clusters",
     )
@@ -68,7 +91,9 @@ def apps(
             ("WORKSPACE", lambda a: a.workspace),
             ("NAME", lambda a: a.name),
             ("KIND", lambda a: a.kind),
-            ("ACTIVE", lambda a: a.active_version),
+            ("STATUS", lambda a: app_phase(a)),
+            ("READY", lambda a: f"{a.status.ready}/{a.status.desired}" if a.status else "-"),
+            ("VERSION", lambda a: a.active_version if a.active_version else "deleted"),
             ("LATEST", lambda a: a.latest_version),
             ("SOURCE", lambda a: a.source),
             ("UPDATED", lambda a: a.updated_at),
