@@ -33,7 +33,9 @@ def running_server(data_dir: Path, **settings: Any) -> Iterator[Live]:
     from ironplane.server.settings import ServerSettings
 
     app = create_app(
-        ServerSettings(data_dir=data_dir, database_url=settings.pop("database_url", None), **settings),
+        ServerSettings(
+            data_dir=data_dir, database_url=settings.pop("database_url", None), **settings
+        ),
         announce_token=False,
     )
     config = uvicorn.Config(
@@ -49,7 +51,9 @@ def running_server(data_dir: Path, **settings: Any) -> Iterator[Live]:
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield Live(url=f"http://127.0.0.1:{port}", admin_token=app.state.bootstrap_token, data_dir=data_dir)
+        yield Live(
+            url=f"http://127.0.0.1:{port}", admin_token=app.state.bootstrap_token, data_dir=data_dir
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=30)

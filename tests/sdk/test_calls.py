@@ -75,6 +75,14 @@ CASES = [
         LoginResponse,
         json={"username": "alice", "password": "correct horse"},
     ),
+    Case(
+        "auth.logout",
+        lambda c: c.auth.logout(),
+        "POST",
+        "/auth/logout",
+        {**s.TOKEN, "revoked_at": s.AT},
+        Token,
+    ),
     Case("auth.whoami", lambda c: c.auth.whoami(), "GET", "/auth/whoami", s.WHOAMI, Whoami),
     Case("users.list", lambda c: c.users.list(), "GET", "/users", [s.USER], list[User]),
     Case(
@@ -96,6 +104,15 @@ CASES = [
         s.USER,
         User,
         json={"active": False},
+    ),
+    Case(
+        "users.update of your own password sends the current one",
+        lambda c: c.users.update("alice", password="new-password", current_password="old-pass"),
+        "PATCH",
+        "/users/alice",
+        s.USER,
+        User,
+        json={"password": "new-password", "current_password": "old-pass"},
     ),
     Case(
         "users.delete",
@@ -435,6 +452,15 @@ CASES = [
         json={"values": {"HF_TOKEN": "hf_xyz"}},
     ),
     Case(
+        "secrets.patch sends null for a key to delete",
+        lambda c: c.secrets.patch("team-a", "hf", {"HF_TOKEN": "hf_new", "OLD": None}),
+        "PATCH",
+        "/workspaces/team-a/secrets/hf",
+        s.SECRET_GROUP,
+        SecretGroup,
+        json={"values": {"HF_TOKEN": "hf_new", "OLD": None}},
+    ),
+    Case(
         "secrets.delete",
         lambda c: c.secrets.delete("team-a", "hf"),
         "DELETE",
@@ -521,4 +547,4 @@ def test_every_group_method_is_covered() -> None:
     client.close()
     covered = {c.id.split(" ")[0] for c in CASES}
     assert methods - covered == set()
-    assert len(methods) == 48
+    assert len(methods) == 50

@@ -391,12 +391,30 @@ ENDPOINTS: dict[tuple[str, str], tuple[Rule, Build]] = {
         Rule("workspace", "secrets.write"),
         simple("PUT", "/workspaces/{t}/secrets/base", {"values": {"k": "v2"}}),
     ),
+    ("PATCH", "/workspaces/{workspace}/secrets/{group}"): (
+        Rule("workspace", "secrets.write"),
+        simple("PATCH", "/workspaces/{t}/secrets/base", {"values": {"k": "v3", "gone": None}}),
+    ),
     ("DELETE", "/workspaces/{workspace}/secrets/{group}"): (
         Rule("workspace", "secrets.write"),
         _delete_group,
     ),
     ("GET", "/audit"): (Rule("tenant", "audit.read"), simple("GET", "/audit")),
 }
+
+
+async def _logout(w: World, a: Actor, t: str | None) -> Call:
+    """Logging out revokes the token the actor calls with; the matrix calls with one client per
+    actor, so this entry comes last (below). The helpers act with the bootstrap admin's token:
+    before the admin logs out, they get a token of their own."""
+    if a.name == "admin":
+        created = await w.ok("POST", "/tokens", {"name": "matrix-helpers"})
+        w.server.admin_token = created["secret"]
+    return call("POST", "/auth/logout", ok={200})
+
+
+# Last, for the reason in _logout: added after every other entry, wherever those are written.
+ENDPOINTS[("POST", "/auth/logout")] = (Rule("authenticated"), _logout)
 
 
 async def _named(w: World, url: str, name: str, **extra: Any) -> str:

@@ -3,6 +3,7 @@ never written to logs, error bodies, the audit log or the console."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import os
@@ -256,7 +257,13 @@ async def _leak_scenario(
         "/auth/login", json={"username": "bob", "password": bob_password, "extra": bob_password}
     )
     assert r.status_code == 422
-    r = await alice.patch("/users/alice", json={"password": new_password})
+    r = await alice.patch(
+        "/users/alice", json={"password": new_password, "current_password": wrong_password}
+    )
+    assert r.status_code == 403
+    r = await alice.patch(
+        "/users/alice", json={"password": new_password, "current_password": alice_password}
+    )
     assert r.status_code == 200, r.text
     r = await alice.patch("/users/bob", json={"password": new_password})
     assert r.status_code == 403
@@ -284,6 +291,10 @@ async def _leak_scenario(
     assert r.status_code == 400, r.text
     r = await alice.put("/workspaces/prod/secrets/db", json={"values": {"k": [API_KEY]}})
     assert r.status_code == 422, r.text
+    r = await alice.patch("/workspaces/prod/secrets/db", json={"values": {"api-key": API_KEY}})
+    assert r.status_code == 200, r.text
+    r = await alice.patch("/workspaces/prod/secrets/db", json={"values": {"bad key!": API_KEY}})
+    assert r.status_code == 400, r.text
     r = await alice.get("/workspaces/prod/secrets/db")
     assert r.status_code == 200 and r.json()["values"] == VALUES
     r = await watched(agent_token).get("/clusters/oke-prod/desired")
@@ -359,3 +370,72 @@ def test_an_invalid_secret_key_is_refused_at_start(tmp_path: Any) -> None:
     settings = ServerSettings(data_dir=tmp_path, secret_key=SecretStr("not-a-fernet-key"))
     with pytest.raises(UnavailableError, match="IRONPLANE_SECRET_KEY is not a valid key"):
         create_app(settings)
+
+
+def test_settings_never_show_the_database_password_or_the_secret_key(tmp_path: Any) -> None:
+    db_password = "db-Pass-word-8812"
+    key = Fernet.generate_key().decode()
+    settings = ServerSettings(
+        data_dir=tmp_path,
+        database_url=f"postgresql://ironplane:{db_password}@db.internal:5432/ironplane",
+        secret_key=SecretStr(key),
+    )
+    for shown in (repr(settings), str(settings), f"{settings!r}", str(settings.model_fields_set)):
+        assert db_password not in shown and key not in shown
+    assert "data_dir" in repr(settings)
+    # Still there for the code that needs them.
+    assert db_password in settings.resolved_database_url()
+    assert settings.secret_key is not None and settings.secret_key.get_secret_value() == key
+
+
+async def test_patch_merges_keys_on_the_server(server: Server) -> None:
+    admin = server.admin
+    agent = server.client(await setup(server))
+    url = "/workspaces/prod/secrets/llm"
+    revision = (await admin.get("/clusters/oke-prod")).json()["revision"]
+
+    # Absent: PATCH creates it.
+    r = await admin.patch(url, json={"values": {"a": "1", "b": "2"}})
+    assert r.status_code == 200 and r.json()["keys"] == ["a", "b"], r.text
+    # Sets some keys, deletes others (null), keeps the rest; a missing key to delete is no error.
+    r = await admin.patch(url, json={"values": {"b": API_KEY, "c": "3", "a": None, "zz": None}})
+    assert r.status_code == 200 and r.json()["keys"] == ["b", "c"], r.text
+    assert API_KEY not in r.text
+    assert (await admin.get(url)).json()["values"] == {"b": API_KEY, "c": "3"}
+    assert (await admin.get("/clusters/oke-prod")).json()["revision"] == revision + 2
+    desired = (await agent.get("/clusters/oke-prod/desired")).json()
+    [data] = secret_objects(desired).values()
+    assert data == {"b": b64(API_KEY), "c": b64("3")}
+
+    # The group keeps one key at least; keys are checked; the workspace must be there.
+    for body, status in (
+        ({"values": {"b": None, "c": None}}, 400),
+        ({"values": {"bad key!": "x"}}, 400),
+        ({"values": {}}, 422),
+        ({"values": {"k": 3}}, 422),
+    ):
+        r = await admin.patch(url, json=body)
+        assert r.status_code == status, (body, r.text)
+    r = await admin.patch(url, json={"values": {"b": None, "c": None}})
+    assert "at least one" in error_of(r)["message"]
+    r = await admin.patch("/workspaces/prod/secrets/new", json={"values": {"x": None}})
+    assert r.status_code == 400, r.text
+    assert (await admin.get("/workspaces/prod/secrets/new")).status_code == 404
+    r = await admin.patch("/workspaces/nowhere/secrets/llm", json={"values": {"x": "1"}})
+    assert r.status_code == 404, r.text
+    assert (await admin.get(url)).json()["values"] == {"b": API_KEY, "c": "3"}
+    assert (await admin.get("/clusters/oke-prod")).json()["revision"] == revision + 2
+
+    # Two writers setting different keys at once: neither key is lost.
+    results = await asyncio.gather(
+        *(admin.patch(url, json={"values": {f"k{i}": str(i)}}) for i in range(6))
+    )
+    assert all(r.status_code == 200 for r in results), [r.text for r in results]
+    values = (await admin.get(url)).json()["values"]
+    assert values == {"b": API_KEY, "c": "3", **{f"k{i}": str(i) for i in range(6)}}
+
+    events = (await admin.get("/audit", params={"limit": 1000})).json()
+    patches = [e for e in events if e["action"] == "secret_group.patch"]
+    assert len(patches) == 8
+    assert patches[-2]["details"] == {"keys": ["b", "c"], "set": ["b", "c"], "unset": ["a", "zz"]}
+    assert API_KEY not in str(events)

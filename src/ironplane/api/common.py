@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -95,7 +94,3 @@ class ErrorResponse(Response):
 
 class Deleted(Response):
     deleted: str
-
-
-Timestamp = datetime
-JsonObject = dict[str, Any]

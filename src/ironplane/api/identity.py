@@ -32,6 +32,9 @@ class UserCreate(Request):
 class UserUpdate(Request):
     email: str | None = Field(default=None, max_length=254)
     password: SecretStr | None = Field(default=None, min_length=8, max_length=1024)
+    current_password: SecretStr | None = Field(default=None, max_length=1024)
+    """Needed to change your own password, if you have one; not for an admin resetting another
+    user's."""
     active: bool | None = None
 
 

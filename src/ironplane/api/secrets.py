@@ -8,9 +8,17 @@ from pydantic import Field, SecretStr
 
 from ironplane.api.common import Request, Response
 
+MAX_KEYS = 200
+"""The most keys a secret group holds."""
+
 
 class SecretGroupPut(Request):
-    values: dict[str, SecretStr] = Field(min_length=1, max_length=200)
+    values: dict[str, SecretStr] = Field(min_length=1, max_length=MAX_KEYS)
+
+
+class SecretGroupPatch(Request):
+    values: dict[str, SecretStr | None] = Field(min_length=1, max_length=MAX_KEYS)
+    """Keys to set, and keys to delete (``null``); the group's other keys are kept."""
 
 
 class SecretGroup(Response):

@@ -4,6 +4,9 @@ The file is ``$IRONPLANE_CONFIG``, else ``$XDG_CONFIG_HOME/ironplane/config.yaml
 ``~/.config/ironplane/config.yaml``; it holds ``url`` and ``token`` and is written by
 ``ironplane login`` with mode 0600. ``IRONPLANE_URL`` and ``IRONPLANE_TOKEN`` override it. This
 module is the only one that reads those variables.
+
+The file's token belongs to the file's server: with ``IRONPLANE_URL`` naming another server it is
+not used (it would be sent to that server), and ``IRONPLANE_TOKEN`` must give one.
 """
 
 from __future__ import annotations
@@ -34,13 +37,21 @@ class CliConfig:
     token: str | None = field(default=None, repr=False)
     env_overrides: tuple[str, ...] = ()
     """The environment variables that replaced values of the file."""
+    withheld_for: str | None = None
+    """The file's server, when its token was held back because IRONPLANE_URL names another."""
 
     def remote(self) -> tuple[str, str]:
         """The server URL and the token, or an error telling how to log in."""
         if not self.url:
             raise UnauthenticatedError(f"no Ironplane server configured: {_LOGIN}")
         if not self.token:
-            raise UnauthenticatedError(f"not logged in to {self.url}: {_LOGIN}")
+            why = (
+                f" (the saved token is for {self.withheld_for}, not sent to another server; "
+                f"set {ENV_TOKEN} too)"
+                if self.withheld_for
+                else ""
+            )
+            raise UnauthenticatedError(f"not logged in to {self.url}{why}: {_LOGIN}")
         return self.url, self.token
 
 
@@ -79,17 +90,31 @@ def load_config(env: Mapping[str, str] | None = None) -> CliConfig:
     env = os.environ if env is None else env
     path = config_path(env)
     data = _read(path)
-    url, token = data.get("url"), data.get("token")
+    file_url, token = data.get("url") or None, data.get("token") or None
+    url = file_url
     overrides = []
+    withheld = None
     if env.get(ENV_URL):
         url = env[ENV_URL]
         overrides.append(ENV_URL)
     if env.get(ENV_TOKEN):
         token = env[ENV_TOKEN]
         overrides.append(ENV_TOKEN)
+    elif token and not same_server(url, file_url):
+        # The file's token is for the file's server only: never send it anywhere else.
+        token, withheld = None, file_url
     return CliConfig(
-        path=path, url=url or None, token=token or None, env_overrides=tuple(overrides)
+        path=path,
+        url=url or None,
+        token=token or None,
+        env_overrides=tuple(overrides),
+        withheld_for=withheld,
     )
+
+
+def same_server(a: str | None, b: str | None) -> bool:
+    """Whether two server URLs are the same, up to trailing slashes."""
+    return a is not None and b is not None and a.rstrip("/") == b.rstrip("/")
 
 
 def save_config(path: Path, *, url: str, token: str) -> None:

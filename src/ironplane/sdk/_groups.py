@@ -9,6 +9,7 @@ from ironplane.sdk._call import Bound, M, Send, endpoint
 
 class Auth(Bound[M]):
     login = endpoint(i.login)
+    logout = endpoint(i.logout)
     whoami = endpoint(i.whoami)
 
 
@@ -82,6 +83,7 @@ class Secrets(Bound[M]):
     list = endpoint(p.secrets_list)
     get = endpoint(p.secrets_get)
     put = endpoint(p.secrets_put)
+    patch = endpoint(p.secrets_patch)
     delete = endpoint(p.secrets_delete)
 
 

@@ -35,6 +35,11 @@ def login(username: str, password: str) -> Call[LoginResponse]:
     return Call("POST", "/auth/login", one(LoginResponse), json=data)
 
 
+def logout() -> Call[Token]:
+    """Revoke the token the client sends (say the session of a password login)."""
+    return Call("POST", "/auth/logout", one(Token))
+
+
 def whoami() -> Call[Whoami]:
     """Who the token belongs to, and its role bindings."""
     return Call("GET", "/auth/whoami", one(Whoami))
@@ -61,10 +66,20 @@ def users_update(
     *,
     email: str | None = None,
     password: str | None = None,
+    current_password: str | None = None,
     active: bool | None = None,
 ) -> Call[User]:
-    """Change only the fields given (not None)."""
-    given = {"email": email, "password": password, "active": active}
+    """Change only the fields given (not None).
+
+    Changing your own password needs ``current_password`` (if you have one); an admin resetting
+    another user's does not. A new password ends that user's other login sessions.
+    """
+    given = {
+        "email": email,
+        "password": password,
+        "current_password": current_password,
+        "active": active,
+    }
     data = body(UserUpdate, exclude_unset=True, **{k: v for k, v in given.items() if v is not None})
     return Call("PATCH", path("users", name), one(User), json=data)
 

@@ -20,7 +20,7 @@ from ironplane.api.audit import AuditEvent
 from ironplane.api.clusters import Cluster, ClusterRegistered, DesiredState, Workspace
 from ironplane.api.common import Deleted
 from ironplane.api.identity import TokenCreated
-from ironplane.api.secrets import SecretGroup, SecretGroupPut, SecretGroupValues
+from ironplane.api.secrets import SecretGroup, SecretGroupPatch, SecretGroupPut, SecretGroupValues
 from ironplane.sdk._call import Call, body, many, one, path
 
 
@@ -154,6 +154,17 @@ def secrets_put(workspace: str, group: str, values: Mapping[str, str]) -> Call[S
     """Replace the group's keys and values."""
     data = body(SecretGroupPut, values=dict(values))
     return Call("PUT", path("workspaces", workspace, "secrets", group), one(SecretGroup), json=data)
+
+
+def secrets_patch(
+    workspace: str, group: str, values: Mapping[str, str | None]
+) -> Call[SecretGroup]:
+    """Set keys and delete keys (value ``None``) of a group, keeping its other keys; the group is
+    created if absent. The merge happens on the server, so concurrent changes are not lost."""
+    data = body(SecretGroupPatch, values=dict(values))
+    return Call(
+        "PATCH", path("workspaces", workspace, "secrets", group), one(SecretGroup), json=data
+    )
 
 
 def secrets_delete(workspace: str, group: str) -> Call[Deleted]:

@@ -480,6 +480,7 @@ def test_users_create_without_a_password(server: FakeServer) -> None:
 def test_users_set_password_sends_only_the_password(
     server: FakeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    server.on("GET", "/auth/whoami", {**s.WHOAMI, "name": "admin"})
     server.on("PATCH", "/users/alice", s.USER)
     stdin(monkeypatch, "a new password\r\n")
     code, out, _ = run_cli(["users", "set-password", "alice", "--password-stdin"])
@@ -487,7 +488,26 @@ def test_users_set_password_sends_only_the_password(
     assert server.body("PATCH", "/users/alice") == {"password": "a new password"}
 
 
+def test_users_set_password_of_your_own_sends_the_current_one(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.on("GET", "/auth/whoami", s.WHOAMI)
+    server.on("GET", "/users/alice", {**s.USER, "has_password": True})
+    server.on("PATCH", "/users/alice", s.USER)
+    stdin(monkeypatch, "the old one\nthe new one\n")
+    code, out, err = run_cli(["users", "set-password", "alice", "--password-stdin"])
+    assert (code, out) == (0, "password of alice set\n"), err
+    assert server.body("PATCH", "/users/alice") == {
+        "password": "the new one",
+        "current_password": "the old one",
+    }
+    stdin(monkeypatch, "only-one-line\n")
+    code, _, err = run_cli(["users", "set-password", "alice", "--password-stdin"])
+    assert code == 2 and "two lines" in err
+
+
 def test_users_set_password_without_a_terminal_or_stdin(server: FakeServer) -> None:
+    server.on("GET", "/auth/whoami", {**s.WHOAMI, "name": "admin"})
     code, _, err = run_cli(["users", "set-password", "alice"])
     assert code == 2
     assert "pass --password-stdin" in err

@@ -80,6 +80,45 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     assert cfg.load_config(env).remote() == ("https://file", "file-token")
 
 
+def test_the_files_token_goes_only_to_the_files_server(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    cfg.save_config(path, url="https://prod.example/", token="prod-token")
+    env = {"IRONPLANE_CONFIG": str(path)}
+    # The same server, up to trailing slashes: the token is used.
+    for url in ("https://prod.example", "https://prod.example/", "https://prod.example//"):
+        env["IRONPLANE_URL"] = url
+        assert cfg.load_config(env).remote() == (url, "prod-token")
+    # Another server: the file's token is not sent there.
+    for url in ("https://evil.example", "http://prod.example", "https://prod.example/x"):
+        env["IRONPLANE_URL"] = url
+        loaded = cfg.load_config(env)
+        assert loaded.token is None
+        with pytest.raises(UnauthenticatedError) as info:
+            loaded.remote()
+        assert f"not logged in to {url}" in info.value.message
+        assert (
+            "https://prod.example/" in info.value.message
+            and "IRONPLANE_TOKEN" in info.value.message
+        )
+        assert "prod-token" not in info.value.message
+    # With IRONPLANE_TOKEN, that token goes to that server.
+    env["IRONPLANE_TOKEN"] = "env-token"
+    assert cfg.load_config(env).remote() == ("https://prod.example/x", "env-token")
+
+
+def test_a_command_sends_no_token_to_another_server(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg.save_config(config_file, url="https://prod.example", token="prod-token")
+    fake = FakeServer()
+    monkeypatch.setattr("ironplane.cli.session.build_client", fake.build_client)
+    monkeypatch.setenv("IRONPLANE_URL", "https://other.example")
+    code, out, err = run_cli(["get", "clusters"])
+    assert (code, out) == (1, "")
+    assert "not logged in to https://other.example" in err
+    assert fake.clients == [] and "prod-token" not in err
+
+
 def test_missing_url_or_token_tells_how_to_log_in(tmp_path: Path) -> None:
     env = {"IRONPLANE_CONFIG": str(tmp_path / "none.yaml")}
     with pytest.raises(

@@ -58,6 +58,38 @@ def test_secrets_set_merges_keys_and_reads_files(logged_in: Path, tmp_path: Path
     assert json.loads(ok("secrets", "list", "-w", "prod", "-o", "json")) == []
 
 
+def test_secrets_set_needs_no_read_and_unset_drops_keys(logged_in: Path, live: Live) -> None:
+    """``set`` merges on the server (a writer without secrets.read can use it); ``unset``."""
+    from ironplane.sdk import Client
+
+    with Client(live.url, live.admin_token) as admin:
+        admin.roles.create("secret-writer", permissions=["secrets.list", "secrets.write"])
+        admin.users.create("writer", password="writer-password-1")
+        admin.role_bindings.create(
+            "secret-writer",
+            subject_kind="user",
+            subject="writer",
+            scope_kind="workspace",
+            scope="prod",
+        )
+        admin.secrets.put("prod", "shared", {"keep": "1", "drop": "2"})
+    with Client(live.url, None) as anonymous:
+        token = anonymous.auth.login("writer", "writer-password-1").token
+    assert run_cli(["login", "--url", live.url, "--token", token])[0] == 0
+
+    out = ok("secrets", "set", "shared", "new=3", "keep=one", "-w", "prod")
+    assert out.strip() == "secret group prod/shared: keys drop, keep, new"
+    out = ok("secrets", "unset", "shared", "drop", "absent", "-w", "prod")
+    assert out.strip() == "secret group prod/shared: keys keep, new"
+    code, _, err = run_cli(["secrets", "get", "shared", "-w", "prod"])
+    assert code == 1 and "secrets.read" in err
+    code, _, err = run_cli(["secrets", "unset", "shared", "keep", "new", "-w", "prod"])
+    assert code == 2 and "at least one" in err
+    with Client(live.url, live.admin_token) as admin:
+        assert admin.secrets.get("prod", "shared").values == {"keep": "one", "new": "3"}
+        admin.secrets.delete("prod", "shared")
+
+
 def test_service_accounts_and_audit(logged_in: Path) -> None:
     ok("service-accounts", "create", "ci-bot", "-d", "deploys from CI")
     accounts = json.loads(ok("service-accounts", "list", "-o", "json"))

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Request
 
-from ironplane.api.identity import LoginRequest, LoginResponse, Whoami
+from ironplane.api.identity import LoginRequest, LoginResponse, Token, Whoami
 from ironplane.core.errors import UnauthenticatedError
 from ironplane.server.security.guards import Access, allow, services_of
 from ironplane.server.services import roles as roles_service
@@ -35,6 +35,13 @@ async def login(body: LoginRequest, request: Request) -> LoginResponse:
     if result is None:
         raise UnauthenticatedError("wrong user name or password")
     return result
+
+
+@router.post("/auth/logout")
+async def logout(access: Access = Depends(allow(None))) -> Token:
+    """Revoke the token this call is made with (a login session, or any user or SA token)."""
+    async with access.services.db.session() as session:
+        return await tokens_service.logout(session, access.caller)
 
 
 @router.get("/auth/whoami", response_model=Whoami)

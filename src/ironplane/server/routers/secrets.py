@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 
 from ironplane.api.common import Deleted, ObjectName
 from ironplane.api.permissions import Permission as P
-from ironplane.api.secrets import SecretGroup, SecretGroupPut, SecretGroupValues
+from ironplane.api.secrets import SecretGroup, SecretGroupPatch, SecretGroupPut, SecretGroupValues
 from ironplane.server.security.guards import Access, allow
 from ironplane.server.services import secrets as svc
 
@@ -39,6 +39,18 @@ async def put_group(
 ) -> SecretGroup:
     async with a.services.db.session() as s:
         return await svc.put_group(s, a.caller, a.services.box, workspace, group, body)
+
+
+@router.patch(_GROUP)
+async def patch_group(
+    workspace: str,
+    group: ObjectName,
+    body: SecretGroupPatch,
+    a: Access = Depends(allow(P.SECRETS_WRITE, on="workspace")),
+) -> SecretGroup:
+    """Set keys and delete keys (``null``) of a group, keeping its other keys."""
+    async with a.services.db.session() as s:
+        return await svc.patch_group(s, a.caller, a.services.box, workspace, group, body)
 
 
 @router.delete(_GROUP)

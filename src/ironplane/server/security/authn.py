@@ -9,7 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironplane.api.permissions import Permission
 from ironplane.core.errors import UnauthenticatedError
-from ironplane.server.db.tables import ApiTokenRow, RoleBindingRow, RoleRow, TeamMemberRow
+from ironplane.server.db.tables import (
+    ApiTokenRow,
+    ClusterRow,
+    RoleBindingRow,
+    RoleRow,
+    TeamMemberRow,
+    WorkspaceRow,
+)
 from ironplane.server.db.types import utcnow
 from ironplane.server.security import tokens
 from ironplane.server.security.principals import Grant, Principal
@@ -57,25 +64,54 @@ async def authenticate(session: AsyncSession, bearer: str | None) -> Principal:
 
 
 async def load_grants(
-    session: AsyncSession, *, user_id: int | None = None, service_account_id: int | None = None
+    session: AsyncSession,
+    *,
+    user_id: int | None = None,
+    service_account_id: int | None = None,
+    team_id: int | None = None,
 ) -> tuple[Grant, ...]:
+    """The grants of exactly one subject: a user (directly and through their teams), a service
+    account, or a team; in binding order."""
     if user_id is not None:
         teams = select(TeamMemberRow.team_id).where(TeamMemberRow.user_id == user_id)
         who = or_(RoleBindingRow.user_id == user_id, RoleBindingRow.team_id.in_(teams))
-    else:
+    elif service_account_id is not None:
         who = RoleBindingRow.service_account_id == service_account_id
+    elif team_id is not None:
+        who = RoleBindingRow.team_id == team_id
+    else:
+        raise TypeError("load_grants needs a user, a service account or a team")
     rows = await session.execute(
-        select(RoleBindingRow, RoleRow.permissions)
+        select(
+            RoleBindingRow.scope_kind,
+            RoleBindingRow.cluster_id,
+            RoleBindingRow.workspace_id,
+            RoleRow.permissions,
+            ClusterRow.name,
+            WorkspaceRow.cluster_id,
+            WorkspaceRow.name,
+        )
         .join(RoleRow, RoleRow.name == RoleBindingRow.role)
+        .outerjoin(ClusterRow, ClusterRow.id == RoleBindingRow.cluster_id)
+        .outerjoin(WorkspaceRow, WorkspaceRow.id == RoleBindingRow.workspace_id)
         .where(who)
+        .order_by(RoleBindingRow.id)
     )
     known = {p.value for p in Permission}
-    return tuple(
-        Grant(
-            permissions=frozenset(Permission(p) for p in perms if p in known),
-            scope_kind=binding.scope_kind,
-            cluster_id=binding.cluster_id,
-            workspace_id=binding.workspace_id,
+    grants = []
+    for scope_kind, cluster_id, workspace_id, perms, cluster, ws_cluster_id, ws in rows.all():
+        label = "tenant"
+        if scope_kind == "cluster":
+            label = f"cluster/{cluster}"
+        elif scope_kind == "workspace":
+            label, cluster_id = f"workspace/{ws}", ws_cluster_id
+        grants.append(
+            Grant(
+                permissions=frozenset(Permission(p) for p in perms if p in known),
+                scope_kind=scope_kind,
+                cluster_id=cluster_id,
+                workspace_id=workspace_id,
+                label=label,
+            )
         )
-        for binding, perms in rows.all()
-    )
+    return tuple(grants)

@@ -11,9 +11,10 @@ from ironplane.api.permissions import (
     ALL_PERMISSIONS,
     BUILTIN_DESCRIPTIONS,
     BUILTIN_ROLES,
+    Permission,
 )
 from ironplane.core.diagnostics import closest
-from ironplane.core.errors import ConflictError, InvalidError, NotFoundError
+from ironplane.core.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
 from ironplane.server.context import Caller
 from ironplane.server.db.tables import (
     ClusterRow,
@@ -24,6 +25,12 @@ from ironplane.server.db.tables import (
     UserRow,
     WorkspaceRow,
 )
+from ironplane.server.security.escalation import (
+    ensure_tenant_admin,
+    lock_tenant_admins,
+    require_held,
+)
+from ironplane.server.security.principals import TENANT, Target
 from ironplane.server.services.audit import record
 from ironplane.server.services.lookup import by_name
 
@@ -127,27 +134,54 @@ async def list_bindings(session: AsyncSession) -> list[RoleBinding]:
     return [binding_out(r) for r in rows]
 
 
+async def _scope(session: AsyncSession, body: RoleBindingCreate) -> Target:
+    """The binding's scope as a target; a cluster or workspace of another name is 404."""
+    if body.scope_kind == "tenant":
+        if body.scope is not None:
+            raise InvalidError("scope: a tenant binding names no scope; leave `scope` out")
+        return TENANT
+    if body.scope is None:
+        raise InvalidError(f"scope: a {body.scope_kind} binding needs the {body.scope_kind}'s name")
+    if body.scope_kind == "cluster":
+        cluster = await by_name(session, ClusterRow, body.scope)
+        return Target(cluster_id=cluster.id, label=f"cluster/{cluster.name}")
+    ws = await by_name(session, WorkspaceRow, body.scope)
+    return Target(cluster_id=ws.cluster_id, workspace_id=ws.id, label=f"workspace/{ws.name}")
+
+
 async def create_binding(
     session: AsyncSession, caller: Caller, body: RoleBindingCreate
 ) -> RoleBinding:
-    if await session.get(RoleRow, body.role) is None:
+    """Bind a role on a scope: needs roles.write there, and every permission of the role there."""
+    principal = caller.principal
+    target = await _scope(session, body)
+    if not principal.allows(Permission.ROLES_WRITE, target):
+        if target.level != "tenant" and not principal.sees(target):
+            raise NotFoundError(f"{body.scope_kind} {body.scope!r} not found")
+        raise ForbiddenError(f"permission denied: this needs roles.write on {target.label}")
+    role = await session.get(RoleRow, body.role)
+    if role is None:
         raise NotFoundError(f"role {body.role!r} not found")
-    row = RoleBindingRow(role=body.role, subject_kind=body.subject_kind, scope_kind=body.scope_kind)
+    known = {p.value for p in Permission}
+    require_held(
+        principal,
+        (Permission(p) for p in role.permissions if p in known),
+        target,
+        action=f"binding role {body.role!r} on {target.label}",
+    )
+    row = RoleBindingRow(
+        role=body.role,
+        subject_kind=body.subject_kind,
+        scope_kind=body.scope_kind,
+        cluster_id=target.cluster_id if target.level == "cluster" else None,
+        workspace_id=target.workspace_id,
+    )
     if body.subject_kind == "user":
         row.user_id = (await by_name(session, UserRow, body.subject)).id
     elif body.subject_kind == "team":
         row.team_id = (await by_name(session, TeamRow, body.subject)).id
     else:
         row.service_account_id = (await by_name(session, ServiceAccountRow, body.subject)).id
-    if body.scope_kind == "tenant":
-        if body.scope is not None:
-            raise InvalidError("scope: a tenant binding names no scope; leave `scope` out")
-    elif body.scope is None:
-        raise InvalidError(f"scope: a {body.scope_kind} binding needs the {body.scope_kind}'s name")
-    elif body.scope_kind == "cluster":
-        row.cluster_id = (await by_name(session, ClusterRow, body.scope)).id
-    else:
-        row.workspace_id = (await by_name(session, WorkspaceRow, body.scope)).id
     session.add(row)
     await session.flush()
     await session.refresh(row)
@@ -166,23 +200,12 @@ async def create_binding(
 
 
 async def delete_binding(session: AsyncSession, caller: Caller, binding_id: int) -> Deleted:
+    await lock_tenant_admins(session)
     row = await session.get(RoleBindingRow, binding_id)
     if row is None:
         raise NotFoundError(f"role binding {binding_id} not found")
-    if row.role == "admin" and row.scope_kind == "tenant":
-        others = await session.scalar(
-            select(func.count())
-            .select_from(RoleBindingRow)
-            .where(
-                RoleBindingRow.role == "admin",
-                RoleBindingRow.scope_kind == "tenant",
-                RoleBindingRow.id != row.id,
-            )
-        )
-        if not others:
-            raise ConflictError(
-                "this is the last admin binding on the tenant; bind admin to someone else first"
-            )
     await session.delete(row)
+    if row.role == "admin" and row.scope_kind == "tenant":
+        await ensure_tenant_admin(session, change=f"deleting role binding {binding_id}")
     record(session, caller, action="role_binding.delete", target=f"role_binding/{binding_id}")
     return Deleted(deleted=f"role_binding/{binding_id}")

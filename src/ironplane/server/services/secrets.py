@@ -6,7 +6,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironplane.api.common import Deleted
-from ironplane.api.secrets import SecretGroup, SecretGroupPut, SecretGroupValues
+from ironplane.api.secrets import (
+    MAX_KEYS,
+    SecretGroup,
+    SecretGroupPatch,
+    SecretGroupPut,
+    SecretGroupValues,
+)
 from ironplane.core.errors import InvalidError, NotFoundError
 from ironplane.core.names import secret_key_problem
 from ironplane.server.context import Caller
@@ -85,6 +91,64 @@ async def put_group(
         action="secret_group.put",
         target=f"secret_group/{workspace}/{name}",
         details={"keys": row.keys},
+    )
+    return _out(row, workspace)
+
+
+async def patch_group(
+    session: AsyncSession,
+    caller: Caller,
+    box: SecretBox,
+    workspace: str,
+    name: str,
+    body: SecretGroupPatch,
+) -> SecretGroup:
+    """Set some keys and delete others (``None``), keeping the rest; create the group if absent.
+
+    The merge happens here, under the cluster's lock, so concurrent changes to other keys of the
+    group are never lost. The group must keep at least one key.
+    """
+    bad = [k for k in body.values if secret_key_problem(k)]
+    if bad:
+        raise InvalidError(f"values: invalid key {bad[0][:80]!r}: {secret_key_problem(bad[0])}")
+    ws = await by_name(session, WorkspaceRow, workspace)
+    cluster = (await lock_clusters(session, [ws.cluster_id]))[ws.cluster_id]
+    row = await session.scalar(
+        select(SecretGroupRow).where(
+            SecretGroupRow.workspace_id == ws.id, SecretGroupRow.name == name
+        )
+    )
+    values = box.open(row.ciphertext) if row is not None else {}
+    for key, value in body.values.items():
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = value.get_secret_value()
+    if not values:
+        raise InvalidError(
+            f"values: secret group {name!r} would have no keys left; a group keeps at least one "
+            "(delete the group instead)"
+        )
+    if len(values) > MAX_KEYS:
+        raise InvalidError(f"values: a secret group holds at most {MAX_KEYS} keys")
+    if row is None:
+        row = SecretGroupRow(workspace_id=ws.id, name=name, keys=[], ciphertext=b"")
+        session.add(row)
+    row.keys = sorted(values)
+    row.ciphertext = box.seal(values)
+    row.updated_at = utcnow()
+    bump(cluster)
+    await session.flush()
+    record(
+        session,
+        caller,
+        action="secret_group.patch",
+        target=f"secret_group/{workspace}/{name}",
+        details={
+            "keys": row.keys,
+            "set": sorted(k for k, v in body.values.items() if v is not None),
+            "unset": sorted(k for k, v in body.values.items() if v is None),
+        },
     )
     return _out(row, workspace)
 

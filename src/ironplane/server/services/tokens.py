@@ -14,7 +14,10 @@ from ironplane.server.context import Caller
 from ironplane.server.db.tables import ApiTokenRow, ClusterRow, ServiceAccountRow, UserRow
 from ironplane.server.db.types import utcnow
 from ironplane.server.security import tokens
+from ironplane.server.security.authn import load_grants
+from ironplane.server.security.escalation import require_grants_held
 from ironplane.server.security.passwords import verify_password
+from ironplane.server.security.principals import Principal
 from ironplane.server.services.audit import record
 from ironplane.server.services.lookup import by_name
 
@@ -65,6 +68,11 @@ async def create_token(session: AsyncSession, caller: Caller, body: TokenCreate)
                 "service_accounts.write on tenant"
             )
         sa = await by_name(session, ServiceAccountRow, body.service_account)
+        require_grants_held(
+            principal,
+            await load_grants(session, service_account_id=sa.id),
+            action=f"a token of service account {sa.name!r}",
+        )
         row = _row(minted, body.name, "service_account", body.expires_in_days)
         row.service_account_id = sa.id
     elif principal.kind == "user":
@@ -123,9 +131,7 @@ def _visible(caller: Caller, row: ApiTokenRow) -> bool:
 
 
 async def list_tokens(session: AsyncSession, caller: Caller, *, everyone: bool) -> list[Token]:
-    query = (
-        select(ApiTokenRow).where(ApiTokenRow.kind != "session").order_by(ApiTokenRow.created_at)
-    )
+    query = select(ApiTokenRow).order_by(ApiTokenRow.created_at, ApiTokenRow.id)
     if everyone:
         if not caller.principal.allows(Permission.USERS_WRITE):
             raise ForbiddenError("permission denied: listing everyone's tokens needs users.write")
@@ -146,10 +152,44 @@ async def revoke_token(session: AsyncSession, caller: Caller, token_id: str) -> 
     return token_out(row)
 
 
+async def logout(session: AsyncSession, caller: Caller) -> Token:
+    """Revoke the token the call was made with."""
+    token_id = caller.principal.token_id
+    row = await session.get(ApiTokenRow, token_id) if token_id else None
+    if row is None:
+        raise NotFoundError("the token of this call is not found")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    record(session, caller, action="auth.logout", target=f"token/{row.id}")
+    return token_out(row)
+
+
+async def revoke_sessions(session: AsyncSession, user_id: int, *, keep: str | None) -> int:
+    """Revoke the user's live session tokens, but ``keep``; returns how many."""
+    query = (
+        update(ApiTokenRow)
+        .where(
+            ApiTokenRow.user_id == user_id,
+            ApiTokenRow.kind == "session",
+            ApiTokenRow.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if keep is not None:
+        query = query.where(ApiTokenRow.id != keep)
+    result = await session.execute(query)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def login(
     session: AsyncSession, body: LoginRequest, *, ttl: timedelta, source_ip: str | None
 ) -> LoginResponse | None:
-    """A session token, or None (with the failure audited) for a wrong name or password."""
+    """A session token, or None (with the failure audited) for a wrong name or password.
+
+    A failed attempt names the user only if one of that name exists: a password typed into the
+    name field must not land in the audit log.
+    """
     user = await session.scalar(select(UserRow).where(UserRow.name == body.username))
     ok = verify_password(user.password_hash if user else None, body.password.get_secret_value())
     if user is None or not ok or not user.active:
@@ -157,7 +197,7 @@ async def login(
             session,
             None,
             action="auth.login",
-            target=f"user/{body.username[:63]}",
+            target=f"user/{user.name}" if user is not None else "user/?",
             outcome="denied",
             source_ip=source_ip,
         )
@@ -172,6 +212,7 @@ async def login(
         expires_at=utcnow() + ttl,
     )
     session.add(row)
-    record(session, None, action="auth.login", target=f"user/{user.name}", source_ip=source_ip)
+    who = Caller(Principal(kind="user", name=user.name, id=user.id, token_id=row.id), source_ip)
+    record(session, who, action="auth.login", target=f"user/{user.name}")
     assert row.expires_at is not None
     return LoginResponse(token=minted.secret, expires_at=row.expires_at)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -19,9 +21,16 @@ from ironplane.api.identity import (
 from ironplane.core.errors import ConflictError, ForbiddenError, NotFoundError
 from ironplane.server.context import Caller
 from ironplane.server.db.tables import ServiceAccountRow, TeamRow, UserRow
-from ironplane.server.security.passwords import hash_password
+from ironplane.server.security.authn import load_grants
+from ironplane.server.security.escalation import (
+    ensure_tenant_admin,
+    lock_tenant_admins,
+    require_grants_held,
+)
+from ironplane.server.security.passwords import hash_password, verify_password
 from ironplane.server.services.audit import record
 from ironplane.server.services.lookup import by_name, exists
+from ironplane.server.services.tokens import revoke_sessions
 
 
 def user_out(row: UserRow) -> User:
@@ -89,7 +98,33 @@ async def create_user(session: AsyncSession, caller: Caller, body: UserCreate) -
 
 
 async def update_user(session: AsyncSession, caller: Caller, name: str, body: UserUpdate) -> User:
+    """Change a user's email, password or ``active``.
+
+    Your own password changes only with your current one (if you have one). Taking over another
+    user's login (their password or email, or re-activating them) needs every permission they
+    hold. A new password ends the user's login sessions, except the caller's own.
+    """
+    if body.active is False:
+        await lock_tenant_admins(session)
     row = await _user(session, name)
+    principal = caller.principal
+    is_self = principal.kind == "user" and principal.id == row.id
+    if body.active is False and is_self:
+        raise ForbiddenError("you cannot deactivate yourself; ask another admin")
+    takes_over = body.password is not None or body.email is not None
+    if not is_self and (takes_over or (body.active is True and not row.active)):
+        require_grants_held(
+            principal,
+            await load_grants(session, user_id=row.id),
+            action=f"taking over user {name!r}",
+        )
+    if is_self and body.password is not None and row.password_hash is not None:
+        current = body.current_password.get_secret_value() if body.current_password else None
+        if current is None or not verify_password(row.password_hash, current):
+            raise ForbiddenError(
+                "changing your own password needs your current one in `current_password`; "
+                "it is missing or wrong"
+            )
     changed: list[str] = []
     if body.email is not None:
         row.email = body.email
@@ -98,21 +133,26 @@ async def update_user(session: AsyncSession, caller: Caller, name: str, body: Us
         row.password_hash = hash_password(body.password.get_secret_value())
         changed.append("password")
     if body.active is not None:
-        if not body.active and caller.principal.kind == "user" and caller.principal.id == row.id:
-            raise ForbiddenError("you cannot deactivate yourself; ask another admin")
         row.active = body.active
         changed.append("active")
-    record(
-        session, caller, action="user.update", target=f"user/{name}", details={"fields": changed}
-    )
+    if body.active is False:
+        await ensure_tenant_admin(session, change=f"deactivating user {name!r}")
+    details: dict[str, Any] = {"fields": changed}
+    if body.password is not None:
+        details["sessions_revoked"] = await revoke_sessions(
+            session, row.id, keep=principal.token_id
+        )
+    record(session, caller, action="user.update", target=f"user/{name}", details=details)
     return user_out(row)
 
 
 async def delete_user(session: AsyncSession, caller: Caller, name: str) -> Deleted:
+    await lock_tenant_admins(session)
     row = await _user(session, name)
     if caller.principal.kind == "user" and caller.principal.id == row.id:
         raise ForbiddenError("you cannot delete yourself; ask another admin")
     await session.delete(row)
+    await ensure_tenant_admin(session, change=f"deleting user {name!r}")
     record(session, caller, action="user.delete", target=f"user/{name}")
     return Deleted(deleted=f"user/{name}")
 
@@ -140,8 +180,10 @@ async def create_team(session: AsyncSession, caller: Caller, body: TeamCreate) -
 
 
 async def delete_team(session: AsyncSession, caller: Caller, name: str) -> Deleted:
+    await lock_tenant_admins(session)
     row = await _team(session, name)
     await session.delete(row)
+    await ensure_tenant_admin(session, change=f"deleting team {name!r}")
     record(session, caller, action="team.delete", target=f"team/{name}")
     return Deleted(deleted=f"team/{name}")
 
@@ -149,13 +191,22 @@ async def delete_team(session: AsyncSession, caller: Caller, name: str) -> Delet
 async def set_member(
     session: AsyncSession, caller: Caller, team: str, user: str, *, member: bool
 ) -> Team:
+    """Add a user to a team (needs every permission the team's bindings grant) or remove one."""
+    if not member:
+        await lock_tenant_admins(session)
     row = await _team(session, team)
     person = await by_name(session, UserRow, user)
     present = any(m.id == person.id for m in row.members)
     if member and not present:
+        require_grants_held(
+            caller.principal,
+            await load_grants(session, team_id=row.id),
+            action=f"adding a member to team {team!r}",
+        )
         row.members.append(person)
     elif not member and present:
         row.members = [m for m in row.members if m.id != person.id]
+        await ensure_tenant_admin(session, change=f"removing {user!r} from team {team!r}")
     elif not member:
         raise NotFoundError(f"user {user!r} is not a member of team {team!r}")
     record(

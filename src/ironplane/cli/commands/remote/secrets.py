@@ -9,7 +9,7 @@ import typer
 from ironplane.cli import session
 from ironplane.cli.commands.remote._common import confirm
 from ironplane.cli.tables import Format, dump, emit, output_option, print_table
-from ironplane.core.errors import InvalidError, NotFoundError
+from ironplane.core.errors import InvalidError
 
 app = typer.Typer(help="Manage secret groups: {secret: GROUP/KEY} in specs.", no_args_is_help=True)
 
@@ -62,13 +62,23 @@ def set_values(
     """Set keys of a secret group (created if absent); other keys are kept unless --replace."""
     values = parse_pairs(pairs)
     with session.connect() as client:
-        if not replace:
-            try:
-                values = {**client.secrets.get(workspace, group).values, **values}
-            except NotFoundError:
-                if workspace not in {w.name for w in client.workspaces.list()}:
-                    raise
-        result = client.secrets.put(workspace, group, values)
+        if replace:
+            result = client.secrets.put(workspace, group, values)
+        else:
+            # The server merges: no read of the old values, no key lost to a concurrent change.
+            result = client.secrets.patch(workspace, group, dict(values))
+    print(f"secret group {workspace}/{result.name}: keys {', '.join(result.keys)}")
+
+
+@app.command("unset")
+def unset_keys(
+    group: str = typer.Argument(..., help="The group, e.g. llm."),
+    keys: list[str] = typer.Argument(..., help="The keys to delete, one or more."),
+    workspace: str = _WS,
+) -> None:
+    """Delete keys of a secret group; the group keeps its other keys (delete it to drop all)."""
+    with session.connect() as client:
+        result = client.secrets.patch(workspace, group, dict.fromkeys(keys))
     print(f"secret group {workspace}/{result.name}: keys {', '.join(result.keys)}")
 
 

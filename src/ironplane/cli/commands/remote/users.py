@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from ironplane.cli import session
 from ironplane.cli.commands.remote._common import read_secret
 from ironplane.cli.tables import Format, emit, output_option
+from ironplane.core.errors import InvalidError
 
 app = typer.Typer(help="Manage users.", no_args_is_help=True)
 
@@ -59,10 +62,29 @@ def delete(name: str = typer.Argument(...)) -> None:
 @app.command("set-password")
 def set_password(
     name: str = typer.Argument(...),
-    password_stdin: bool = typer.Option(False, "--password-stdin", help=_PASSWORD_STDIN),
+    password_stdin: bool = typer.Option(
+        False,
+        "--password-stdin",
+        help="Read the password from stdin; when you change your own and have one, stdin holds "
+        "two lines: the current password, then the new one.",
+    ),
 ) -> None:
-    """Set a user's password (prompted twice unless --password-stdin)."""
-    password = read_secret("Password", from_stdin=password_stdin, confirm=True)
+    """Set a user's password (prompted unless --password-stdin). Changing your own needs your
+    current password; it ends your other login sessions."""
     with session.connect() as client:
-        client.users.update(name, password=password)
+        me = client.auth.whoami()
+        own = me.subject_kind == "user" and me.name == name and client.users.get(name).has_password
+        current: str | None = None
+        if own and password_stdin:
+            current, _, password = sys.stdin.read().rstrip("\r\n").partition("\n")
+            if not current or not password:
+                raise InvalidError(
+                    "changing your own password: stdin must hold the current password and the "
+                    "new one, on two lines"
+                )
+        else:
+            if own:
+                current = read_secret("Current password", from_stdin=False)
+            password = read_secret("New password", from_stdin=password_stdin, confirm=True)
+        client.users.update(name, password=password, current_password=current)
     print(f"password of {name} set")
