@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from ironplane.embedded.up import Embedded, up
+from tests.conftest import run_cli
 from tests.e2e.conftest import eventually
 from tests.e2e.faults import free_port
 
@@ -64,9 +65,14 @@ async def app_status(api: httpx.AsyncClient) -> dict[str, Any] | None:
     return found[0]["status"] if found and found[0]["status"] else None
 
 
-async def test_up_runs_applied_services_as_processes(tmp_path: Path) -> None:
+async def test_up_runs_applied_services_as_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     port = free_port()
     async with running_up(tmp_path / "data") as embedded:
+        monkeypatch.setenv("IRONPLANE_CONFIG", str(tmp_path / "cli.yaml"))
+        monkeypatch.setenv("IRONPLANE_URL", embedded.url)
+        monkeypatch.setenv("IRONPLANE_TOKEN", embedded.admin_token)
         api = httpx.AsyncClient(
             base_url=embedded.url + "/api/v1",
             headers={"Authorization": f"Bearer {embedded.admin_token}"},
@@ -95,6 +101,16 @@ async def test_up_runs_applied_services_as_processes(tmp_path: Path) -> None:
 
         logs = (await api.get("/workspaces/default/apps/hello/logs", params={"lines": 50})).json()
         assert any("served" in line for line in logs["lines"])
+        # The same through the CLI (in a thread: the control plane runs on this event loop).
+        await eventually(lambda: running(2), what="2/2 again after the rollback")
+        code, out, err = await asyncio.to_thread(run_cli, ["get", "apps"])
+        assert code == 0, err
+        assert out.splitlines()[1].split()[:5] == ["default", "hello", "Service", "Running", "2/2"]
+        code, out, err = await asyncio.to_thread(run_cli, ["logs", "hello", "-n", "50"])
+        assert code == 0 and "served" in out, err
+        code, out, err = await asyncio.to_thread(run_cli, ["restart", "hello"])
+        assert (code, out) == (0, "restarted default/hello\n"), err
+        await eventually(lambda: _is(answer(port), "v1"), what="answers after the restart")
 
         r = await api.delete("/workspaces/default/apps/hello")
         assert r.status_code == 200

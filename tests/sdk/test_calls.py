@@ -20,8 +20,10 @@ from pydantic import TypeAdapter
 from ironplane.api.apps import (
     App,
     AppDetail,
+    AppLogs,
     ApplyResult,
     Change,
+    Restarted,
     SourceText,
     Version,
     VersionSummary,
@@ -404,6 +406,23 @@ CASES = [
         json={"to": 1, "dry_run": True},
     ),
     Case(
+        "apps.logs",
+        lambda c: c.apps.logs("team-a", "chat-api", lines=5),
+        "GET",
+        "/workspaces/team-a/apps/chat-api/logs",
+        {"workspace": "team-a", "app": "chat-api", "lines": ["a", "b"]},
+        AppLogs,
+        query={"lines": ["5"]},
+    ),
+    Case(
+        "apps.restart",
+        lambda c: c.apps.restart("team-a", "chat-api"),
+        "POST",
+        "/workspaces/team-a/apps/chat-api/restart",
+        {"restarted": "team-a/chat-api"},
+        Restarted,
+    ),
+    Case(
         "apply with pairs and SourceText",
         lambda c: c.apply(
             [("a.yaml", "kind: Service\n"), SourceText(source="b.yaml", content="kind: Job\n")],
@@ -547,4 +566,4 @@ def test_every_group_method_is_covered() -> None:
     client.close()
     covered = {c.id.split(" ")[0] for c in CASES}
     assert methods - covered == set()
-    assert len(methods) == 50
+    assert len(methods) == 52

@@ -13,6 +13,7 @@ import typer
 from ironplane import __version__
 from ironplane.cli.commands import agent, render, schema, server, up, validate
 from ironplane.cli.commands.remote import (
+    agent_ops,
     apply,
     audit,
     delete,
@@ -44,6 +45,8 @@ app.command("apply")(apply.apply)
 app.add_typer(get.app, name="get")
 app.add_typer(describe.app, name="describe")
 app.command("rollback")(rollback.rollback)
+app.command("logs")(agent_ops.logs)
+app.command("restart")(agent_ops.restart)
 app.add_typer(delete.app, name="delete")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(users.app, name="users")

@@ -77,6 +77,8 @@ class Apps(Bound[M]):
     versions = endpoint(p.apps_versions)
     version = endpoint(p.apps_version)
     rollback = endpoint(p.apps_rollback)
+    logs = endpoint(p.apps_logs)
+    restart = endpoint(p.apps_restart)
 
 
 class Secrets(Bound[M]):

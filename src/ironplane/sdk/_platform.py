@@ -8,9 +8,11 @@ from typing import Any
 from ironplane.api.apps import (
     App,
     AppDetail,
+    AppLogs,
     ApplyRequest,
     ApplyResult,
     Change,
+    Restarted,
     RollbackRequest,
     SourceText,
     Version,
@@ -137,6 +139,16 @@ def apps_rollback(workspace: str, app: str, *, to: int, dry_run: bool = False) -
     """Make version ``to`` active again, as a new version."""
     data = body(RollbackRequest, to=to, dry_run=dry_run)
     return Call("POST", _app(workspace, app, "rollback"), one(Change), json=data)
+
+
+def apps_logs(workspace: str, app: str, *, lines: int = 100) -> Call[AppLogs]:
+    """The app's last log lines, fetched through its cluster's agent (503 if not connected)."""
+    return Call("GET", _app(workspace, app, "logs"), one(AppLogs), params={"lines": lines})
+
+
+def apps_restart(workspace: str, app: str) -> Call[Restarted]:
+    """Restart the app's processes or pods through its cluster's agent."""
+    return Call("POST", _app(workspace, app, "restart"), one(Restarted))
 
 
 # -- secrets
