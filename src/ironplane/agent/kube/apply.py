@@ -1,0 +1,169 @@
+"""Converge: server-side apply of the desired objects in dependency order, then prune.
+
+Apply: every object, sorted by ``wire.manifests.object_key`` (Namespaces and CRDs first), with
+``force`` (the agent's field manager owns what it sends). After the last CRD of a converge, the
+objects that follow wait (bounded) for the CRDs to be Established, so custom resources of a CRD
+applied in the same converge are not refused.
+
+Prune: for every kind the agent manages — the kinds in the desired set, a fixed list of kinds
+it may have applied before, and every kind it applied in an earlier converge of this process —
+list the objects labelled ``app.kubernetes.io/managed-by=ironplane`` and delete those that are
+not desired, in reverse dependency order (workloads before their namespace). Objects a
+controller made (a controller ownerReference: the Jobs of a CronJob carry its labels) and
+objects already being deleted are left alone. An object is the same object across versions of
+its API group: identity is (group, kind, namespace, name).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ironplane.agent.kube.client import KubeApi, ResourceType
+from ironplane.agent.kube.errors import (
+    HTTPError,
+    KubeRuntimeError,
+    describe,
+    message,
+    runtime_error,
+    status_code,
+)
+from ironplane.agent.runtime import MANAGED_BY, MANAGER, RuntimeError_
+from ironplane.wire.agent_protocol import Object
+from ironplane.wire.manifests import object_key
+
+log = logging.getLogger(__name__)
+
+OWNED: Mapping[str, str] = {MANAGED_BY: MANAGER}
+
+PRUNED_KINDS: tuple[ResourceType, ...] = tuple(
+    ResourceType.of(api_version, kind)
+    for api_version, kind in (
+        ("v1", "Namespace"),
+        ("v1", "ServiceAccount"),
+        ("v1", "Secret"),
+        ("v1", "ConfigMap"),
+        ("v1", "Service"),
+        ("v1", "PersistentVolumeClaim"),
+        ("apps/v1", "Deployment"),
+        ("apps/v1", "StatefulSet"),
+        ("batch/v1", "Job"),
+        ("batch/v1", "CronJob"),
+    )
+)
+"""Kinds always listed for pruning, whether or not the desired set has any."""
+
+CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
+Identity = tuple[str, str, str, str]
+
+
+def identity(rt: ResourceType, obj: Mapping[str, Any]) -> Identity:
+    meta = obj.get("metadata") or {}
+    return rt.group, rt.kind, str(meta.get("namespace") or ""), str(meta.get("name", ""))
+
+
+def _check(obj: Mapping[str, Any]) -> None:
+    meta = obj.get("metadata")
+    if not (obj.get("apiVersion") and obj.get("kind") and isinstance(meta, Mapping)):
+        raise RuntimeError_(f"cannot apply {describe(obj)}: apiVersion, kind and metadata needed")
+    if not meta.get("name"):
+        raise RuntimeError_(f"cannot apply {describe(obj)}: metadata.name is empty")
+    if ResourceType.of_object(obj).namespaced and not meta.get("namespace"):
+        # Never the client's default namespace by accident (nor a prune of what was applied).
+        raise RuntimeError_(f"cannot apply {describe(obj)}: metadata.namespace is empty")
+
+
+def _controlled(obj: Mapping[str, Any]) -> bool:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(isinstance(ref, Mapping) and ref.get("controller") for ref in refs)
+
+
+def _established(crd: Mapping[str, Any] | None) -> bool:
+    conditions = ((crd or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+class Converger:
+    """Applies and prunes; remembers the kinds it applied so that it prunes them later."""
+
+    def __init__(self, api: KubeApi, *, establish_timeout_s: float = 30.0) -> None:
+        self.api = api
+        self.establish_timeout_s = establish_timeout_s
+        self.applied_kinds: dict[tuple[str, str], ResourceType] = {}
+        self._lock = asyncio.Lock()
+
+    async def converge(self, objects: Sequence[Object]) -> None:
+        async with self._lock:
+            for obj in objects:
+                _check(obj)
+            desired = sorted(objects, key=object_key)
+            await self._apply_all(desired)
+            await self._prune(desired)
+
+    async def _apply_all(self, desired: Sequence[Object]) -> None:
+        pending_crds: list[Object] = []
+        for obj in desired:
+            rt = ResourceType.of_object(obj)
+            if pending_crds and rt.group_kind != CRD:
+                await self._wait_established(pending_crds)
+                pending_crds = []
+            self.applied_kinds[rt.group_kind] = rt
+            try:
+                await self.api.apply(obj)
+            except HTTPError as exc:
+                raise runtime_error("apply", obj, exc) from exc
+            if rt.group_kind == CRD:
+                pending_crds.append(obj)
+
+    async def _wait_established(self, crds: Iterable[Object]) -> None:
+        rt = ResourceType.of("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.establish_timeout_s
+        for crd in crds:
+            name = str(crd["metadata"]["name"])
+            while True:
+                try:
+                    if _established(await self.api.get(rt, name)):
+                        break
+                except HTTPError as exc:
+                    log.warning("cannot read CRD %s: %s", name, message(exc))
+                if loop.time() >= deadline:
+                    log.warning("CRD %s is not Established yet; applying what follows", name)
+                    return
+                await asyncio.sleep(0.2)
+
+    def managed_kinds(self, desired: Iterable[Object]) -> list[ResourceType]:
+        kinds = {rt.group_kind: rt for rt in PRUNED_KINDS}
+        kinds.update(self.applied_kinds)
+        kinds.update((rt.group_kind, rt) for rt in map(ResourceType.of_object, desired))
+        return list(kinds.values())
+
+    async def _prune(self, desired: Sequence[Object]) -> None:
+        keep = {identity(ResourceType.of_object(obj), obj) for obj in desired}
+        doomed: list[tuple[ResourceType, Object]] = []
+        for rt in self.managed_kinds(desired):
+            try:
+                items, _ = await self.api.list_objects(rt, labels=OWNED)
+            except HTTPError as exc:
+                if status_code(exc) == 404:  # the kind is not served (its CRD is gone)
+                    continue
+                raise KubeRuntimeError(
+                    f"cannot list {rt.kind} ({rt.api_version}) to prune it: {message(exc)}",
+                    target=rt.kind,
+                    status=status_code(exc),
+                ) from exc
+            for item in items:
+                if (item.get("metadata") or {}).get("deletionTimestamp") or _controlled(item):
+                    continue
+                if identity(rt, item) not in keep:
+                    doomed.append((rt, item))
+        doomed.sort(key=lambda pair: object_key(pair[1]), reverse=True)
+        for rt, obj in doomed:
+            meta = obj["metadata"]
+            try:
+                await self.api.delete(rt, meta["name"], meta.get("namespace"))
+            except HTTPError as exc:
+                raise runtime_error("delete", obj, exc) from exc
+            log.info("pruned %s", describe(obj))

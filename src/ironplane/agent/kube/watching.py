@@ -1,0 +1,145 @@
+"""Informers: an in-memory copy of one kind's objects, kept current by list + watch.
+
+Each informer lists (remembering the list's resourceVersion), then watches from that version.
+It lists again — replacing its copy, so that objects deleted meanwhile disappear — when:
+
+* the watch answers 410 Gone (the version is older than the server keeps);
+* ``resync_s`` has passed since the last list (a safety net against lost events and silently
+  dead connections);
+* any other error happened, after a jittered exponential backoff.
+
+Every difference between the old and the new copy goes to ``on_change(old, new)`` (``new`` None:
+deleted), from list and watch alike, so a consumer never sees the same change twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+
+from ironplane.agent.kube.client import KubeApi, ResourceType
+from ironplane.agent.kube.errors import is_gone, message
+from ironplane.core.backoff import backoff
+from ironplane.wire.agent_protocol import Object
+
+log = logging.getLogger(__name__)
+
+OnChange = Callable[[Object | None, Object | None], None]
+ObjectKey = tuple[str, str]
+
+
+def key_of(obj: Object) -> ObjectKey:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name", ""))
+
+
+def _version(obj: Object | None) -> str | None:
+    return None if obj is None else (obj.get("metadata") or {}).get("resourceVersion")
+
+
+class Informer:
+    def __init__(
+        self,
+        api: KubeApi,
+        rt: ResourceType,
+        *,
+        on_change: OnChange,
+        labels: Mapping[str, str] | None = None,
+        resync_s: float = 30.0,
+    ) -> None:
+        self.api = api
+        self.rt = rt
+        self.labels = dict(labels or {})
+        self.resync_s = resync_s
+        self.on_change = on_change
+        self.objects: dict[ObjectKey, Object] = {}
+        self.synced = asyncio.Event()
+        """Set after the first successful list."""
+        self.lists = 0
+        self.expired = 0
+        self.errors = 0
+        self._task: asyncio.Task[None] | None = None
+        self._progress = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"watch {self.rt.plural}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def values(self) -> list[Object]:
+        return list(self.objects.values())
+
+    async def _run(self) -> None:
+        cap = min(30.0, max(self.resync_s, 1.0))
+        delays = backoff(cap=cap)
+        while True:
+            self._progress = False
+            try:
+                version = await self._relist()
+                await self._watch(version)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._progress:  # it worked for a while: start the backoff over
+                    delays = backoff(cap=cap)
+                if is_gone(exc):
+                    self.expired += 1
+                    log.debug("watch of %s expired; listing again", self.rt.plural)
+                    continue
+                self.errors += 1
+                delay = next(delays)
+                log.warning(
+                    "watching %s failed (%s); retrying in %.1fs",
+                    self.rt.plural,
+                    message(exc),
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    async def _watch(self, version: str) -> None:
+        """Follow changes from ``version`` until ``resync_s`` passes (then return: list again)."""
+        timeout = asyncio.timeout(self.resync_s)
+        try:
+            async with timeout:
+                events = self.api.watch(self.rt, labels=self.labels, resource_version=version)
+                async for event_type, obj in events:
+                    self._event(event_type, obj)
+        except TimeoutError:
+            if not timeout.expired():
+                raise
+            self._progress = True
+
+    async def _relist(self) -> str:
+        items, version = await self.api.list_objects(self.rt, labels=self.labels)
+        fresh = {key_of(obj): obj for obj in items}
+        old, self.objects = self.objects, fresh
+        for key, obj in fresh.items():
+            before = old.get(key)
+            if before is None or _version(before) != _version(obj):
+                self.on_change(before, obj)
+        for key in old.keys() - fresh.keys():
+            self.on_change(old[key], None)
+        self.lists += 1
+        self.synced.set()
+        return version
+
+    def _event(self, event_type: str, obj: Object) -> None:
+        self._progress = True
+        key = key_of(obj)
+        if event_type in ("ADDED", "MODIFIED"):
+            before = self.objects.get(key)
+            self.objects[key] = obj
+            if before is None or _version(before) != _version(obj):
+                self.on_change(before, obj)
+        elif event_type == "DELETED":
+            before = self.objects.pop(key, None)
+            if before is not None:
+                self.on_change(before, None)

@@ -1,0 +1,391 @@
+"""The fake API server itself, over plain HTTP: it must behave like the real one where the
+agent relies on it, or the runtime's tests prove nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.agent.kube import fakessa as ssa
+from tests.agent.kube.conftest import REAL
+from tests.agent.kube.fakeapi import FakeKube, FakeServer
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(REAL, reason="tests of the fake API server"),
+]
+
+APPLY = "application/apply-patch+yaml"
+CM_URL = "/api/v1/namespaces/ns/configmaps"
+
+
+@pytest.fixture
+def fake(fake_server: FakeServer) -> FakeKube:
+    return fake_server.use(FakeKube())
+
+
+@pytest.fixture
+async def http(fake: FakeKube) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=fake.url, trust_env=False) as client:
+        await apply(client, "/api/v1/namespaces/ns", namespace_obj("ns"), "setup")
+        yield client
+
+
+def namespace_obj(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def cm(name: str = "cfg", labels: dict[str, str] | None = None, **data: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": "ns"}
+    if labels is not None:
+        meta["labels"] = labels
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+
+
+async def apply(
+    http: httpx.AsyncClient, url: str, body: dict[str, Any], manager: str, force: bool = False
+) -> httpx.Response:
+    params = {"fieldManager": manager, **({"force": "true"} if force else {})}
+    return await http.patch(
+        url, content=json.dumps(body), params=params, headers={"Content-Type": APPLY}
+    )
+
+
+async def test_apply_creates_then_merges_with_server_fields(http: httpx.AsyncClient) -> None:
+    created = await apply(http, f"{CM_URL}/cfg", cm(a="1"), "agent")
+    assert created.status_code == 201
+    meta = created.json()["metadata"]
+    assert meta["uid"] and meta["creationTimestamp"].endswith("Z") and meta["generation"] == 1
+    assert meta["managedFields"][0]["manager"] == "agent"
+    assert meta["managedFields"][0]["fieldsV1"] == {"f:data": {"f:a": {}}}
+
+    again = await apply(http, f"{CM_URL}/cfg", cm(a="1"), "agent")
+    assert again.status_code == 200
+    assert again.json()["metadata"]["resourceVersion"] == meta["resourceVersion"]  # no-op
+
+    changed = await apply(http, f"{CM_URL}/cfg", cm(a="2"), "agent")
+    assert int(changed.json()["metadata"]["resourceVersion"]) > int(meta["resourceVersion"])
+    assert changed.json()["metadata"]["uid"] == meta["uid"]
+    assert changed.json()["metadata"]["generation"] == 2
+
+
+async def test_a_field_a_manager_stops_sending_is_removed_unless_another_owns_it(
+    http: httpx.AsyncClient,
+) -> None:
+    await apply(http, f"{CM_URL}/cfg", cm(a="1", b="2", c="3"), "agent")
+    await apply(http, f"{CM_URL}/cfg", cm(c="3", d="4"), "other")  # shares c, owns d
+
+    result = await apply(http, f"{CM_URL}/cfg", cm(a="1"), "agent")
+    assert result.json()["data"] == {"a": "1", "c": "3", "d": "4"}  # b removed; c, d are other's
+
+    result = await apply(http, f"{CM_URL}/cfg", cm(), "other")  # "data: {}"
+    # other dropped c and d, and nobody else owns them; a is still agent's
+    assert result.json().get("data") == {"a": "1"}
+
+
+async def test_removing_the_last_field_removes_its_empty_parents(http: httpx.AsyncClient) -> None:
+    body = cm(labels={"x": "1"}, a="1")
+    await apply(http, f"{CM_URL}/cfg", body, "agent")
+    result = await apply(http, f"{CM_URL}/cfg", cm(a="1"), "agent")
+    assert "labels" not in result.json()["metadata"]
+
+
+async def test_conflicts_unless_forced(http: httpx.AsyncClient) -> None:
+    await apply(http, f"{CM_URL}/cfg", cm(a="1"), "agent")
+
+    same = await apply(http, f"{CM_URL}/cfg", cm(a="1"), "other")  # same value: shared, fine
+    assert same.status_code == 200
+
+    conflict = await apply(http, f"{CM_URL}/cfg", cm(a="2"), "other")
+    assert conflict.status_code == 409
+    status = conflict.json()
+    assert (status["kind"], status["reason"], status["code"]) == ("Status", "Conflict", 409)
+    assert 'conflict with "agent": .data.a' in status["message"]
+    assert status["details"]["causes"][0]["field"] == ".data.a"
+
+    forced = await apply(http, f"{CM_URL}/cfg", cm(a="2"), "other", force=True)
+    assert forced.status_code == 200 and forced.json()["data"] == {"a": "2"}
+    managers = {m["manager"]: m["fieldsV1"] for m in forced.json()["metadata"]["managedFields"]}
+    assert managers == {"other": {"f:data": {"f:a": {}}}}  # agent lost the field
+
+
+async def test_merge_patch_is_an_update_its_manager_keeps(http: httpx.AsyncClient) -> None:
+    await apply(http, f"{CM_URL}/cfg", cm(a="1"), "agent")
+    patched = await http.patch(
+        f"{CM_URL}/cfg",
+        content=json.dumps({"data": {"b": "2"}}),
+        params={"fieldManager": "kubectl"},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert patched.status_code == 200
+    result = await apply(http, f"{CM_URL}/cfg", cm(a="1"), "agent")
+    assert result.json()["data"] == {"a": "1", "b": "2"}
+    ops = {(m["manager"], m["operation"]) for m in result.json()["metadata"]["managedFields"]}
+    assert ops == {("agent", "Apply"), ("kubectl", "Update")}
+
+
+async def test_apply_checks_names_versions_and_namespaces(http: httpx.AsyncClient) -> None:
+    wrong_name = await apply(http, f"{CM_URL}/other", cm(), "agent")
+    assert wrong_name.status_code == 400
+    wrong_version = await apply(http, f"{CM_URL}/cfg", {**cm(), "apiVersion": "v2"}, "agent")
+    assert wrong_version.status_code == 400
+    no_manager = await http.patch(
+        f"{CM_URL}/cfg", content=json.dumps(cm()), headers={"Content-Type": APPLY}
+    )
+    assert no_manager.status_code == 400
+    missing_ns = await apply(
+        http, "/api/v1/namespaces/nope/configmaps/cfg", {**cm(), "metadata": {"name": "cfg"}}, "a"
+    )
+    assert missing_ns.status_code == 404
+    assert missing_ns.json()["message"] == 'namespaces "nope" not found'
+    # Scope: a Namespace is not namespaced, a ConfigMap is.
+    assert (await http.get("/api/v1/namespaces/ns/namespaces/x")).status_code == 404
+    assert (await http.get("/api/v1/configmaps/cfg")).status_code == 404
+    json_patch = await http.patch(
+        f"{CM_URL}/cfg",
+        content="[]",
+        headers={"Content-Type": "application/json-patch+json"},
+    )
+    assert json_patch.status_code in (404, 415)
+
+
+async def test_status_is_a_subresource_and_generation_follows_spec(
+    fake: FakeKube, http: httpx.AsyncClient
+) -> None:
+    url = "/apis/apps/v1/namespaces/ns/deployments/web"
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "ns"},
+        "spec": {"replicas": 1},
+        "status": {"readyReplicas": 99},
+    }
+    created = (await apply(http, url, body, "agent")).json()
+    assert "status" not in created and created["metadata"]["generation"] == 1
+    fake.set_status("Deployment", "ns", "web", {"readyReplicas": 1})
+    labelled = {**body, "metadata": {**body["metadata"], "labels": {"a": "b"}}}
+    result = (await apply(http, url, labelled, "agent")).json()
+    assert result["status"] == {"readyReplicas": 1}
+    assert result["metadata"]["generation"] == 1  # metadata only
+    result = (await apply(http, url, {**labelled, "spec": {"replicas": 3}}, "agent")).json()
+    assert result["metadata"]["generation"] == 2
+
+
+async def test_get_list_and_label_selectors(http: httpx.AsyncClient) -> None:
+    await apply(http, f"{CM_URL}/a", cm("a", {"app": "x", "tier": "web"}), "agent")
+    await apply(http, f"{CM_URL}/b", cm("b", {"app": "y"}), "agent")
+    await apply(http, f"{CM_URL}/c", cm("c", {}), "agent")
+
+    async def names(selector: str, url: str = CM_URL) -> list[str]:
+        response = await http.get(url, params={"labelSelector": selector})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["kind"] == "ConfigMapList" and int(body["metadata"]["resourceVersion"]) > 0
+        return [item["metadata"]["name"] for item in body["items"]]
+
+    assert await names("") == ["a", "b", "c"]
+    assert await names("app=x") == ["a"]
+    assert await names("app==x,tier=web") == ["a"]
+    assert await names("app!=x") == ["b", "c"]
+    assert await names("app") == ["a", "b"]
+    assert await names("!app") == ["c"]
+    assert await names("app in (x, y),!tier") == ["b"]
+    assert await names("app notin (x)") == ["b", "c"]
+    assert await names("app=x", "/api/v1/configmaps") == ["a"]  # every namespace
+    assert (await http.get(CM_URL, params={"labelSelector": "a=(b"})).status_code == 400
+
+    item = (await http.get(CM_URL)).json()["items"][0]
+    assert "kind" not in item and "apiVersion" not in item  # a typed list, as the real server
+    one = (await http.get(f"{CM_URL}/a")).json()
+    assert (one["kind"], one["apiVersion"]) == ("ConfigMap", "v1")
+    missing = await http.get(f"{CM_URL}/zzz")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/json"
+    assert missing.json() == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'configmaps "zzz" not found',
+        "reason": "NotFound",
+        "details": {"name": "zzz", "group": "", "kind": "configmaps"},
+        "code": 404,
+    }
+
+
+async def test_custom_resources_of_any_group(http: httpx.AsyncClient) -> None:
+    url = "/apis/example.com/v1beta1/namespaces/ns/gizmos"
+    body = {
+        "apiVersion": "example.com/v1beta1",
+        "kind": "Gizmo",
+        "metadata": {"name": "g", "namespace": "ns"},
+        "spec": {"size": 1},
+    }
+    assert (await apply(http, f"{url}/g", body, "agent")).status_code == 201
+    listed = (await http.get(url)).json()
+    assert listed["items"][0]["kind"] == "Gizmo"  # custom resources keep their kind in lists
+    assert (await http.delete(f"{url}/g")).status_code == 200
+    assert (await http.delete(f"{url}/g")).status_code == 404
+
+
+async def test_delete_cascades_to_namespace_contents_and_owned_objects(
+    fake: FakeKube, http: httpx.AsyncClient
+) -> None:
+    await apply(http, f"{CM_URL}/cfg", cm(), "agent")
+    deployment = fake.put(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "ns"},
+        }
+    )
+    fake.add_pod("ns", "web-1", labels={}, owner=deployment)
+    fake.add_pod("ns", "lonely", labels={})
+    await http.delete("/apis/apps/v1/namespaces/ns/deployments/web")
+    assert fake.get("Pod", "ns", "web-1") is None
+    assert fake.get("Pod", "ns", "lonely") is not None
+    await http.delete("/api/v1/namespaces/ns")
+    assert fake.get("Pod", "ns", "lonely") is None and fake.get("ConfigMap", "ns", "cfg") is None
+
+
+async def read_events(
+    http: httpx.AsyncClient, url: str, count: int, **params: str
+) -> list[tuple[str, str]]:
+    """The first ``count`` events of a watch as (type, name)."""
+    events: list[tuple[str, str]] = []
+    async with http.stream("GET", url, params={"watch": "true", **params}) as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            event = json.loads(line)
+            obj = event["object"]
+            name = obj.get("metadata", {}).get("name") or f"{obj['code']} {obj['reason']}"
+            events.append((event["type"], name))
+            if len(events) == count:
+                break
+    return events
+
+
+async def test_watch_streams_changes_through_the_selector(
+    fake: FakeKube, http: httpx.AsyncClient
+) -> None:
+    await apply(http, f"{CM_URL}/a", cm("a", {"app": "x"}), "agent")
+    version = (await http.get(CM_URL)).json()["metadata"]["resourceVersion"]
+    watching = asyncio.create_task(
+        read_events(http, CM_URL, 4, labelSelector="app=x", resourceVersion=version)
+    )
+    await asyncio.sleep(0.05)
+    await apply(http, f"{CM_URL}/a", cm("a", {"app": "x"}, v="1"), "agent")  # MODIFIED
+    await apply(http, f"{CM_URL}/b", cm("b", {"app": "y"}), "agent")  # not selected
+    await apply(http, f"{CM_URL}/b", cm("b", {"app": "x"}), "agent")  # enters: ADDED
+    await apply(http, f"{CM_URL}/a", cm("a", {"app": "z"}, v="1"), "agent")  # leaves: DELETED
+    await http.delete(f"{CM_URL}/b")
+    assert await asyncio.wait_for(watching, 5) == [
+        ("MODIFIED", "a"),
+        ("ADDED", "b"),
+        ("DELETED", "a"),
+        ("DELETED", "b"),
+    ]
+
+
+async def test_watch_without_a_version_starts_with_the_current_objects(
+    http: httpx.AsyncClient,
+) -> None:
+    await apply(http, f"{CM_URL}/a", cm("a"), "agent")
+    await apply(http, f"{CM_URL}/b", cm("b"), "agent")
+    assert await read_events(http, CM_URL, 2) == [("ADDED", "a"), ("ADDED", "b")]
+
+
+async def test_watch_resumes_from_history_and_answers_410_beyond_it(
+    fake: FakeKube, http: httpx.AsyncClient
+) -> None:
+    first = (await apply(http, f"{CM_URL}/a", cm("a", v="0"), "agent")).json()
+    start = first["metadata"]["resourceVersion"]
+    for n in range(1, 4):
+        await apply(http, f"{CM_URL}/a", cm("a", v=str(n)), "agent")
+    replay = await read_events(http, CM_URL, 3, resourceVersion=start)
+    assert replay == [("MODIFIED", "a")] * 3
+
+    fake.history_window = 2  # keep only the last two changes
+    await apply(http, f"{CM_URL}/a", cm("a", v="4"), "agent")
+    gone = await read_events(http, CM_URL, 1, resourceVersion=start)
+    assert gone == [("ERROR", "410 Expired")]
+    latest = (await http.get(f"{CM_URL}/a")).json()["metadata"]["resourceVersion"]
+    fake.compact()
+    # Nothing happened since `latest`: resuming from it is still fine after a compaction.
+    watching = asyncio.create_task(read_events(http, CM_URL, 1, resourceVersion=latest))
+    await asyncio.sleep(0.05)
+    await apply(http, f"{CM_URL}/a", cm("a", v="5"), "agent")
+    assert await asyncio.wait_for(watching, 5) == [("MODIFIED", "a")]
+
+
+async def test_watch_timeout_and_disconnect_end_the_stream(
+    fake: FakeKube, http: httpx.AsyncClient
+) -> None:
+    async with http.stream(
+        "GET", CM_URL, params={"watch": "true", "timeoutSeconds": "0.1", "resourceVersion": "1"}
+    ) as response:
+        assert [line async for line in response.aiter_lines()] == []
+    async with http.stream("GET", CM_URL, params={"watch": "1", "resourceVersion": "1"}) as resp:
+        await asyncio.sleep(0.05)
+        fake.disconnect_watches()
+        assert [json.loads(line)["type"] async for line in resp.aiter_lines()] == []
+
+
+async def test_pod_logs(fake: FakeKube, http: httpx.AsyncClient) -> None:
+    fake.add_pod("ns", "p", labels={}, containers=["main", "side"])
+    fake.set_logs("ns", "p", "1\n2\n3", container="main")
+    url = "/api/v1/namespaces/ns/pods/p/log"
+    assert (await http.get(url, params={"container": "main"})).text == "1\n2\n3\n"
+    tail = await http.get(url, params={"container": "main", "tailLines": "2", "timestamps": "true"})
+    stamps = [line.split(" ") for line in tail.text.splitlines()]
+    assert [text for _, text in stamps] == ["2", "3"] and stamps[0][0] < stamps[1][0]
+    assert stamps[0][0].endswith("Z") and len(stamps[0][0]) == len("2025-01-01T00:00:00.000000000Z")
+    unnamed = await http.get(url)
+    assert unnamed.status_code == 400 and "choose one of: [main side]" in unnamed.json()["message"]
+    assert (await http.get(url, params={"container": "nope"})).status_code == 400
+    assert (await http.get("/api/v1/namespaces/ns/pods/zz/log")).status_code == 404
+
+
+async def test_injected_failures_and_the_call_log(fake: FakeKube, http: httpx.AsyncClient) -> None:
+    fake.fail_next("apply", kind="ConfigMap", name="cfg", code=422, message="bad data")
+    refused = await apply(http, f"{CM_URL}/cfg", cm(), "agent")
+    assert refused.status_code == 422
+    assert (refused.json()["reason"], refused.json()["message"]) == ("Invalid", "bad data")
+    assert (await apply(http, f"{CM_URL}/cfg", cm(), "agent")).status_code == 201  # once only
+    assert fake.applied() == ["Namespace ns", "ConfigMap ns/cfg"]
+    assert fake.count("apply", "configmaps", 422) == 1
+
+
+def test_selector_parsing() -> None:
+    reqs = ssa.parse_selector("a=1,b!=2,c,!d,e in (x,y),f notin (z)")
+    assert reqs == [
+        ("a", "=", {"1"}),
+        ("b", "!=", {"2"}),
+        ("c", "exists", set()),
+        ("d", "!", set()),
+        ("e", "in", {"x", "y"}),
+        ("f", "notin", {"z"}),
+    ]
+    assert ssa.selector_matches(reqs, {"a": "1", "c": "", "e": "x"})
+    assert not ssa.selector_matches(reqs, {"a": "1", "c": "", "e": "x", "d": "1"})
+    assert not ssa.selector_matches(reqs, {"a": "1", "c": "", "e": "x", "f": "z"})
+    with pytest.raises(ssa.SelectorError):
+        ssa.parse_selector("a b")
+
+
+def test_apply_ownership_model() -> None:
+    live, owners = ssa.apply(None, {"spec": {"a": 1, "b": [1, 2]}}, {}, "m1", force=False)
+    assert owners == {("m1", "Apply"): {("spec", "a"), ("spec", "b")}}
+    live, owners = ssa.apply(live, {"spec": {"c": {"d": 1}}}, owners, "m2", force=False)
+    # m1 drops b; m2 never owned it: gone. a is m1's still.
+    live, owners = ssa.apply(live, {"spec": {"a": 1}}, owners, "m1", force=False)
+    assert live == {"spec": {"a": 1, "c": {"d": 1}}}
+    with pytest.raises(ssa.ApplyConflict):
+        ssa.apply(live, {"spec": {"c": 5}}, owners, "m1", force=False)  # replaces m2's map
+    live, owners = ssa.apply(live, {"spec": {"a": 1, "c": 5}}, owners, "m1", force=True)
+    assert live == {"spec": {"a": 1, "c": 5}} and ("m2", "Apply") not in owners
