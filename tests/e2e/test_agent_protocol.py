@@ -202,3 +202,55 @@ async def test_a_revoked_agent_token_is_disconnected(live: Live, api: Api) -> No
         await eventually(lambda: not agent.connected.is_set(), timeout=10, what="disconnected")
         await asyncio.sleep(0.5)
         assert not agent.connected.is_set(), "a revoked token must not reconnect"
+
+
+async def test_an_agent_reports_only_on_its_own_clusters_workspaces(live: Live, api: Api) -> None:
+    await api.apply(
+        "kind: Cluster\nname: other-cl\n---\nkind: Workspace\nname: other-ws\ncluster: other-cl\n"
+        "---\nkind: Service\nname: victim\nworkspace: other-ws\nimage: example.com/v:1\n"
+    )
+    await api.apply("kind: Cluster\nname: rogue-cl\n")
+    token = (await api.client.post("/clusters/rogue-cl/agent-token")).json()["secret"]
+    url = live.url.replace("http://", "ws://") + "/api/v1/agent/connect"
+    async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        await ws.send(proto.encode(proto.Hello(agent_version="x", runtime="local")))
+        assert isinstance(proto.decode_server_frame(await ws.recv()), proto.Welcome)
+        # A frame type from some future protocol revision is ignored, not fatal.
+        await ws.send('{"type": "telemetry", "cpu": 3}')
+        spoof = proto.AppStatus(
+            workspace="other-ws", app="victim", kind="service", phase="Running", ready=9, desired=9
+        )
+        await ws.send(proto.encode(proto.Status(apps=[spoof])))
+        await ws.send(proto.encode(proto.Ping(at=1.0)))
+        while not isinstance(frame := proto.decode_server_frame(await ws.recv()), proto.Pong):
+            assert frame is not None
+    detail = (await api.client.get("/workspaces/other-ws/apps/victim")).json()
+    assert detail["app"]["status"] is None
+
+
+async def test_the_agent_survives_runtime_errors_while_reporting(live: Live, api: Api) -> None:
+    await api.apply("kind: Cluster\nname: flaky-cl\n")
+    token = (await api.client.post("/clusters/flaky-cl/agent-token")).json()["secret"]
+    runtime = RecordingRuntime()
+    failures = 0
+    original = runtime.inventory
+
+    async def flaky_inventory() -> list[proto.NodeInfo]:
+        nonlocal failures
+        if failures < 2:
+            failures += 1
+            raise RuntimeError("the node list is not synced yet")
+        return await original()
+
+    runtime.inventory = flaky_inventory  # type: ignore[method-assign]
+    async with running_agent(live, token, runtime) as agent:
+        await eventually(lambda: failures == 2, what="two failed inventories")
+        await api.apply("kind: Workspace\nname: flaky-ws\ncluster: flaky-cl\n")
+        await eventually(
+            lambda: _cluster_nodes(api, "flaky-cl"), what="the inventory once the runtime recovers"
+        )
+        assert agent.connected.is_set()
+
+
+async def _cluster_nodes(api: Api, name: str) -> bool:
+    return bool((await api.cluster(name))["nodes"])

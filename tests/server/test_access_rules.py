@@ -138,3 +138,20 @@ async def test_new_workspaces_and_app_changes_at_once_get_distinct_revisions(
     # The last writer's image is what the store holds: no update was lost.
     last = max(versions, key=lambda v: v["cluster_revision"])
     assert last["active"] is True
+
+
+async def test_an_object_cannot_be_produced_twice_in_a_cluster(server: Server) -> None:
+    await apply_yaml(server.admin, CLUSTER + "enhanced: true\n", WORKSPACE)
+    shared = "identity: {service_account: shared-sa}\n"
+    await apply_yaml(server.admin, service("web-a") + shared)
+    r = await apply_yaml(server.admin, service("web-b") + shared, expect=400)
+    (diag,) = r.json()["error"]["diagnostics"]
+    assert diag["message"] == "ServiceAccount prod/shared-sa is already produced by app prod/web-a"
+    r = await apply_yaml(
+        server.admin,
+        service("web-c") + "identity: {service_account: ironplane-workload}\n",
+        expect=400,
+    )
+    assert "already produced by workspace 'prod'" in r.json()["error"]["diagnostics"][0]["message"]
+    # Re-applying the owner itself (changed) is fine.
+    await apply_yaml(server.admin, service("web-a", image="example.com/app:2") + shared)

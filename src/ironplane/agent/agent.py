@@ -28,6 +28,8 @@ from ironplane.wire import agent_protocol as proto
 from ironplane.wire.manifests import ManifestBundle, identity
 
 log = logging.getLogger("ironplane.agent")
+CLOSE_REPLACED = 4009
+"""The control plane closed this session because a newer one of the same cluster connected."""
 
 
 class ProtocolError(IronplaneError):
@@ -50,6 +52,7 @@ class Agent:
         self._ws: ClientConnection | None = None
         self._last_seen = time.monotonic()
         self._heartbeat_s = 15.0
+        self._commands: set[asyncio.Task[None]] = set()
 
     # -- the whole life
 
@@ -106,16 +109,25 @@ class Agent:
                 healthy = True
                 await self._serve(ws)
         except InvalidStatus as exc:
-            log.error(
-                "the control plane refused the agent (HTTP %d): check the agent token",
-                exc.response.status_code,
-            )
+            status = exc.response.status_code
+            hint = ": check the agent token" if status in (401, 403) else ""
+            log.error("the control plane refused the agent (HTTP %d)%s", status, hint)
         except ConnectionClosed as exc:
             reason = exc.rcvd.reason if exc.rcvd else "no close frame"
             code = exc.rcvd.code if exc.rcvd else 1006
             log.warning("connection to %s closed (%d %s)", self.settings.server_url, code, reason)
+            if code == CLOSE_REPLACED:
+                # Another agent holds this cluster's token: do not fight it at full speed.
+                log.error(
+                    "another agent connected with this cluster's token; run one agent per cluster"
+                )
+                healthy = False
         except (OSError, TimeoutError, InvalidURI, ProtocolError) as exc:
             log.warning("cannot reach %s: %s", self.settings.server_url, exc)
+        except Exception:
+            # Whatever went wrong in one session (a proxy that hangs up mid-handshake, a runtime
+            # error while reporting), the agent lives on and reconnects.
+            log.exception("the session with %s failed", self.settings.server_url)
         finally:
             self._ws = None
             self.connected.clear()
@@ -164,9 +176,9 @@ class Agent:
                 if exc is not None:
                     raise exc
         finally:
-            for task in tasks:
+            for task in [*tasks, *self._commands]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *self._commands, return_exceptions=True)
 
     async def _send(self, frame: proto.Frame) -> bool:
         ws = self._ws
@@ -187,12 +199,23 @@ class Agent:
                 frame = proto.decode_server_frame(raw)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 raise ProtocolError(f"malformed frame from the control plane: {exc}") from exc
+            if frame is None:
+                continue  # a frame type of a newer protocol revision: ignored
             if isinstance(frame, proto.Desired):
                 await self._desired(frame)
             elif isinstance(frame, proto.Ping):
                 await self._send(proto.Pong(at=frame.at))
             elif isinstance(frame, proto.Command):
-                asyncio.create_task(self._command(frame))  # noqa: RUF006 - answers on its own
+                if len(self._commands) >= 16:
+                    await self._send(
+                        proto.CommandResult(
+                            id=frame.id, ok=False, error="too many commands at once"
+                        )
+                    )
+                    continue
+                task = asyncio.create_task(self._command(frame))
+                self._commands.add(task)
+                task.add_done_callback(self._commands.discard)
             elif isinstance(frame, proto.Error):
                 raise ProtocolError(f"{frame.code}: {frame.message}")
 
@@ -211,6 +234,18 @@ class Agent:
                 desired.pop(key, None)
             desired.update((identity(o), o) for o in frame.objects)
         if ManifestBundle.of(desired.values()).hash != frame.hash:
+            if frame.full:
+                # Not a transfer problem: the state itself is inconsistent (two objects with one
+                # identity). Report it; asking again would only bring the same state back.
+                message = (
+                    f"desired state {frame.revision} does not match its hash "
+                    f"({len(frame.objects)} objects, {len(desired)} distinct identities)"
+                )
+                log.error("%s", message)
+                await self._send(
+                    proto.Ack(revision=frame.revision, hash=frame.hash, ok=False, error=message)
+                )
+                return
             log.warning("desired state %d does not match its hash: resync", frame.revision)
             await self._send(proto.Resync(applied_revision=self.applied_revision))
             return
@@ -249,7 +284,9 @@ class Agent:
                 log.warning("revision %d failed to apply: %s", revision, message)
                 await self._send(proto.Ack(revision=revision, hash=digest, ok=False, error=message))
                 self.runtime.changed.set()
-                await asyncio.sleep(next(delays))
+                # Retry after the backoff, or at once when a new desired state arrives.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._dirty.wait(), next(delays))
                 self._dirty.set()
                 continue
             delays = self._delays()
@@ -267,18 +304,30 @@ class Agent:
         inventory_due = 0.0
         while True:
             self.runtime.changed.clear()
-            statuses = await self.runtime.statuses()
-            encoded = msgspec.json.encode(statuses)
-            if encoded != last_status and await self._send(proto.Status(apps=statuses)):
-                last_status = encoded
-            if time.monotonic() >= inventory_due:
-                nodes = await self.runtime.inventory()
-                encoded = msgspec.json.encode(nodes)
-                if encoded != last_inventory and await self._send(proto.Inventory(nodes=nodes)):
-                    last_inventory = encoded
-                inventory_due = time.monotonic() + self.settings.inventory_interval_s
+            try:
+                last_status, last_inventory, inventory_due = await self._report_once(
+                    last_status, last_inventory, inventory_due
+                )
+            except Exception:
+                log.exception("reporting status failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.runtime.changed.wait(), self.settings.status_interval_s)
+
+    async def _report_once(
+        self, last_status: bytes | None, last_inventory: bytes | None, inventory_due: float
+    ) -> tuple[bytes | None, bytes | None, float]:
+        """Send the status and (when due) the inventory if they changed since last sent."""
+        statuses = await self.runtime.statuses()
+        encoded = msgspec.json.encode(statuses)
+        if encoded != last_status and await self._send(proto.Status(apps=statuses)):
+            last_status = encoded
+        if time.monotonic() >= inventory_due:
+            nodes = await self.runtime.inventory()
+            encoded = msgspec.json.encode(nodes)
+            if encoded != last_inventory and await self._send(proto.Inventory(nodes=nodes)):
+                last_inventory = encoded
+            inventory_due = time.monotonic() + self.settings.inventory_interval_s
+        return last_status, last_inventory, inventory_due
 
     async def _heartbeat(self) -> None:
         while True:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +41,15 @@ kind: Workspace
 name: {WORKSPACE}
 cluster: {CLUSTER}
 """
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: `up` stops the agent (and its processes) first,
+    then the control plane."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 @dataclass(frozen=True)
@@ -114,7 +123,7 @@ async def _up(
         data_dir=data_dir, host=host, port=port, bootstrap_token_file=token_file
     )
     app = create_app(settings, announce_token=False)
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     )
     serving = asyncio.create_task(server.serve(), name="control-plane")

@@ -11,7 +11,7 @@ from ironplane import __version__
 from ironplane.api.common import API_PREFIX, ErrorResponse
 from ironplane.server import errors
 from ironplane.server.agents.hub import Hub
-from ironplane.server.bootstrap import announce, bootstrap
+from ironplane.server.bootstrap import announce, bootstrap, mark_agents_disconnected
 from ironplane.server.context import Services
 from ironplane.server.db.engine import Database
 from ironplane.server.limits import BodyLimit, valid_text
@@ -44,6 +44,7 @@ def create_app(settings: ServerSettings, *, announce_token: bool = True) -> Fast
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.db.migrate()
+        await mark_agents_disconnected(services.db)
         token = await bootstrap(services.db, settings)
         if token is not None and announce_token:
             announce(token, settings)

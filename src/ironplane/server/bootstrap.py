@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from ironplane.server.db.engine import Database
-from ironplane.server.db.tables import ApiTokenRow, RoleBindingRow, UserRow
+from ironplane.server.db.tables import ApiTokenRow, ClusterRow, RoleBindingRow, UserRow
 from ironplane.server.security import tokens
 from ironplane.server.services.audit import record
 from ironplane.server.services.roles import ensure_builtin_roles
@@ -53,6 +53,19 @@ async def bootstrap(db: Database, settings: ServerSettings) -> str | None:
             details={"token": minted.id},
         )
         return minted.secret
+
+
+async def mark_agents_disconnected(db: Database) -> None:
+    """At start no agent is connected to this process: clear what a killed one left behind.
+
+    (One control-plane process per database; several replicas would track connections per
+    replica instead.)"""
+    async with db.session() as session:
+        await session.execute(
+            update(ClusterRow)
+            .where(ClusterRow.agent_connected.is_(True))
+            .values(agent_connected=False)
+        )
 
 
 def announce(token: str, settings: ServerSettings) -> None:

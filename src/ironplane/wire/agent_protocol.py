@@ -166,19 +166,33 @@ class Error(Frame, tag="error", kw_only=True):
 AgentFrame = Hello | Resync | Ack | Status | Inventory | Ping | Pong | CommandResult | Error
 ServerFrame = Welcome | Desired | Ping | Pong | Command | Error
 
+
+class _Tag(msgspec.Struct):
+    type: str
+
+
 _encoder = msgspec.json.Encoder()
+_tag_decoder = msgspec.json.Decoder(_Tag)
 _agent_decoder = msgspec.json.Decoder(AgentFrame)
 _server_decoder = msgspec.json.Decoder(ServerFrame)
+_AGENT_TAGS = frozenset(str(t.__struct_config__.tag) for t in AgentFrame.__args__)
+_SERVER_TAGS = frozenset(str(t.__struct_config__.tag) for t in ServerFrame.__args__)
 
 
 def encode(frame: Frame) -> str:
     return _encoder.encode(frame).decode()
 
 
-def decode_agent_frame(data: str | bytes) -> AgentFrame:
-    """Raises ``msgspec.DecodeError`` / ``msgspec.ValidationError`` on a malformed frame."""
+def decode_agent_frame(data: str | bytes) -> AgentFrame | None:
+    """The frame, or None for a frame type this revision does not know (a newer peer's: ignore
+    it). Raises ``msgspec.DecodeError`` / ``msgspec.ValidationError`` on a malformed frame."""
+    if _tag_decoder.decode(data).type not in _AGENT_TAGS:
+        return None
     return _agent_decoder.decode(data)
 
 
-def decode_server_frame(data: str | bytes) -> ServerFrame:
+def decode_server_frame(data: str | bytes) -> ServerFrame | None:
+    """As ``decode_agent_frame``, for frames the control plane sends."""
+    if _tag_decoder.decode(data).type not in _SERVER_TAGS:
+        return None
     return _server_decoder.decode(data)

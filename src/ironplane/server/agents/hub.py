@@ -57,6 +57,10 @@ class Hub:
         started = time.monotonic()
         try:
             result = await asyncio.wait_for(session.request(frame), self.command_timeout_s)
+        except ConnectionError:
+            raise UnavailableError(
+                f"the agent of cluster {cluster!r} disconnected before answering; retry"
+            ) from None
         except TimeoutError:
             raise UnavailableError(
                 f"the agent of cluster {cluster!r} did not answer within "

@@ -22,7 +22,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from ironplane import __version__
 from ironplane.server.agents.hub import Hub
 from ironplane.server.context import Services
-from ironplane.server.db.tables import ApiTokenRow, AppStatusRow, ClusterAckRow, ClusterRow
+from ironplane.server.db.tables import (
+    ApiTokenRow,
+    AppStatusRow,
+    ClusterAckRow,
+    ClusterRow,
+    WorkspaceRow,
+)
 from ironplane.server.db.types import utcnow
 from ironplane.server.services.audit import record
 from ironplane.server.services.clusters import desired_of
@@ -38,6 +44,35 @@ CLOSE_FORBIDDEN = 4003
 CLOSE_GONE = 4004
 CLOSE_HEARTBEAT = 4008
 CLOSE_REPLACED = 4009
+
+
+# Bounds on what one agent may make the control plane store (a buggy or hostile agent).
+MAX_APPS = 5000
+MAX_EVENTS = 20
+MAX_CONDITIONS = 20
+MAX_TEXT = 2000
+MAX_NODES = 5000
+MAX_LABELS = 200
+MAX_LINES = 10_000
+MAX_LINE = 10_000
+
+
+def _bounded(app: proto.AppStatus) -> proto.AppStatus:
+    def cut(text: str | None) -> str | None:
+        return text[:MAX_TEXT] if text is not None else None
+
+    return msgspec.structs.replace(
+        app,
+        error=cut(app.error),
+        events=[
+            msgspec.structs.replace(e, message=cut(e.message) or "", reason=e.reason[:200])
+            for e in app.events[-MAX_EVENTS:]
+        ],
+        conditions=[
+            msgspec.structs.replace(c, message=cut(c.message))
+            for c in app.conditions[:MAX_CONDITIONS]
+        ],
+    )
 
 
 @dataclass
@@ -73,6 +108,10 @@ class AgentSession:
         self.last_seen = time.time()
         self._persisted_seen = 0.0
         self._sent: _Sent | None = None
+        self._max_sent = 0
+        """The highest revision sent in this session: acks above it (and above the revision the
+        agent said it applied) are refused."""
+        self._hello_revision = 0
         self._agent_revision = 0
         self._agent_hash: str | None = None
         self._send_lock = asyncio.Lock()
@@ -149,7 +188,8 @@ class AgentSession:
             await self._refuse(f"expected a hello frame first ({type(exc).__name__})")
             return None
         if not isinstance(frame, proto.Hello):
-            await self._refuse(f"expected a hello frame first, got {type(frame).__name__}")
+            got = type(frame).__name__ if frame is not None else "an unknown frame type"
+            await self._refuse(f"expected a hello frame first, got {got}")
             return None
         if frame.protocol != proto.PROTOCOL_VERSION:
             await self._refuse(
@@ -159,6 +199,7 @@ class AgentSession:
             return None
         self._agent_revision = frame.applied_revision
         self._agent_hash = frame.applied_hash
+        self._hello_revision = frame.applied_revision
         return frame
 
     async def _refuse(self, message: str) -> None:
@@ -231,7 +272,7 @@ class AgentSession:
             if revision is None:
                 return False
             if self._sent is not None and self._sent.revision == revision:
-                return True  # the common case, and the only query an idle session makes
+                return True  # the common case: an idle session's poll ends here
             cluster = await s.get(ClusterRow, self.cluster_id)
             assert cluster is not None
             state = await desired_of(s, self.services.box, cluster, with_secrets=True)
@@ -260,6 +301,7 @@ class AgentSession:
             )
         await self.send(frame)
         self._sent = _Sent(state.revision, state.hash, objects)
+        self._max_sent = max(self._max_sent, state.revision)
         return True
 
     # -- frames in
@@ -273,7 +315,8 @@ class AgentSession:
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 await self._refuse(f"malformed frame: {exc}")
                 return
-            await self._handle(frame)
+            if frame is not None:  # None: a newer agent's frame type, ignored
+                await self._handle(frame)
 
     async def _handle(self, frame: proto.AgentFrame) -> None:
         if isinstance(frame, proto.Ack):
@@ -291,12 +334,24 @@ class AgentSession:
         elif isinstance(frame, proto.CommandResult):
             future = self._pending.get(frame.id)
             if future is not None and not future.done():
+                frame.lines = [line[:MAX_LINE] for line in frame.lines[-MAX_LINES:]]
                 future.set_result(frame)
         elif isinstance(frame, proto.Error):
             log.warning("agent of %s reported: %s: %s", self.cluster, frame.code, frame.message)
 
     async def _record_ack(self, ack: proto.Ack) -> None:
+        if ack.revision > max(self._max_sent, self._hello_revision):
+            log.warning(
+                "agent of %s acked revision %d it was never sent", self.cluster, ack.revision
+            )
+            return
         async with self.services.db.session() as s:
+            cluster = await s.get(ClusterRow, self.cluster_id)
+            if cluster is None or ack.revision > cluster.revision:
+                return
+            cluster.agent_seen_at = utcnow()
+            if ack.ok and ack.revision > cluster.applied_revision:
+                cluster.applied_revision = ack.revision
             row = await s.scalar(
                 select(ClusterAckRow).where(
                     ClusterAckRow.cluster_id == self.cluster_id,
@@ -308,23 +363,23 @@ class AgentSession:
                     ClusterAckRow(
                         cluster_id=self.cluster_id,
                         revision=ack.revision,
-                        hash=ack.hash,
+                        hash=ack.hash[:80],
                         ok=ack.ok,
                         error=(ack.error or "")[:2000] or None,
                     )
                 )
             elif ack.ok and not row.ok:
                 row.ok, row.error, row.at = True, None, utcnow()
-            cluster = await s.get(ClusterRow, self.cluster_id)
-            if cluster is not None:
-                cluster.agent_seen_at = utcnow()
-                if ack.ok and ack.revision > cluster.applied_revision:
-                    cluster.applied_revision = ack.revision
         if not ack.ok:
             log.warning("agent of %s failed revision %d: %s", self.cluster, ack.revision, ack.error)
 
     async def _record_status(self, status: proto.Status) -> None:
         async with self.services.db.session() as s:
+            own = set(
+                await s.scalars(
+                    select(WorkspaceRow.name).where(WorkspaceRow.cluster_id == self.cluster_id)
+                )
+            )
             rows = {
                 (r.workspace, r.app): r
                 for r in await s.scalars(
@@ -333,7 +388,10 @@ class AgentSession:
             }
             seen: set[tuple[str, str]] = set()
             now = utcnow()
-            for app in status.apps:
+            for app in status.apps[:MAX_APPS]:
+                if app.workspace not in own:
+                    continue  # an agent reports on its own cluster's workspaces only
+                app = _bounded(app)
                 key = (app.workspace[:63], app.app[:63])
                 seen.add(key)
                 data: dict[str, Any] = msgspec.to_builtins(app)
@@ -359,7 +417,11 @@ class AgentSession:
         async with self.services.db.session() as s:
             cluster = await s.get(ClusterRow, self.cluster_id)
             if cluster is not None:
-                cluster.nodes = [msgspec.to_builtins(n) for n in inventory.nodes]
+                cluster.nodes = [
+                    msgspec.to_builtins(n)
+                    for n in inventory.nodes[:MAX_NODES]
+                    if len(n.labels) <= MAX_LABELS
+                ]
 
     # -- heartbeats
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import logging
 
 from fastapi import APIRouter, Depends, Query, WebSocket
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from ironplane.server.security.guards import Access, allow
 from ironplane.server.services.audit import record
 
 router = APIRouter()
+log = logging.getLogger("ironplane.server.agents")
 _APP = "/workspaces/{workspace}/apps/{app}"
 
 
@@ -65,8 +66,10 @@ async def agent_connect(ws: WebSocket) -> None:
         token_id=principal.token_id or "",
         source_ip=source_ip,
     )
-    with contextlib.suppress(Exception):
+    try:
         await session.run()
+    except Exception:
+        log.exception("the session of cluster %s failed", principal.name)
 
 
 async def _cluster_of(access: Access, workspace: str) -> tuple[int, str]:

@@ -7,10 +7,9 @@ reports exactly what the real apply would do.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,9 +20,14 @@ from ironplane.compiler.documents import compile_documents
 from ironplane.core.diagnostics import Diagnostic
 from ironplane.core.errors import ForbiddenError, SpecError
 from ironplane.server.context import Caller
-from ironplane.server.db.tables import AppRow, ClusterRow, SecretGroupRow, WorkspaceRow
+from ironplane.server.db.tables import (
+    AppRow,
+    ClusterRow,
+    WorkspaceRow,
+)
 from ironplane.server.security.principals import TENANT, Target
 from ironplane.server.services import clusters as cl
+from ironplane.server.services.apply_checks import check_collisions, missing_secrets, workspace_of
 from ironplane.server.services.audit import record
 from ironplane.server.services.store import (
     bump,
@@ -34,7 +38,6 @@ from ironplane.server.services.store import (
     version_hash,
 )
 from ironplane.server.services.versions import add_version, version_of
-from ironplane.spec.fields import SecretRef
 from ironplane.spec.kinds import ClusterSpec, WorkspaceSpec
 from ironplane.spec.loading import Document, load_texts
 
@@ -55,13 +58,6 @@ class _State:
 
 def _problem(doc: Document, message: str, field_: str, hint: str) -> Diagnostic:
     return doc.problem(Diagnostic(message, path=(field_,), hint=hint))
-
-
-def _workspace_of(doc: Document) -> str | None:
-    spec = doc.spec
-    if isinstance(spec, WorkspaceSpec):
-        return spec.name
-    return getattr(spec, "workspace", None)
 
 
 def _check_references(docs: Sequence[Document], caller: Caller, state: _State) -> None:
@@ -97,7 +93,7 @@ def _check_references(docs: Sequence[Document], caller: Caller, state: _State) -
                     )
                 )
         elif not isinstance(spec, ClusterSpec):
-            ws = _workspace_of(doc)
+            ws = workspace_of(doc)
             if ws is None:
                 continue  # compile_documents reports the missing workspace
             if ws not in visible_ws and ws not in new_ws:
@@ -161,7 +157,7 @@ def _authorize(docs: Sequence[Document], caller: Caller, state: _State) -> None:
                 perm = Permission.WORKSPACES_CREATE
                 target = cl.cluster_target(cluster) if cluster else TENANT
         else:
-            ws = _workspace_of(doc)
+            ws = workspace_of(doc)
             if ws is None:
                 continue
             perm, target = Permission.APPS_WRITE, _target_of_workspace(ws, docs, state)
@@ -219,6 +215,7 @@ async def apply(session: AsyncSession, caller: Caller, body: ApplyRequest) -> Ap
     base = await stored_catalog(session, _workspaces_named(docs))
     compiled = compile_documents(docs, base=base)
     results = {id(doc): result for doc, result in compiled.results}
+    await check_collisions(session, compiled.results, state)
 
     changes: list[Change] = []
     for doc in docs:
@@ -247,7 +244,7 @@ async def apply(session: AsyncSession, caller: Caller, body: ApplyRequest) -> Ap
         changes.append(await delete_app(session, caller, app, state, diff=body.diff))
     for name in sorted(state.changed):
         bump(state.clusters[name])
-    warnings = list(compiled.warnings) + await _missing_secrets(session, docs, state)
+    warnings = list(compiled.warnings) + await missing_secrets(session, docs, state)
     return ApplyResult(
         dry_run=body.dry_run,
         changes=changes,
@@ -255,60 +252,8 @@ async def apply(session: AsyncSession, caller: Caller, body: ApplyRequest) -> Ap
     )
 
 
-def _secret_refs(
-    value: object, path: tuple[str | int, ...] = ()
-) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """Every ``{secret: group/key}`` in a spec, with its field path."""
-    if isinstance(value, SecretRef):
-        yield path, value.secret
-    elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            yield from _secret_refs(getattr(value, name), (*path, name))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _secret_refs(item, (*path, str(key)))
-    elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            yield from _secret_refs(item, (*path, i))
-
-
-async def _missing_secrets(
-    session: AsyncSession, docs: Sequence[Document], state: _State
-) -> list[Diagnostic]:
-    """Warn about secret references the workspace cannot satisfy yet (pods would not start)."""
-    ids = {r.id: n for n, r in state.workspaces.items()}
-    groups: dict[tuple[str, str], set[str]] = {}
-    if ids:
-        rows = await session.scalars(
-            select(SecretGroupRow).where(SecretGroupRow.workspace_id.in_(list(ids)))
-        )
-        groups = {(ids[g.workspace_id], g.name): set(g.keys) for g in rows}
-    out: list[Diagnostic] = []
-    for doc in docs:
-        ws = _workspace_of(doc)
-        if ws is None or isinstance(doc.spec, ClusterSpec | WorkspaceSpec):
-            continue
-        for path, ref in _secret_refs(doc.spec):
-            group, _, key = ref.partition("/")
-            keys = groups.get((ws, group))
-            if keys is None or key not in keys:
-                what = f"secret group {group!r}" if keys is None else f"key {key!r} of {group!r}"
-                out.append(
-                    doc.problem(
-                        Diagnostic(
-                            f"{what} does not exist in workspace {ws!r} yet; pods that use "
-                            "it will not start until it does",
-                            path=path,
-                            hint=f"ironplane secrets set -w {ws} {group} {key}=VALUE "
-                            f"(or PUT /api/v1/workspaces/{ws}/secrets/{group})",
-                        )
-                    )
-                )
-    return out
-
-
 def _workspaces_named(docs: Sequence[Document]) -> set[str]:
-    return {ws for d in docs if not isinstance(d.spec, ClusterSpec) and (ws := _workspace_of(d))}
+    return {ws for d in docs if not isinstance(d.spec, ClusterSpec) and (ws := workspace_of(d))}
 
 
 async def _apply_cluster(
@@ -382,7 +327,7 @@ async def _apply_app(
     body: ApplyRequest,
 ) -> Change:
     spec = doc.spec
-    ws_name = _workspace_of(doc) or ""
+    ws_name = workspace_of(doc) or ""
     ws = state.workspaces.get(ws_name)
     if ws is None:  # its workspace is created by this dry run
         return Change(kind=spec.kind, name=spec.name, workspace=ws_name, action="create", version=1)
@@ -448,7 +393,7 @@ async def _sync_candidates(
     if not sync:
         return []
     present = {
-        (_workspace_of(d), d.spec.name)
+        (workspace_of(d), d.spec.name)
         for d in docs
         if not isinstance(d.spec, ClusterSpec | WorkspaceSpec)
     }

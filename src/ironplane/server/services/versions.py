@@ -25,12 +25,13 @@ def status_out(row: AppStatusRow | None) -> AppStatus | None:
 async def statuses_of(
     session: AsyncSession, apps: Sequence[AppRow]
 ) -> dict[tuple[str, str], AppStatusRow]:
-    """The agents' last reports for these apps, by (workspace, app)."""
+    """The agents' last reports for these apps, by (workspace, app): each app's own cluster's."""
     clusters = {a.workspace.cluster_id for a in apps}
     if not clusters:
         return {}
     rows = await session.scalars(select(AppStatusRow).where(AppStatusRow.cluster_id.in_(clusters)))
-    return {(r.workspace, r.app): r for r in rows}
+    cluster_of = {a.workspace.name: a.workspace.cluster_id for a in apps}
+    return {(r.workspace, r.app): r for r in rows if cluster_of.get(r.workspace) == r.cluster_id}
 
 
 def app_out(row: AppRow, status: AppStatusRow | None = None) -> App:
