@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select, text
 
 from ironplane.api.common import API_PREFIX
+from ironplane.core.files import write_private
 from ironplane.server.app import create_app
-from ironplane.server.bootstrap import write_private
 from ironplane.server.db.tables import ApiTokenRow, UserRow
 from tests.server.conftest import Server, make_settings
 from tests.server.helpers import (
@@ -110,23 +110,28 @@ async def test_bootstrap_token_goes_to_a_private_file(
     assert token not in out.out + out.err
 
 
-def test_write_private_never_reuses_a_stale_temporary_file(tmp_path: Path) -> None:
+def test_write_private_never_writes_through_a_planted_or_stale_file(tmp_path: Path) -> None:
     target = tmp_path / "admin.token"
     stale = tmp_path / ".admin.token.tmp"
     stale.write_text("left over by a crash, or planted\n")
     stale.chmod(0o666)
-    # A planted symlink must not be followed either.
     elsewhere = tmp_path / "elsewhere"
     elsewhere.write_text("untouched\n")
+    planted = tmp_path / ".admin.token.planted.tmp"
+    planted.symlink_to(elsewhere)
     write_private(target, "first\n")
-    assert target.read_text() == "first\n"
-    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
-    stale.symlink_to(elsewhere)
     write_private(target, "second\n")
     assert target.read_text() == "second\n" and not target.is_symlink()
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    # The temporary file has a fresh random name: nothing predictable is opened or followed.
     assert elsewhere.read_text() == "untouched\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["admin.token", "elsewhere"]
+    assert stale.read_text() == "left over by a crash, or planted\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".admin.token.planted.tmp",
+        ".admin.token.tmp",
+        "admin.token",
+        "elsewhere",
+    ]
 
 
 # --- unauthenticated requests -------------------------------------------------------------------

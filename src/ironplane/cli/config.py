@@ -11,9 +11,7 @@ not used (it would be sent to that server), and ``IRONPLANE_TOKEN`` must give on
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 import yaml
 
 from ironplane.core.errors import InvalidError, UnauthenticatedError
+from ironplane.core.files import write_private
 
 ENV_CONFIG = "IRONPLANE_CONFIG"
 ENV_URL = "IRONPLANE_URL"
@@ -126,16 +125,4 @@ def save_config(path: Path, *, url: str, token: str) -> None:
     data = _read(path)
     data.update(url=url, token=token)
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_private(path, text)

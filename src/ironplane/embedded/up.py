@@ -23,9 +23,9 @@ from ironplane.agent.agent import Agent
 from ironplane.agent.local import LocalRuntime
 from ironplane.agent.settings import AgentSettings
 from ironplane.core.errors import UnavailableError
+from ironplane.core.files import write_private
 from ironplane.sdk import AsyncClient
 from ironplane.server.app import create_app
-from ironplane.server.bootstrap import write_private
 from ironplane.server.settings import ServerSettings
 
 log = logging.getLogger("ironplane.up")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
-from pathlib import Path
 
 from sqlalchemy import func, select, update
 
+from ironplane.core.files import write_private
 from ironplane.server.db.engine import Database
 from ironplane.server.db.tables import ApiTokenRow, ClusterRow, RoleBindingRow, UserRow
 from ironplane.server.security import tokens
@@ -82,28 +80,3 @@ def announce(token: str, settings: ServerSettings) -> None:
         file=sys.stdout,
         flush=True,
     )
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, readable and writable by the owner only.
-
-    The temporary file beside it is always created anew (``O_EXCL``, mode 0600): a stale one, or
-    one planted with wider permissions or as a symlink, is removed first and never written to.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, 0o600)
-    try:
-        with os.fdopen(fd, "w") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +18,7 @@ from ironplane.api.secrets import (
 from ironplane.core.errors import InvalidError, NotFoundError
 from ironplane.core.names import secret_key_problem
 from ironplane.server.context import Caller
-from ironplane.server.db.tables import SecretGroupRow, WorkspaceRow
+from ironplane.server.db.tables import ClusterRow, SecretGroupRow, WorkspaceRow
 from ironplane.server.db.types import utcnow
 from ironplane.server.security.crypto import SecretBox
 from ironplane.server.services.audit import record
@@ -57,6 +59,44 @@ async def read_group(
     return SecretGroupValues(**_out(row, workspace).model_dump(), values=box.open(row.ciphertext))
 
 
+async def _locked_group(
+    session: AsyncSession, workspace: str, name: str, keys: Iterable[str]
+) -> tuple[WorkspaceRow, ClusterRow, SecretGroupRow | None]:
+    """Check the keys, take the workspace's cluster lock, then read the group (None if absent)."""
+    bad = [k for k in keys if secret_key_problem(k)]
+    if bad:
+        raise InvalidError(f"values: invalid key {bad[0][:80]!r}: {secret_key_problem(bad[0])}")
+    ws = await by_name(session, WorkspaceRow, workspace)
+    cluster = (await lock_clusters(session, [ws.cluster_id]))[ws.cluster_id]
+    row = await session.scalar(
+        select(SecretGroupRow).where(
+            SecretGroupRow.workspace_id == ws.id, SecretGroupRow.name == name
+        )
+    )
+    return ws, cluster, row
+
+
+async def _store(
+    session: AsyncSession,
+    box: SecretBox,
+    ws: WorkspaceRow,
+    cluster: ClusterRow,
+    row: SecretGroupRow | None,
+    name: str,
+    values: dict[str, str],
+) -> SecretGroupRow:
+    """Seal the values into the group (created if absent) and move the cluster's revision."""
+    if row is None:
+        row = SecretGroupRow(workspace_id=ws.id, name=name, keys=[], ciphertext=b"")
+        session.add(row)
+    row.keys = sorted(values)
+    row.ciphertext = box.seal(values)
+    row.updated_at = utcnow()
+    bump(cluster)
+    await session.flush()
+    return row
+
+
 async def put_group(
     session: AsyncSession,
     caller: Caller,
@@ -66,25 +106,9 @@ async def put_group(
     body: SecretGroupPut,
 ) -> SecretGroup:
     """Replace the group's values (create it if absent)."""
-    bad = [k for k in body.values if secret_key_problem(k)]
-    if bad:
-        raise InvalidError(f"values: invalid key {bad[0][:80]!r}: {secret_key_problem(bad[0])}")
-    ws = await by_name(session, WorkspaceRow, workspace)
-    cluster = (await lock_clusters(session, [ws.cluster_id]))[ws.cluster_id]
+    ws, cluster, row = await _locked_group(session, workspace, name, body.values)
     values = {k: v.get_secret_value() for k, v in body.values.items()}
-    row = await session.scalar(
-        select(SecretGroupRow).where(
-            SecretGroupRow.workspace_id == ws.id, SecretGroupRow.name == name
-        )
-    )
-    if row is None:
-        row = SecretGroupRow(workspace_id=ws.id, name=name, keys=[], ciphertext=b"")
-        session.add(row)
-    row.keys = sorted(values)
-    row.ciphertext = box.seal(values)
-    row.updated_at = utcnow()
-    bump(cluster)
-    await session.flush()
+    row = await _store(session, box, ws, cluster, row, name, values)
     record(
         session,
         caller,
@@ -108,16 +132,7 @@ async def patch_group(
     The merge happens here, under the cluster's lock, so concurrent changes to other keys of the
     group are never lost. The group must keep at least one key.
     """
-    bad = [k for k in body.values if secret_key_problem(k)]
-    if bad:
-        raise InvalidError(f"values: invalid key {bad[0][:80]!r}: {secret_key_problem(bad[0])}")
-    ws = await by_name(session, WorkspaceRow, workspace)
-    cluster = (await lock_clusters(session, [ws.cluster_id]))[ws.cluster_id]
-    row = await session.scalar(
-        select(SecretGroupRow).where(
-            SecretGroupRow.workspace_id == ws.id, SecretGroupRow.name == name
-        )
-    )
+    ws, cluster, row = await _locked_group(session, workspace, name, body.values)
     values = box.open(row.ciphertext) if row is not None else {}
     for key, value in body.values.items():
         if value is None:
@@ -131,14 +146,7 @@ async def patch_group(
         )
     if len(values) > MAX_KEYS:
         raise InvalidError(f"values: a secret group holds at most {MAX_KEYS} keys")
-    if row is None:
-        row = SecretGroupRow(workspace_id=ws.id, name=name, keys=[], ciphertext=b"")
-        session.add(row)
-    row.keys = sorted(values)
-    row.ciphertext = box.seal(values)
-    row.updated_at = utcnow()
-    bump(cluster)
-    await session.flush()
+    row = await _store(session, box, ws, cluster, row, name, values)
     record(
         session,
         caller,
