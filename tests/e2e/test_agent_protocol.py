@@ -176,7 +176,8 @@ async def test_only_an_agent_token_may_connect(live: Live) -> None:
 async def test_a_bad_first_frame_or_old_protocol_is_refused_with_a_reason(
     live: Live, api: Api
 ) -> None:
-    token = (await api.client.post("/clusters/edge-one/agent-token")).json()["secret"]
+    await api.apply("kind: Cluster\nname: edge-proto\n")
+    token = (await api.client.post("/clusters/edge-proto/agent-token")).json()["secret"]
     url = live.url.replace("http://", "ws://") + "/api/v1/agent/connect"
     headers = {"Authorization": f"Bearer {token}"}
     async with connect(url, additional_headers=headers) as ws:

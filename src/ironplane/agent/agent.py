@@ -332,6 +332,8 @@ class Agent:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self._heartbeat_s)
-            if time.monotonic() - self._last_seen > 3 * self._heartbeat_s:
+            silent = time.monotonic() - self._last_seen
+            if silent > 3 * self._heartbeat_s:
                 raise ProtocolError("the control plane has been silent for three heartbeats")
-            await self._send(proto.Ping(at=time.time()))
+            if silent > self._heartbeat_s:  # the control plane's own pings usually suffice
+                await self._send(proto.Ping(at=time.time()))

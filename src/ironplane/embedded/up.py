@@ -124,7 +124,9 @@ async def _up(
     )
     app = create_app(settings, announce_token=False)
     server = _Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, ws_ping_interval=None
+        )
     )
     serving = asyncio.create_task(server.serve(), name="control-plane")
     while not server.started:

@@ -19,4 +19,12 @@ def serve(settings: ServerSettings) -> None:
     logging.getLogger("ironplane.server").info(
         "control plane on http://%s:%d (%s)", settings.host, settings.port, where
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    # ws_ping_interval=None: agent sessions keep their own heartbeats (a third would only cost).
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        ws_ping_interval=None,
+    )

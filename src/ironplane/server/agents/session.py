@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -240,52 +241,59 @@ class AgentSession:
                         source_ip=self.source_ip,
                     )
 
-    async def _token_valid(self) -> bool:
-        async with self.services.db.session() as s:
-            token = await s.get(ApiTokenRow, self.token_id)
-            now = utcnow()
-            return (
-                token is not None
-                and token.revoked_at is None
-                and (token.expires_at is None or token.expires_at > now)
-            )
-
     # -- desired state out
 
     async def _push_loop(self) -> None:
+        # The first poll comes at a random point of the interval, so that a fleet that
+        # (re)connected together does not poll in step.
+        timeout = self.poll_s * random.uniform(0.5, 1.0)
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.poll_s)
+                await asyncio.wait_for(self.wake.wait(), timeout)
+            timeout = self.poll_s
             self.wake.clear()
-            if not await self._token_valid():
-                await self.close(CLOSE_UNAUTHENTICATED, "the agent token was revoked or expired")
-                return
-            if not await self._push():
-                await self.close(CLOSE_GONE, "the cluster was deleted")
+            verdict = await self._push()
+            if verdict is not None:
+                await self.close(*verdict)
                 return
 
-    async def _push(self) -> bool:
+    async def _push(self) -> tuple[int, str] | None:
+        """Send what the agent lacks; a (close code, reason) when the session must end."""
         async with self.services.db.session() as s:
-            revision = await s.scalar(
-                select(ClusterRow.revision).where(ClusterRow.id == self.cluster_id)
-            )
-            if revision is None:
-                return False
+            # One query per poll: the cluster's revision and whether the token still holds.
+            found = (
+                await s.execute(
+                    select(
+                        ClusterRow.revision,
+                        ApiTokenRow.id,
+                        ApiTokenRow.revoked_at,
+                        ApiTokenRow.expires_at,
+                    )
+                    .outerjoin(ApiTokenRow, ApiTokenRow.id == self.token_id)
+                    .where(ClusterRow.id == self.cluster_id)
+                )
+            ).first()
+            if found is None:
+                return CLOSE_GONE, "the cluster was deleted"
+            revision, token_id, revoked_at, expires_at = found
+            expired = expires_at is not None and expires_at <= utcnow()
+            if token_id is None or revoked_at is not None or expired:
+                return CLOSE_UNAUTHENTICATED, "the agent token was revoked or expired"
             if self._sent is not None and self._sent.revision == revision:
-                return True  # the common case: an idle session's poll ends here
+                return None  # the common case: an idle session's poll ends here
             cluster = await s.get(ClusterRow, self.cluster_id)
             assert cluster is not None
             state = await desired_of(s, self.services.box, cluster, with_secrets=True)
         sent = self._sent
         if sent is not None and sent.revision == state.revision:
-            return True
+            return None
         objects = {identity(o): o for o in state.objects}
         if sent is None and (self._agent_revision, self._agent_hash) == (
             state.revision,
             state.hash,
         ):
             self._sent = _Sent(state.revision, state.hash, objects)  # the agent holds exactly this
-            return True
+            return None
         if sent is None:
             frame = proto.Desired(
                 revision=state.revision, hash=state.hash, full=True, objects=state.objects
@@ -302,7 +310,7 @@ class AgentSession:
         await self.send(frame)
         self._sent = _Sent(state.revision, state.hash, objects)
         self._max_sent = max(self._max_sent, state.revision)
-        return True
+        return None
 
     # -- frames in
 
@@ -426,6 +434,7 @@ class AgentSession:
     # -- heartbeats
 
     async def _heartbeat(self) -> None:
+        await asyncio.sleep(self.heartbeat_s * random.uniform(0.0, 1.0))  # spread a fleet's pings
         while True:
             await asyncio.sleep(self.heartbeat_s)
             silent = time.time() - self.last_seen
