@@ -11,6 +11,7 @@ them to its own transport in exactly one place::
     ├── ConflictError                   code "conflict"
     ├── UnauthenticatedError            code "unauthenticated" no or bad credentials
     ├── ForbiddenError                  code "forbidden"
+    ├── RateLimitedError                code "rate_limited"   too many attempts; retry later
     └── UnavailableError                code "unavailable"
 """
 
@@ -81,6 +82,16 @@ class ForbiddenError(IronplaneError):
 
 class PayloadTooLargeError(InvalidError):
     code = "payload_too_large"
+
+
+class RateLimitedError(IronplaneError):
+    """Too many attempts in a window; ``retry_after_s`` says when to try again."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class UnavailableError(IronplaneError):

@@ -22,6 +22,7 @@ from ironplane.core.errors import (
     ManifestError,
     NotFoundError,
     PayloadTooLargeError,
+    RateLimitedError,
     SpecError,
     UnauthenticatedError,
     UnavailableError,
@@ -50,6 +51,8 @@ _BY_CODE: dict[str, Callable[[str], IronplaneError]] = {
     "forbidden": ForbiddenError,
     "not_found": NotFoundError,
     "conflict": ConflictError,
+    # The wait is in the answer's Retry-After header; the message says to try later.
+    "rate_limited": lambda message: RateLimitedError(message, retry_after_s=0.0),
 }
 _WITH_DIAGNOSTICS = {"invalid_spec": SpecError, "invalid_manifest": ManifestError}
 _SNIPPET = 200

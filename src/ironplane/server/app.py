@@ -17,6 +17,7 @@ from ironplane.server.db.engine import Database
 from ironplane.server.limits import BodyLimit, valid_text
 from ironplane.server.routers import access, agents, apps, audit, auth, clusters, identity, secrets
 from ironplane.server.security.crypto import SecretBox
+from ironplane.server.security.throttle import LoginThrottle
 from ironplane.server.settings import ServerSettings
 
 ROUTERS = (auth, identity, access, clusters, apps, agents, secrets, audit)
@@ -29,6 +30,7 @@ _ERRORS = {
         (404, "not found, or not visible to the caller (code `not_found`)"),
         (409, "conflict"),
         (413, "request body too large (code `payload_too_large`)"),
+        (429, "too many attempts (code `rate_limited`); see Retry-After"),
         (422, "invalid request body or parameters (code `invalid`)"),
     )
 }
@@ -37,7 +39,15 @@ _ERRORS = {
 def create_app(settings: ServerSettings, *, announce_token: bool = True) -> FastAPI:
     hub = Hub()
     services = Services(
-        settings=settings, db=Database(settings), box=SecretBox.from_settings(settings), hub=hub
+        settings=settings,
+        db=Database(settings),
+        box=SecretBox.from_settings(settings),
+        hub=hub,
+        login_throttle=LoginThrottle(
+            per_name=settings.login_max_failures,
+            per_address=settings.login_max_failures_per_address,
+            window_s=settings.login_window_s,
+        ),
     )
     services.db.revision_listeners.append(hub.revisions_moved)
 

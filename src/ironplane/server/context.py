@@ -8,6 +8,7 @@ from ironplane.server.agents.hub import Hub
 from ironplane.server.db.engine import Database
 from ironplane.server.security.crypto import SecretBox
 from ironplane.server.security.principals import Principal
+from ironplane.server.security.throttle import LoginThrottle
 from ironplane.server.settings import ServerSettings
 
 
@@ -19,6 +20,7 @@ class Services:
     db: Database
     box: SecretBox
     hub: Hub
+    login_throttle: LoginThrottle
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ detail and are logged with their traceback.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,6 +27,7 @@ from ironplane.core.errors import (
     ManifestError,
     NotFoundError,
     PayloadTooLargeError,
+    RateLimitedError,
     SpecError,
     UnauthenticatedError,
     UnavailableError,
@@ -40,6 +42,7 @@ STATUS: list[tuple[type[IronplaneError], int]] = [
     (ForbiddenError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
+    (RateLimitedError, 429),
     (UnavailableError, 503),
 ]
 _HTTP_CODES = {
@@ -80,6 +83,8 @@ async def _ironplane(request: Request, exc: Exception) -> JSONResponse:
     diagnostics = list(exc.diagnostics) if isinstance(exc, SpecError | ManifestError) else []
     status = status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     return error_response(status, exc.code, exc.message, diagnostics, headers)
 
 

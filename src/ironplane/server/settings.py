@@ -32,6 +32,11 @@ class ServerSettings(BaseSettings):
     """Request bodies larger than this are refused with 413."""
     session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
     """Lifetime of the token a password login returns."""
+    login_max_failures: int = Field(default=5, ge=1)
+    """Failed password logins per user name within ``login_window_s`` before 429."""
+    login_max_failures_per_address: int = Field(default=50, ge=1)
+    """Failed password logins per client address within the window before 429."""
+    login_window_s: float = Field(default=300.0, gt=0)
     admin_name: str = "admin"
     bootstrap_token_file: Path | None = None
     """Where the first start writes the admin's one-time token (mode 0600), not to stdout."""

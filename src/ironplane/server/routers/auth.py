@@ -25,6 +25,8 @@ async def health() -> dict[str, str]:
 async def login(body: LoginRequest, request: Request) -> LoginResponse:
     services = services_of(request)
     source_ip = request.client.host if request.client else None
+    name = body.username[:63]
+    services.login_throttle.check(name, source_ip)
     async with services.db.session() as session:
         result = await tokens_service.login(
             session,
@@ -33,7 +35,9 @@ async def login(body: LoginRequest, request: Request) -> LoginResponse:
             source_ip=source_ip,
         )
     if result is None:
+        services.login_throttle.failed(name, source_ip)
         raise UnauthenticatedError("wrong user name or password")
+    services.login_throttle.succeeded(name)
     return result
 
 
