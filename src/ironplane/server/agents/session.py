@@ -1,5 +1,9 @@
 """One agent's WebSocket session: handshake, desired state out, acks and status in, heartbeats.
 
+Every database transaction a session runs is shielded from the cancellation of the session's
+tasks (when the socket closes, the others are cancelled): a transaction cut in the middle could
+leave SQLite's write lock held by a connection that is never rolled back.
+
 Level-triggered: whenever the cluster's revision may have moved (a commit wakes the session, and
 a slow poll covers anything missed), the session compares what it last sent with the cluster's
 desired state and sends the difference. A new session knows nothing about what the agent holds
@@ -129,7 +133,7 @@ class AgentSession:
         if replaced is not None:
             await replaced.close(CLOSE_REPLACED, "replaced by a newer connection of this cluster")
         try:
-            current = await self._connected(hello)
+            current = await asyncio.shield(self._connected(hello))
             await self.send(
                 proto.Welcome(cluster=self.cluster, revision=current, heartbeat_s=self.heartbeat_s)
             )
@@ -252,7 +256,7 @@ class AgentSession:
                 await asyncio.wait_for(self.wake.wait(), timeout)
             timeout = self.poll_s
             self.wake.clear()
-            verdict = await self._push()
+            verdict = await asyncio.shield(self._push())  # see the module docstring
             if verdict is not None:
                 await self.close(*verdict)
                 return
@@ -328,15 +332,15 @@ class AgentSession:
 
     async def _handle(self, frame: proto.AgentFrame) -> None:
         if isinstance(frame, proto.Ack):
-            await self._record_ack(frame)
+            await asyncio.shield(self._record_ack(frame))
         elif isinstance(frame, proto.Resync):
             self._sent = None
             self._agent_revision, self._agent_hash = frame.applied_revision, None
             self.wake.set()
         elif isinstance(frame, proto.Status):
-            await self._record_status(frame)
+            await asyncio.shield(self._record_status(frame))
         elif isinstance(frame, proto.Inventory):
-            await self._record_inventory(frame)
+            await asyncio.shield(self._record_inventory(frame))
         elif isinstance(frame, proto.Ping):
             await self.send(proto.Pong(at=frame.at))
         elif isinstance(frame, proto.CommandResult):
@@ -445,7 +449,10 @@ class AgentSession:
             await self.send(proto.Ping(at=time.time()))
             if self.last_seen - self._persisted_seen > 60:
                 self._persisted_seen = self.last_seen
-                async with self.services.db.session() as s:
-                    cluster = await s.get(ClusterRow, self.cluster_id)
-                    if cluster is not None:
-                        cluster.agent_seen_at = utcnow()
+                await asyncio.shield(self._persist_seen())
+
+    async def _persist_seen(self) -> None:
+        async with self.services.db.session() as s:
+            cluster = await s.get(ClusterRow, self.cluster_id)
+            if cluster is not None:
+                cluster.agent_seen_at = utcnow()
