@@ -69,13 +69,15 @@ async def test_up_runs_applied_services_as_processes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = free_port()
-    async with running_up(tmp_path / "data") as embedded:
+    async with contextlib.AsyncExitStack() as stack, running_up(tmp_path / "data") as embedded:
         monkeypatch.setenv("IRONPLANE_CONFIG", str(tmp_path / "cli.yaml"))
         monkeypatch.setenv("IRONPLANE_URL", embedded.url)
         monkeypatch.setenv("IRONPLANE_TOKEN", embedded.admin_token)
-        api = httpx.AsyncClient(
-            base_url=embedded.url + "/api/v1",
-            headers={"Authorization": f"Bearer {embedded.admin_token}"},
+        api = await stack.enter_async_context(
+            httpx.AsyncClient(
+                base_url=embedded.url + "/api/v1",
+                headers={"Authorization": f"Bearer {embedded.admin_token}"},
+            )
         )
 
         async def apply(text: str) -> None:
@@ -122,7 +124,6 @@ async def test_up_runs_applied_services_as_processes(
 
         await apply(hello(port, "v3"))
         await eventually(lambda: _is(answer(port), "v3"), what="redeploy")
-        await api.aclose()
     # Leaving `up` stops every process the local runtime started.
     assert await answer(port) is None
 

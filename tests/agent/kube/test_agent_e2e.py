@@ -61,9 +61,13 @@ async def test_deploy_update_rollback_delete_through_the_kubernetes_runtime(
     live: Live, cluster: Cluster
 ) -> None:
     fake = cluster.need_fake()
-    api = httpx.AsyncClient(
+    async with httpx.AsyncClient(
         base_url=live.url + "/api/v1", headers={"Authorization": f"Bearer {live.admin_token}"}
-    )
+    ) as api:
+        await _scenario(live, cluster, fake, api)
+
+
+async def _scenario(live: Live, cluster: Cluster, fake: Any, api: httpx.AsyncClient) -> None:
 
     async def apply(text: str) -> dict[str, Any]:
         r = await api.post("/apply", json={"documents": [{"source": "k.yaml", "content": text}]})
@@ -111,7 +115,9 @@ async def test_deploy_update_rollback_delete_through_the_kubernetes_runtime(
         await eventually(lambda: image() == "example.com/web:1", what="the rollback")
         assert (await api.delete("/workspaces/kube-ws/apps/web")).status_code == 200
         await eventually(lambda: image() is None, what="the prune")
-        assert fake.get("Service", "kube-ws", "web") is None
+        await eventually(
+            lambda: fake.get("Service", "kube-ws", "web") is None, what="the Service pruned"
+        )
         assert fake.get("Namespace", None, "kube-ws") is not None
 
         async def applied() -> bool:
@@ -119,4 +125,3 @@ async def test_deploy_update_rollback_delete_through_the_kubernetes_runtime(
             return bool(c["agent"]["applied_revision"] == c["revision"])
 
         await eventually(applied, what="the last revision acked")
-    await api.aclose()
