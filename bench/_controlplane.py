@@ -1,17 +1,21 @@
-"""The control plane as a separate process, for the benchmarks (shared by both scripts)."""
+"""What both benchmarks share: the control plane as a separate process, and the machine facts
+printed with every result."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import platform
 import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -95,3 +99,21 @@ def postgres_database(base_url: str) -> Iterator[str]:
         yield f"{base_url.rstrip('/')}/{name}"
     finally:
         asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def machine() -> dict[str, Any]:
+    """The conditions a result was measured under."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg": os.getloadavg(),
+    }

@@ -30,7 +30,6 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
-import platform
 import random
 import shutil
 import signal
@@ -40,13 +39,12 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import httpx
-from _controlplane import ServerProcess, postgres_database
+from _controlplane import ServerProcess, machine, postgres_database
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -584,23 +582,6 @@ def buckets(path: Path) -> dict[str, float]:
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def machine() -> dict[str, Any]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "loadavg": os.getloadavg(),
-    }
 
 
 def table(steps: Sequence[Step], extra: dict[str, Any]) -> str:

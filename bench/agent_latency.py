@@ -29,8 +29,6 @@ import contextlib
 import json
 import math
 import multiprocessing as mp
-import os
-import platform
 import sqlite3
 import tempfile
 import time
@@ -42,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _controlplane import ServerProcess, postgres_database
+from _controlplane import ServerProcess, machine, postgres_database
 
 CLUSTER = "bench"
 PLATFORM = f"kind: Cluster\nname: {CLUSTER}\n---\nkind: Workspace\nname: prod\ncluster: {CLUSTER}\n"
@@ -354,22 +352,6 @@ def table(results: Sequence[Result]) -> str:
                 + " ".join(f"{stats[k] * 1000:>7.1f}" for k in stats)
             )
     return "\n".join(lines)
-
-
-def machine() -> dict[str, Any]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

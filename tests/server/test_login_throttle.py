@@ -32,7 +32,7 @@ async def test_too_many_failed_logins_get_429_with_retry_after(
         )
         assert r.status_code == 429
         assert r.json()["error"]["code"] == "rate_limited"
-        assert 1 <= int(r.headers["retry-after"]) <= 600
+        assert int(r.headers["retry-after"]) in range(1, 601)
         # Another user is not locked out by carol's failures.
         await server.admin.post("/users", json={"name": "dave", "password": "dave-password"})
         r = await anonymous.post(

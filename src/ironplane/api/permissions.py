@@ -9,9 +9,6 @@ the object: ``apps.write`` bound on a cluster covers every workspace of that clu
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
-
-Level = Literal["tenant", "cluster", "workspace"]
 
 
 class Permission(StrEnum):
@@ -36,33 +33,6 @@ class Permission(StrEnum):
     SECRETS_READ = "secrets.read"
     SECRETS_WRITE = "secrets.write"
 
-    @property
-    def level(self) -> Level:
-        return LEVELS[self]
-
-
-LEVELS: dict[Permission, Level] = {
-    Permission.USERS_READ: "tenant",
-    Permission.USERS_WRITE: "tenant",
-    Permission.TEAMS_READ: "tenant",
-    Permission.TEAMS_WRITE: "tenant",
-    Permission.SERVICE_ACCOUNTS_READ: "tenant",
-    Permission.SERVICE_ACCOUNTS_WRITE: "tenant",
-    Permission.ROLES_READ: "tenant",
-    Permission.ROLES_WRITE: "tenant",
-    Permission.AUDIT_READ: "tenant",
-    Permission.CLUSTERS_CREATE: "tenant",
-    Permission.CLUSTERS_READ: "cluster",
-    Permission.CLUSTERS_WRITE: "cluster",
-    Permission.WORKSPACES_CREATE: "cluster",
-    Permission.WORKSPACES_READ: "workspace",
-    Permission.WORKSPACES_WRITE: "workspace",
-    Permission.APPS_READ: "workspace",
-    Permission.APPS_WRITE: "workspace",
-    Permission.SECRETS_LIST: "workspace",
-    Permission.SECRETS_READ: "workspace",
-    Permission.SECRETS_WRITE: "workspace",
-}
 
 _VIEWER = frozenset(
     {

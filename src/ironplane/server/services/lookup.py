@@ -27,11 +27,8 @@ _WHAT: dict[type[Any], str] = {
 }
 
 
-async def by_name(session: AsyncSession, row: type[R], name: str, *, lock: bool = False) -> R:
-    query = select(row).where(row.name == name)
-    if lock:
-        query = query.with_for_update()
-    found = await session.scalar(query)
+async def by_name(session: AsyncSession, row: type[R], name: str) -> R:
+    found = await session.scalar(select(row).where(row.name == name))
     if found is None:
         raise NotFoundError(f"{_WHAT[row]} {name!r} not found")
     return found
