@@ -117,9 +117,15 @@ async def test_up_runs_applied_services_as_processes(
         r = await api.delete("/workspaces/default/apps/hello")
         assert r.status_code == 200
         await eventually(lambda: _is(answer(port), None), what="the processes stop")
+
+        # The processes stop while the agent applies; its acknowledgement follows.
+        async def acknowledged() -> bool:
+            cluster = (await api.get("/clusters/local")).json()
+            return bool(cluster["agent"]["applied_revision"] == cluster["revision"])
+
+        await eventually(acknowledged, what="the agent acknowledges the deletion")
         cluster = (await api.get("/clusters/local")).json()
         assert cluster["agent"]["connected"] is True
-        assert cluster["agent"]["applied_revision"] == cluster["revision"]
         assert cluster["nodes"] and cluster["nodes"][0]["ready"] is True
 
         await apply(hello(port, "v3"))
