@@ -12,7 +12,7 @@ from pydantic_core import ErrorDetails
 
 from ironplane.core.diagnostics import Diagnostic, Path, closest, show_value
 from ironplane.spec.base import FieldProblem
-from ironplane.spec.yamlsource import SourceMap
+from ironplane.yamlsource import SourceMap
 
 _QUOTED = re.compile(r"'([^']*)'")
 _TYPE_WORDS = {

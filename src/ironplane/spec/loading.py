@@ -15,7 +15,7 @@ from ironplane.core.diagnostics import Diagnostic, closest
 from ironplane.core.errors import InvalidError, SpecError
 from ironplane.spec.errors import from_pydantic
 from ironplane.spec.kinds import KINDS, Spec
-from ironplane.spec.yamlsource import Mark, SourceMap, read_documents
+from ironplane.yamlsource import Mark, SourceMap, read_documents
 
 WORKSPACED = ("Service", "Model", "Job", "TrainingJob", "Volume")
 
