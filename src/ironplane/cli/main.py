@@ -60,6 +60,18 @@ app.command("agent")(agent.agent)
 app.command("up")(up.up)
 
 
+@app.command(
+    "gateway",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def _gateway(ctx: typer.Context) -> None:
+    """Run the AI gateway (`ironplane gateway --help`); see docs/gateway.md."""
+    from ironplane.gateway.main import main as gateway
+
+    raise typer.Exit(gateway(list(ctx.args)))
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"ironplane {__version__}")

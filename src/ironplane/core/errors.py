@@ -6,7 +6,8 @@ them to its own transport in exactly one place::
     IronplaneError                      code "error"
     ├── InvalidError                    code "invalid"        bad input from a user
     │   ├── SpecError                   code "invalid_spec"   app specs that fail to parse or check
-    │   └── ManifestError               code "invalid_manifest" manifests failing validation
+    │   ├── ManifestError               code "invalid_manifest" manifests failing validation
+    │   └── ConfigError                 code "invalid_config" a config file failing its checks
     ├── NotFoundError                   code "not_found"
     ├── ConflictError                   code "conflict"
     ├── UnauthenticatedError            code "unauthenticated" no or bad credentials
@@ -60,6 +61,12 @@ class ManifestError(_DiagnosticsError):
     """Kubernetes manifests that fail validation against their schemas."""
 
     code = "invalid_manifest"
+
+
+class ConfigError(_DiagnosticsError):
+    """A configuration file (e.g. the gateway's) that cannot be read, parsed or checked."""
+
+    code = "invalid_config"
 
 
 class NotFoundError(IronplaneError):

@@ -1,0 +1,436 @@
+"""The gateway's configuration file: typed, validated at load, every problem located by line.
+
+Loading either returns a complete :class:`Config` with every provider's API key resolved, or
+raises :class:`~ironplane.core.errors.ConfigError` listing every problem found; the running
+gateway keeps its old configuration when a reload fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import msgspec
+import yaml
+
+from ironplane.core.diagnostics import Diagnostic, closest
+from ironplane.core.errors import ConfigError
+from ironplane.yamlsource import SourceMap, read_documents
+
+KEY_HASH_PREFIX = "sha256:"
+_HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
+
+
+class Seconds(float):
+    """A duration in seconds: a number, or ``500ms``, ``30s``, ``2m``, ``1h``."""
+
+
+def _decode(kind: type, value: Any) -> Any:
+    if kind is Seconds:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value)
+        elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
+            seconds = float(m.group(1)) * _UNITS[m.group(2)]
+        else:
+            raise ValueError(f"{value!r} is not a duration; write e.g. 30s, 500ms, 2m or 1h")
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError(f"{value!r}: a duration must be greater than zero")
+        return Seconds(seconds)
+    raise NotImplementedError
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class SecretRef(_Strict):
+    """Where a provider's API key comes from: an environment variable or a file."""
+
+    env: str | None = None
+    file: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of `env` (a variable name) or `file` (a path)")
+
+
+class Provider(_Strict):
+    name: str
+    kind: Literal["openai", "azure", "anthropic"]
+    base_url: str
+    api_key: SecretRef | None = None
+    api_version: str | None = None
+    """Azure only: the ``api-version`` query parameter."""
+    headers: dict[str, str] = {}
+    """Extra static headers sent upstream (e.g. ``OpenAI-Organization``)."""
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1024
+    connect_timeout: Seconds = Seconds(5)
+
+
+class Target(_Strict):
+    provider: str
+    model: str
+    """The model name the upstream knows (for Azure: the deployment name)."""
+    weight: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+
+
+class Limits(_Strict):
+    rpm: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    """Requests per minute."""
+    tpm: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    """Tokens (prompt + completion) per minute."""
+
+
+class Model(_Strict):
+    name: str
+    targets: Annotated[list[Target], msgspec.Meta(min_length=1)]
+    strategy: Literal["weighted", "least_latency", "priority"] = "weighted"
+    retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 1
+    """Further attempts after the first fails (on another target where there is one)."""
+    timeout: Seconds = Seconds(60)
+    """Upstream time to the response headers, per attempt."""
+    idle_timeout: Seconds = Seconds(120)
+    """Longest silence between two pieces of a streamed response."""
+    fallbacks: list[str] = []
+    limits: Limits | None = None
+
+
+class Key(_Strict):
+    name: str
+    hash: str
+    """``sha256:`` and the hex SHA-256 of the key (``ironplane gateway hash-key`` prints it)."""
+    models: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    limits: Limits | None = None
+
+
+class Settings(_Strict):
+    """Switches and limits of the gateway process itself."""
+
+    auth: bool = True
+    limits: bool = True
+    metrics: bool = True
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 30)] = 4 << 20
+    request_timeout: Seconds = Seconds(30)
+    """A client must send a whole request within this time (408 otherwise)."""
+    keepalive_timeout: Seconds = Seconds(75)
+    cooldown_failures: Annotated[int, msgspec.Meta(ge=1)] = 3
+    """Consecutive failures after which a target is cooled down."""
+    cooldown: Seconds = Seconds(30)
+    """How long a failing target rests before one probe request is let through."""
+    shutdown_grace: Seconds = Seconds(30)
+
+
+class Config(_Strict, kw_only=True):
+    gateway: Settings = msgspec.field(default_factory=Settings)
+    providers: Annotated[list[Provider], msgspec.Meta(min_length=1)]
+    models: Annotated[list[Model], msgspec.Meta(min_length=1)]
+    keys: list[Key] = []
+
+
+class Loaded(msgspec.Struct, frozen=True):
+    """A validated configuration with what it needs from outside the file."""
+
+    config: Config
+    secrets: dict[str, str]
+    """Provider name -> resolved API key. Never logged."""
+    source: str
+    digest: str
+    """SHA-256 of the file's bytes: tells whether a reload changes anything."""
+
+
+def hash_key(key: str) -> str:
+    """The form a key is stored in: ``sha256:<hex>``."""
+    return KEY_HASH_PREFIX + hashlib.sha256(key.encode()).hexdigest()
+
+
+_PATH_RE = re.compile(r" - at `\$(.*)`$")
+_PART_RE = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def _msgspec_problem(exc: msgspec.ValidationError, where: SourceMap) -> Diagnostic:
+    text = str(exc)
+    path: tuple[str | int, ...] = ()
+    m = _PATH_RE.search(text)
+    if m:
+        text = text[: m.start()]
+        path = tuple(name if name else int(index) for name, index in _PART_RE.findall(m.group(1)))
+    unknown = re.match(r"Object contains unknown field `(.+)`$", text)
+    if unknown:
+        field = unknown.group(1)
+        allowed = _fields_at(path)
+        hint = closest(field, allowed) if allowed else None
+        return where.locate(
+            Diagnostic(
+                f"unknown field {field!r}",
+                path=(*path, field),
+                allowed=", ".join(sorted(allowed)) or None,
+                hint=f"did you mean {hint!r}?" if hint else None,
+            ),
+            key=True,
+        )
+    return where.locate(Diagnostic(text[0].lower() + text[1:] if text else text, path=path))
+
+
+def _fields_at(path: tuple[str | int, ...]) -> list[str]:
+    """The field names allowed at ``path`` (for a did-you-mean hint)."""
+    kind: Any = Config
+    for part in path:
+        if isinstance(part, int):
+            continue
+        hint = msgspec.structs.fields(kind)
+        match = next((f for f in hint if f.name == part), None)
+        if match is None:
+            return []
+        kind = _struct_of(match.type)
+        if kind is None:
+            return []
+    return [f.name for f in msgspec.structs.fields(kind)]
+
+
+def _struct_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _struct_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def load(path: str | Path, environ: dict[str, str] | None = None) -> Loaded:
+    """Read, validate and resolve a configuration file; raises ConfigError on any problem."""
+    source = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            [Diagnostic(f"cannot read the configuration: {exc.strerror or exc}", source=source)]
+        ) from None
+    return parse(raw, source, os.environ if environ is None else environ)
+
+
+def parse(raw: bytes, source: str, environ: Any) -> Loaded:
+    try:
+        text = raw.decode("utf-8")
+        docs = list(read_documents(text, source))
+    except UnicodeDecodeError:
+        raise ConfigError([Diagnostic("the file is not UTF-8 text", source=source)]) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ConfigError(
+            [
+                Diagnostic(
+                    f"not valid YAML: {exc.problem}",
+                    source=source,
+                    line=mark.line + 1 if mark else None,
+                    column=mark.column + 1 if mark else None,
+                )
+            ]
+        ) from None
+    if len(docs) != 1 or not isinstance(docs[0].data, dict):
+        raise ConfigError(
+            [
+                Diagnostic(
+                    "the configuration must be one YAML mapping",
+                    source=source,
+                    hint="top-level keys: gateway, providers, models, keys",
+                )
+            ]
+        )
+    doc = docs[0]
+    if doc.problems:
+        raise ConfigError(list(doc.problems))
+    try:
+        config = msgspec.convert(doc.data, Config, dec_hook=_decode)
+    except msgspec.ValidationError as exc:
+        raise ConfigError([_msgspec_problem(exc, doc.where)]) from None
+    problems = [doc.where.locate(p) for p in _check(config)]
+    secrets: dict[str, str] = {}
+    for i, provider in enumerate(config.providers):
+        try:
+            secret = _secret(provider, environ)
+        except ValueError as exc:
+            problems.append(
+                doc.where.locate(Diagnostic(str(exc), path=("providers", i, "api_key")))
+            )
+            continue
+        if secret is not None:
+            secrets[provider.name] = secret
+    if problems:
+        raise ConfigError(problems, summary=f"{source}: {len(problems)} problem(s)")
+    return Loaded(config, secrets, source, hashlib.sha256(raw).hexdigest())
+
+
+def _secret(provider: Provider, environ: Any) -> str | None:
+    ref = provider.api_key
+    if ref is None:
+        return None
+    if ref.env is not None:
+        value = environ.get(ref.env)
+        if not value:
+            raise ValueError(f"the environment variable {ref.env} is not set (or empty)")
+    else:
+        assert ref.file is not None
+        try:
+            value = Path(ref.file).read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read {ref.file}: {exc.strerror or exc}") from None
+        if not value:
+            raise ValueError(f"{ref.file} is empty")
+    if any(c in value for c in "\r\n\0"):
+        raise ValueError("the API key contains a line break or NUL; check the variable or file")
+    return str(value)
+
+
+def _duplicates(names: list[str], section: str) -> list[Diagnostic]:
+    seen: dict[str, int] = {}
+    out = []
+    for i, name in enumerate(names):
+        if name in seen:
+            out.append(
+                Diagnostic(
+                    f"duplicate name {name!r} (also {section}[{seen[name]}])",
+                    path=(section, i, "name"),
+                )
+            )
+        seen.setdefault(name, i)
+    return out
+
+
+def _bad_header(text: str) -> bool:
+    return any(c in text for c in "\r\n\0")
+
+
+def _check(config: Config) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    out += _duplicates([p.name for p in config.providers], "providers")
+    out += _duplicates([m.name for m in config.models], "models")
+    out += _duplicates([k.name for k in config.keys], "keys")
+    providers = {p.name: p for p in config.providers}
+    models = {m.name for m in config.models}
+    for section, names in (
+        ("providers", [p.name for p in config.providers]),
+        ("models", [m.name for m in config.models]),
+        ("keys", [k.name for k in config.keys]),
+    ):
+        for i, name in enumerate(names):
+            if not _NAME_RE.match(name):
+                out.append(
+                    Diagnostic(
+                        f"{name!r} is not a valid name",
+                        path=(section, i, "name"),
+                        allowed="1-128 letters, digits and . _ : / @ + - (no spaces)",
+                    )
+                )
+    for i, p in enumerate(config.providers):
+        url = urlsplit(p.base_url)
+        if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+            out.append(
+                Diagnostic(
+                    f"{p.base_url!r} is not an http(s) base URL",
+                    path=("providers", i, "base_url"),
+                    hint="e.g. http://vllm.models:8000/v1 or https://api.openai.com/v1",
+                )
+            )
+        if p.kind == "azure" and not p.api_version:
+            out.append(
+                Diagnostic(
+                    "an Azure OpenAI provider needs `api_version`",
+                    path=("providers", i),
+                    hint="e.g. api_version: 2024-10-21",
+                )
+            )
+        if p.kind != "azure" and p.api_version:
+            out.append(
+                Diagnostic("`api_version` is for Azure providers only", path=("providers", i))
+            )
+        for name, value in p.headers.items():
+            if _bad_header(name) or _bad_header(value) or ":" in name or not name.strip():
+                out.append(
+                    Diagnostic(
+                        f"header {name!r} is not a valid header name and value",
+                        path=("providers", i, "headers", name),
+                    )
+                )
+    for i, m in enumerate(config.models):
+        for j, t in enumerate(m.targets):
+            if t.provider not in providers:
+                hint = closest(t.provider, providers)
+                out.append(
+                    Diagnostic(
+                        f"unknown provider {t.provider!r}",
+                        path=("models", i, "targets", j, "provider"),
+                        allowed=", ".join(sorted(providers)),
+                        hint=f"did you mean {hint!r}?" if hint else None,
+                    )
+                )
+            elif providers[t.provider].kind == "azure" and "/" in t.model:
+                out.append(
+                    Diagnostic(
+                        "an Azure deployment name cannot contain '/'",
+                        path=("models", i, "targets", j, "model"),
+                    )
+                )
+        for j, name in enumerate(m.fallbacks):
+            if name == m.name:
+                out.append(
+                    Diagnostic(
+                        "a model cannot fall back to itself", path=("models", i, "fallbacks", j)
+                    )
+                )
+            elif name not in models:
+                out.append(
+                    Diagnostic(
+                        f"unknown model {name!r}",
+                        path=("models", i, "fallbacks", j),
+                        allowed=", ".join(sorted(models)),
+                    )
+                )
+    hashes: dict[str, int] = {}
+    for i, k in enumerate(config.keys):
+        if not _HASH_RE.match(k.hash):
+            out.append(
+                Diagnostic(
+                    "not a key hash",
+                    path=("keys", i, "hash"),
+                    allowed="sha256: followed by 64 lower-case hex digits",
+                    hint="`ironplane gateway hash-key` prints the hash of a key; never store the "
+                    "key itself",
+                )
+            )
+        elif k.hash in hashes:
+            out.append(
+                Diagnostic(
+                    f"the same key as keys[{hashes[k.hash]}]",
+                    path=("keys", i, "hash"),
+                    hint="give every client its own key",
+                )
+            )
+        hashes.setdefault(k.hash, i)
+        for j, name in enumerate(k.models):
+            if name != "*" and name not in models:
+                out.append(
+                    Diagnostic(
+                        f"unknown model {name!r}",
+                        path=("keys", i, "models", j),
+                        allowed="* or one of: " + ", ".join(sorted(models)),
+                    )
+                )
+    if config.gateway.auth and not config.keys:
+        out.append(
+            Diagnostic(
+                "no keys: with `gateway.auth` on (the default) every request would be refused",
+                path=("keys",),
+                hint="add a key (`ironplane gateway new-key` makes one), or set gateway.auth: "
+                "false to serve without keys",
+            )
+        )
+    return out

@@ -1,0 +1,503 @@
+"""One proxied request: pick a target, send, relay the answer; retry or fall back until the
+first byte reaches the client.
+
+Everything here runs in callbacks from the client connection, the upstream pool and the
+deadline wheel; nothing is awaited. Retries happen on connect errors, timeouts, resets,
+garbage, 429 and 5xx, and only while the client has seen nothing: a stream that breaks after
+its first byte ends with an error event instead.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from ironplane.core.errors import InvalidError, IronplaneError
+from ironplane.gateway import errors
+from ironplane.gateway.limits import charge
+from ironplane.gateway.providers import anthropic
+from ironplane.gateway.targets import CHAT, Route, TargetState, rewrite_model
+from ironplane.gateway.upstream import Connection
+
+if TYPE_CHECKING:
+    from ironplane.gateway.server import ClientConnection, Gateway
+    from ironplane.gateway.state import KeyState
+
+
+class _Usage(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class _WithUsage(msgspec.Struct):
+    usage: _Usage | None = None
+
+
+_usage = msgspec.json.Decoder(_WithUsage).decode
+
+_REASONS = {
+    200: b"OK",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    403: b"Forbidden",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    408: b"Request Timeout",
+    409: b"Conflict",
+    413: b"Payload Too Large",
+    422: b"Unprocessable Entity",
+    429: b"Too Many Requests",
+    500: b"Internal Server Error",
+    502: b"Bad Gateway",
+    503: b"Service Unavailable",
+    504: b"Gateway Timeout",
+}
+_STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+    b"transfer-encoding: chunked\r\n\r\n"
+)
+_JSON = b"application/json"
+
+
+def head(status: int, ctype: bytes, length: int, extra: bytes = b"") -> bytes:
+    reason = _REASONS.get(status, b"Status")
+    return b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s\r\n" % (
+        status,
+        reason,
+        ctype,
+        length,
+        extra,
+    )
+
+
+class Exchange:
+    __slots__ = (
+        "attempts",
+        "body",
+        "client",
+        "completion_tokens",
+        "ctype",
+        "deadline",
+        "endpoint",
+        "events",
+        "g",
+        "gone",
+        "include_usage",
+        "key",
+        "last_error",
+        "last_response",
+        "out",
+        "parts",
+        "payload",
+        "prompt_tokens",
+        "requested",
+        "retry_after",
+        "reused",
+        "route",
+        "seen",
+        "sent_head",
+        "status",
+        "streaming",
+        "t0",
+        "t_first",
+        "t_sent",
+        "target",
+        "ticket",
+        "translator",
+        "tried",
+        "up",
+    )
+
+    def __init__(
+        self,
+        g: Gateway,
+        client: ClientConnection,
+        route: Route,
+        key: KeyState,
+        endpoint: int,
+        body: bytes,
+        include_usage: bool,
+        t0: float,
+    ) -> None:
+        self.g = g
+        self.client = client
+        self.route = route
+        self.requested = route.name
+        self.key = key
+        self.endpoint = endpoint
+        self.body = body
+        self.include_usage = include_usage
+        self.t0 = t0
+        self.gone = False
+        self.attempts = 0
+        self.tried: list[TargetState] = []
+        self.seen = [route.name]
+        self.target: TargetState | None = None
+        self.up: Connection | None = None
+        self.last_error: IronplaneError | None = None
+        self.last_response: tuple[int, bytes, bytes, bytes] | None = None
+        self.sent_head = False
+        self.translator: anthropic.ChatStream | None = None
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.deadline = 0.0
+        self.t_sent = 0.0
+        self.t_first = 0.0
+        self.events = 0
+        self.ticket = 0
+        self._reset_response()
+
+    def _reset_response(self) -> None:
+        self.status = 0
+        self.ctype = b""
+        self.retry_after = b""
+        self.streaming = False
+        self.parts: list[bytes] = []
+        self.out: list[bytes] = []
+        self.payload = b""
+        self.reused = False
+
+    # -- attempts ------------------------------------------------------------------------------
+
+    def attempt(self) -> None:
+        g = self.g
+        state = g.state
+        now = g.loop.time()
+        route = self.route
+        target = route.pick(now, state.threshold, self.tried)
+        if target is None:
+            self._next_route(
+                errors.NoTargetError(
+                    f"every target of model {route.name!r} is cooling down after failures; "
+                    f"retry in a few seconds"
+                )
+            )
+            return
+        if target.failures >= state.threshold:
+            target.probing = True  # the one request let through to probe a cooled target
+        self.target = target
+        self.tried.append(target)
+        self._reset_response()
+        body = self.body
+        try:
+            if target.translate:
+                if self.endpoint != CHAT:
+                    raise InvalidError(
+                        f"model {self.requested!r} is served by an Anthropic provider, which "
+                        "supports only /v1/chat/completions"
+                    )
+                body, stream = anthropic.chat_request(body, target.model)
+                self.translator = (
+                    anthropic.ChatStream(self.requested, self.include_usage) if stream else None
+                )
+            elif target.rewrite:
+                body = rewrite_model(body, target.model)
+        except InvalidError as exc:
+            target.probing = False
+            self.fail_client(exc)
+            return
+        except msgspec.DecodeError:
+            target.probing = False
+            self.fail_client(InvalidError("the request body is not valid JSON"))
+            return
+        self.payload = target.heads[self.endpoint] + b"%d\r\n\r\n" % len(body) + body
+        self.ticket += 1
+        self.deadline = now + route.timeout
+        self.client.watch(self.deadline)
+        assert target.pool is not None
+        target.pool.acquire(self)
+
+    def connected(self, conn: Connection, reused: bool) -> None:
+        self.up = conn
+        self.reused = reused
+        self.t_sent = self.g.loop.time()
+        conn.send(self, self.payload)
+
+    def connect_failed(self, exc: BaseException) -> None:
+        if not self.gone:
+            self._failed("connect", errors.UpstreamError(f"cannot connect to the upstream: {exc}"))
+
+    def _failed(self, reason: str, error: IronplaneError) -> None:
+        """This attempt failed before the client saw anything: retry, fall back or give up."""
+        g = self.g
+        target = self.target
+        assert target is not None
+        state = g.state
+        target.failed(g.loop.time(), state.threshold, state.cooldown)
+        g.metrics.upstream_error(self.route.name, target.label, reason)
+        self.last_error = error
+        self.up = None
+        if self.attempts < self.route.retries:
+            self.attempts += 1
+            g.metrics.retry(self.route.name)
+            self.attempt()
+        else:
+            self._next_route(error)
+
+    def _next_route(self, error: IronplaneError) -> None:
+        g = self.g
+        for name in self.route.fallbacks:
+            route = g.state.routes.get(name)
+            if route is None or name in self.seen:
+                continue
+            g.metrics.fallback(self.requested, name)
+            self.seen.append(name)
+            self.route = route
+            self.attempts = 0
+            self.tried = []
+            self.attempt()
+            return
+        if self.last_response is not None and not isinstance(error, errors.NoTargetError):
+            status, ctype, body, retry_after = self.last_response
+            extra = b"retry-after: %s\r\n" % retry_after if retry_after else b""
+            self._finish(status, head(status, ctype, len(body), extra) + body)
+            return
+        self.fail_client(self.last_error or error)
+
+    # -- upstream callbacks ------------------------------------------------------------------
+
+    def on_head(self, status: int, ctype: bytes, retry_after: bytes) -> None:
+        self.status = status
+        self.ctype = ctype
+        self.retry_after = retry_after
+        if status == 200 and ctype.startswith(b"text/event-stream"):
+            self.streaming = True
+            now = self.g.loop.time()
+            self.deadline = now + self.route.idle_timeout
+            self.client.watch(self.deadline)
+        else:
+            self.deadline = self.g.loop.time() + self.route.idle_timeout  # the rest of the body
+            self.client.watch(self.deadline)
+
+    def on_piece(self, data: bytes) -> None:
+        if self.streaming:
+            self.out.append(data)
+        else:
+            self.parts.append(data)
+
+    def on_flush(self) -> None:
+        if not self.streaming or not self.out:
+            return
+        data = b"".join(self.out) if len(self.out) > 1 else self.out[0]
+        self.out = []
+        self._relay(data)
+        self.deadline = self.g.loop.time() + self.route.idle_timeout
+        self.client.watch(self.deadline)
+
+    def _relay(self, data: bytes) -> None:
+        """Send one upstream read's worth of a stream as one write."""
+        if self.translator is not None:
+            data = self.translator.feed(data)
+            if not data:
+                return
+        else:
+            self.events += data.count(b"data:")
+            if b'"usage"' in data:
+                self._stream_usage(data)
+        frame = b"%x\r\n%s\r\n" % (len(data), data)
+        if not self.sent_head:
+            self.sent_head = True
+            self.t_first = self.g.loop.time()
+            frame = _STREAM_HEAD + frame
+        self.client.send(frame)
+
+    def _stream_usage(self, data: bytes) -> None:
+        for line in data.split(b"\n"):
+            if b'"usage"' in line and line.startswith(b"data:"):
+                try:
+                    usage = _usage(line[5:]).usage
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    continue
+                if usage is not None:
+                    self.prompt_tokens = usage.prompt_tokens
+                    self.completion_tokens = usage.completion_tokens
+
+    def on_done(self) -> None:
+        self.up = None
+        if self.gone:
+            return
+        if self.streaming:
+            if self.out:
+                self.on_flush()
+            tail = b""
+            if self.translator is not None:
+                tail = self.translator.finish()
+                self.prompt_tokens = self.translator.prompt_tokens
+                self.completion_tokens = self.translator.completion_tokens
+            elif not self.completion_tokens:
+                self.completion_tokens = max(0, self.events - 2)  # estimate: events, no usage
+            if tail:
+                self._relay_tail(tail)
+            if not self.sent_head:  # an empty stream
+                self.sent_head = True
+                self.t_first = self.g.loop.time()
+                self.client.send(_STREAM_HEAD)
+            self._succeeded()
+            self._finish(200, b"0\r\n\r\n")
+            return
+        status = self.status
+        body = b"".join(self.parts) if len(self.parts) != 1 else self.parts[0]
+        target = self.target
+        assert target is not None
+        if status == 429 or status >= 500:
+            ctype = self.ctype or _JSON
+            if self.translator is not None or target.translate:
+                body, ctype = anthropic.error_response(status, body), _JSON
+            self.last_response = (status, ctype, body, self.retry_after)
+            self._failed(
+                f"status_{status if status == 429 else '5xx'}",
+                errors.UpstreamError(f"the upstream answered {status}"),
+            )
+            return
+        ctype = self.ctype or _JSON
+        if 200 <= status < 300:
+            try:
+                if target.translate:
+                    body, self.prompt_tokens, self.completion_tokens = anthropic.chat_response(
+                        body, self.requested
+                    )
+                    ctype = _JSON
+                elif ctype.startswith(_JSON):
+                    usage = _usage(body).usage
+                    if usage is not None:
+                        self.prompt_tokens = usage.prompt_tokens
+                        self.completion_tokens = usage.completion_tokens
+            except (msgspec.DecodeError, msgspec.ValidationError, InvalidError):
+                self.last_response = None
+                self._failed(
+                    "bad_response",
+                    errors.UpstreamError("the upstream answered with a body that is not JSON"),
+                )
+                return
+            self._succeeded()
+        else:
+            target.failures = 0  # alive: the request itself was refused
+            target.probing = False
+            if target.translate:
+                body, ctype = anthropic.error_response(status, body), _JSON
+        extra = b"retry-after: %s\r\n" % self.retry_after if self.retry_after else b""
+        self._finish(status, head(status, ctype, len(body), extra) + body)
+
+    def _relay_tail(self, data: bytes) -> None:
+        frame = b"%x\r\n%s\r\n" % (len(data), data)
+        if not self.sent_head:
+            self.sent_head = True
+            self.t_first = self.g.loop.time()
+            frame = _STREAM_HEAD + frame
+        self.client.send(frame)
+
+    def _succeeded(self) -> None:
+        target = self.target
+        assert target is not None
+        end = self.g.loop.time()
+        target.succeeded((self.t_first or end) - self.t_sent)
+
+    def on_lost(self, reason: str) -> None:
+        self.up = None
+        if self.gone:
+            return
+        if self.sent_head:
+            self._break_stream(reason, errors.UpstreamError("the upstream broke off the stream"))
+            return
+        if reason == "closed" and self.reused:
+            # A kept-alive connection the upstream had just closed: not the target's fault.
+            assert self.target is not None
+            self.tried.remove(self.target)
+            payload = self.payload
+            self._reset_response()
+            self.payload = payload
+            self.attempt_same()
+            return
+        self._failed(reason, errors.UpstreamError("the upstream closed the connection"))
+
+    def attempt_same(self) -> None:
+        target = self.target
+        assert target is not None and target.pool is not None
+        self.tried.append(target)
+        self.ticket += 1
+        target.pool.acquire(self)
+
+    def _break_stream(self, reason: str, error: IronplaneError) -> None:
+        target = self.target
+        assert target is not None
+        g = self.g
+        target.failed(g.loop.time(), g.state.threshold, g.state.cooldown)
+        g.metrics.upstream_error(self.route.name, target.label, reason)
+        event = errors.error_event(error)
+        self._finish(502, b"%x\r\n%s\r\n0\r\n\r\n" % (len(event), event), keep=False)
+
+    # -- deadlines and cancellation ------------------------------------------------------------
+
+    def expire(self, now: float) -> None:
+        """Called through the client connection's deadline (see ``ClientConnection.watch``)."""
+        if self.gone or now < self.deadline or self.deadline == 0.0:
+            return
+        up, self.up = self.up, None
+        if up is not None:
+            up.abort()
+        if self.sent_head:
+            self._break_stream(
+                "timeout",
+                errors.UpstreamTimeoutError(
+                    f"the upstream sent nothing for {self.route.idle_timeout:g}s mid-stream"
+                ),
+            )
+            return
+        self.ticket += 1  # whatever the pool still holds for this attempt is now stale
+        self._failed(
+            "timeout",
+            errors.UpstreamTimeoutError(
+                f"the upstream did not answer within {self.route.timeout:g}s"
+            ),
+        )
+
+    def cancel(self) -> None:
+        """The client went away: stop the upstream request and keep nothing."""
+        if self.gone:
+            return
+        self.gone = True
+        self.deadline = 0.0
+        up, self.up = self.up, None
+        if up is not None:
+            up.abort()
+        if self.target is not None:
+            self.target.probing = False
+        self._record(499)
+
+    # -- the end ---------------------------------------------------------------------------------
+
+    def fail_client(self, exc: IronplaneError) -> None:
+        status, body, extra = errors.render(exc)
+        self._finish(status, head(status, _JSON, len(body), extra) + body)
+
+    def _finish(self, status: int, data: bytes, keep: bool = True) -> None:
+        self.gone = True
+        self.deadline = 0.0
+        self._record(status)
+        self.client.respond_done(data, keep)
+
+    def _record(self, status: int) -> None:
+        g = self.g
+        now = g.loop.time()
+        tokens = self.prompt_tokens + self.completion_tokens
+        if tokens and g.state.settings.limits:
+            charge(now, tokens, self.key.limit, self.route.limit)
+        g.metrics.in_flight -= 1
+        if not g.metrics.enabled:
+            return
+        target = self.target
+        series = g.metrics.of(self.requested, target.label if target else "-", self.key.name)
+        series.statuses[status] = series.statuses.get(status, 0) + 1
+        total = now - self.t0
+        series.request.observe(total)
+        if self.t_sent:
+            upstream = (self.t_first or now) - self.t_sent if self.streaming else now - self.t_sent
+            series.upstream.observe(upstream)
+            series.overhead.observe(
+                (self.t_sent - self.t0) if self.streaming else max(0.0, total - upstream)
+            )
+        if self.t_first:
+            series.ttft.observe(self.t_first - self.t0)
+        series.tokens_in += self.prompt_tokens
+        series.tokens_out += self.completion_tokens

@@ -1,0 +1,419 @@
+"""The client side: an ``asyncio.Protocol`` on uvloop with httptools, one object per connection.
+
+httptools calls back as the request arrives; ``on_message_complete`` authenticates, reads only
+``model`` and ``stream`` from the body (a msgspec view), checks limits and starts an
+:class:`~ironplane.gateway.exchange.Exchange`. Pipelined requests wait their turn with reading
+paused; a slow reader pauses the upstream (write flow control); a client that leaves cancels
+its upstream request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import deque
+
+import httptools
+import msgspec
+
+from ironplane.core.errors import (
+    ForbiddenError,
+    InvalidError,
+    IronplaneError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    UnauthenticatedError,
+)
+from ironplane.gateway import errors
+from ironplane.gateway.clock import Wheel
+from ironplane.gateway.exchange import Exchange, head
+from ironplane.gateway.limits import admit
+from ironplane.gateway.metrics import Metrics
+from ironplane.gateway.state import KeyState, State, digest
+from ironplane.gateway.targets import ENDPOINTS
+from ironplane.gateway.upstream import Pools
+
+
+class _StreamOptions(msgspec.Struct):
+    include_usage: bool = False
+
+
+class _View(msgspec.Struct):
+    model: str | None = None
+    stream: bool | None = None
+    stream_options: _StreamOptions | None = None
+
+
+_view = msgspec.json.Decoder(_View).decode
+_JSON = b"application/json"
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class Gateway:
+    """What every connection of one worker shares."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, state: State, metrics: Metrics, pools: Pools
+    ) -> None:
+        self.loop = loop
+        self.state = state
+        self.metrics = metrics
+        metrics.enabled = state.settings.metrics
+        self.wheel = Wheel(loop)
+        self.pools = pools
+        self.connections: set[ClientConnection] = set()
+        self.draining = False
+        self.started = loop.time()
+        self.reload_error: str | None = None
+
+    def swap(self, state: State) -> None:
+        self.state = state
+        self.metrics.enabled = state.settings.metrics
+
+    def health_body(self) -> bytes:
+        state = self.state
+        now = self.loop.time()
+        return msgspec.json.encode(
+            {
+                "status": "draining" if self.draining else "ok",
+                "pid": os.getpid(),
+                "config": {
+                    "source": state.loaded.source,
+                    "sha256": state.loaded.digest,
+                    "reload_error": self.reload_error,
+                },
+                "models": len(state.routes),
+                "targets_cooling": sum(1 for _, _, ok in state.health(now) if not ok),
+                "in_flight": self.metrics.in_flight,
+                "uptime_s": round(now - self.started, 1),
+            }
+        )
+
+
+class ClientConnection(asyncio.Protocol):
+    __slots__ = (
+        "armed_at",
+        "auth",
+        "body",
+        "deadline",
+        "exchange",
+        "expect",
+        "g",
+        "keep",
+        "parser",
+        "paused",
+        "queue",
+        "reading",
+        "size",
+        "too_big",
+        "transport",
+        "url",
+    )
+
+    def __init__(self, g: Gateway) -> None:
+        self.g = g
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.exchange: Exchange | None = None
+        self.queue: deque[tuple[bytes, bytes, bytes, bytes, bool]] = deque()
+        self.url = b""
+        self.auth = b""
+        self.body: list[bytes] = []
+        self.size = 0
+        self.expect = False
+        self.too_big = False
+        self.keep = True
+        self.paused = False
+        self.reading = False
+        self.deadline = 0.0
+        self.armed_at = 0.0
+
+    # -- asyncio ----------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's are not subclasses
+        self.g.connections.add(self)
+        self._idle()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._refuse(InvalidError("protocol upgrades are not supported"))
+        except httptools.HttpParserError as exc:
+            reason = str(exc) or "malformed HTTP request"
+            self._refuse(InvalidError(f"bad HTTP request: {reason}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.g.connections.discard(self)
+        self.deadline = 0.0
+        self.queue.clear()
+        ex, self.exchange = self.exchange, None
+        if ex is not None:
+            ex.cancel()
+        self.transport = None
+
+    def pause_writing(self) -> None:
+        ex = self.exchange
+        if ex is not None and ex.up is not None:
+            ex.up.pause()
+
+    def resume_writing(self) -> None:
+        ex = self.exchange
+        if ex is not None and ex.up is not None:
+            ex.up.resume()
+
+    # -- httptools ---------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.auth = b""
+        self.body = []
+        self.size = 0
+        self.expect = False
+        self.too_big = False
+        self.reading = True
+        if self.exchange is None:
+            self.deadline = self.g.loop.time() + float(self.g.state.settings.request_timeout)
+            self.watch(self.deadline)
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        n = len(name)
+        if n == 13 and name.lower() == b"authorization":
+            self.auth = value
+        elif n == 7 and name.lower() == b"api-key":
+            self.auth = b"Bearer " + value
+        elif n == 6 and name.lower() == b"expect":
+            self.expect = value.lower() == b"100-continue"
+        elif n == 14 and name.lower() == b"content-length":
+            try:
+                self.too_big = int(value) > self.g.state.settings.max_body_bytes
+            except ValueError:
+                self.too_big = False
+
+    def on_headers_complete(self) -> None:
+        if self.too_big:
+            self._too_big()
+        elif self.expect and self.transport is not None:
+            self.transport.write(_CONTINUE)
+
+    def on_body(self, body: bytes) -> None:
+        self.size += len(body)
+        if self.size > self.g.state.settings.max_body_bytes:
+            self._too_big()
+            return
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+        request = (
+            self.parser.get_method(),
+            self.url,
+            self.auth,
+            body,
+            self.parser.should_keep_alive(),
+        )
+        self.reading = False
+        self.body = []
+        if self.exchange is not None or self.queue:
+            self.queue.append(request)
+            if not self.paused and self.transport is not None:
+                self.paused = True
+                self.transport.pause_reading()
+            return
+        self._handle(*request)
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _handle(self, method: bytes, url: bytes, auth: bytes, body: bytes, keep: bool) -> None:
+        g = self.g
+        self.keep = keep
+        self.deadline = 0.0
+        path = url.split(b"?", 1)[0] if b"?" in url else url
+        endpoint = ENDPOINTS.get(path)
+        try:
+            if endpoint is not None:
+                if method != b"POST":
+                    raise errors.MethodNotAllowedError(f"use POST for {path.decode('latin-1')}")
+                self._proxy(endpoint, auth, body)
+                return
+            if path == b"/healthz":
+                self._answer(200, _JSON, g.health_body())
+            elif path == b"/metrics":
+                if not g.state.settings.metrics:
+                    raise errors.ModelNotFoundError("metrics are switched off (gateway.metrics)")
+                g.metrics.publish()
+                self._answer(200, b"text/plain; version=0.0.4; charset=utf-8", g.metrics.render())
+            elif path == b"/v1/models":
+                if method != b"GET":
+                    raise errors.MethodNotAllowedError("use GET for /v1/models")
+                self._answer(200, _JSON, self._key(auth).models_body)
+            else:
+                raise NotFoundError(
+                    f"no route {path.decode('latin-1')[:100]!r}: this gateway serves "
+                    "/v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models"
+                )
+        except IronplaneError as exc:
+            self._reject(exc)
+
+    def _key(self, auth: bytes) -> KeyState:
+        state = self.g.state
+        if not state.settings.auth:
+            return state.anonymous
+        if auth[:7] != b"Bearer " or len(auth) <= 7:
+            raise UnauthenticatedError(
+                "no API key: send it as `Authorization: Bearer <key>`"
+                if not auth
+                else "the Authorization header must be `Bearer <key>`"
+            )
+        key = state.keys.get(digest(auth[7:].strip()))
+        if key is None:
+            raise UnauthenticatedError("invalid API key")
+        return key
+
+    def _proxy(self, endpoint: int, auth: bytes, body: bytes) -> None:
+        g = self.g
+        state = g.state
+        key = self._key(auth)
+        try:
+            view = _view(body)
+        except msgspec.ValidationError as exc:
+            raise InvalidError(f"invalid request body: {exc}") from None
+        except msgspec.DecodeError:
+            raise InvalidError("the request body is not valid JSON") from None
+        model = view.model
+        if not model:
+            raise InvalidError("the request body needs a `model`: the name of a model to use")
+        route = state.routes.get(model)
+        if route is None:
+            raise errors.ModelNotFoundError(
+                f"model {model[:200]!r} does not exist; GET /v1/models lists the models this "
+                "key may use"
+            )
+        if not key.may_use(model):
+            raise ForbiddenError(f"this key may not use model {model[:200]!r}")
+        now = g.loop.time()
+        if state.settings.limits and (key.limit is not None or route.limit is not None):
+            admit(now, key.limit, route.limit)
+        include_usage = bool(view.stream_options and view.stream_options.include_usage)
+        ex = Exchange(g, self, route, key, endpoint, body, include_usage, now)
+        self.exchange = ex
+        g.metrics.in_flight += 1
+        ex.attempt()
+
+    def _reject(self, exc: IronplaneError) -> None:
+        status, body, extra = errors.render(exc)
+        reason = exc.code
+        if isinstance(exc, RateLimitedError):
+            reason = "rate_limited"
+        self.g.metrics.reject(reason, status)
+        self._answer(status, _JSON, body, extra)
+
+    def _answer(self, status: int, ctype: bytes, body: bytes, extra: bytes = b"") -> None:
+        self.respond_done(head(status, ctype, len(body), extra) + body, True)
+
+    def _refuse(self, exc: IronplaneError) -> None:
+        """Answer a request that cannot be parsed or read, then close the connection."""
+        status, body, extra = errors.render(exc)
+        self.g.metrics.reject(exc.code, status)
+        if self.exchange is not None:
+            ex, self.exchange = self.exchange, None
+            ex.cancel()
+        self.keep = False
+        self.queue.clear()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(
+                head(status, _JSON, len(body), extra + b"connection: close\r\n") + body
+            )
+            self.transport.close()
+
+    def _too_big(self) -> None:
+        limit = self.g.state.settings.max_body_bytes
+        self._refuse(
+            PayloadTooLargeError(
+                f"the request body is larger than this gateway's limit of {limit} bytes"
+            )
+        )
+
+    # -- responses (called by exchanges too) -----------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None:
+            transport.write(data)
+
+    def respond_done(self, data: bytes, keep: bool) -> None:
+        self.exchange = None
+        transport = self.transport
+        if transport is None:
+            return
+        if not (keep and self.keep) or self.g.draining:
+            if data:
+                transport.write(data)
+            transport.close()
+            return
+        transport.write(data)
+        if self.queue:
+            request = self.queue.popleft()
+            if not self.queue and self.paused:
+                self.paused = False
+                transport.resume_reading()
+            self._handle(*request)
+        else:
+            self._idle()
+
+    def _idle(self) -> None:
+        self.deadline = self.g.loop.time() + float(self.g.state.settings.keepalive_timeout)
+        self.watch(self.deadline)
+
+    def watch(self, when: float) -> None:
+        """Make sure ``expire`` runs by ``when``, for this connection and its exchange.
+
+        A connection sits in the deadline wheel at most about once per second, whatever its
+        traffic: a deadline later than the one already filed is found when that one fires
+        (deadlines are checked at least every second), so the request path rarely files
+        anything and the wheel never keeps finished exchanges alive.
+        """
+        cap = self.g.wheel.now + 1.0
+        if when > cap:
+            when = cap
+        if self.armed_at == 0.0 or when < self.armed_at:
+            self.armed_at = when
+            self.g.wheel.arm(self, when)
+
+    def expire(self, now: float) -> None:
+        self.armed_at = 0.0
+        if self.transport is None:
+            return
+        ex = self.exchange
+        if ex is not None:
+            ex.expire(now)
+        elif self.deadline != 0.0 and now >= self.deadline:
+            self._own_deadline()
+            return
+        if self.transport is None:
+            return
+        ex = self.exchange
+        following = ex.deadline if ex is not None else self.deadline
+        if following != 0.0:
+            self.watch(following)
+
+    def _own_deadline(self) -> None:
+        assert self.transport is not None
+        if self.reading:  # a request was started and never finished
+            self._refuse(
+                errors.RequestTimeoutError(
+                    "the request was not received in time "
+                    f"({float(self.g.state.settings.request_timeout):g}s)"
+                )
+            )
+        else:
+            self.transport.close()
+
+    def close_if_idle(self) -> None:
+        if self.exchange is None and not self.queue and self.transport is not None:
+            self.transport.close()

@@ -1,0 +1,118 @@
+"""A loaded configuration compiled for the request path: routes, keys and limits by lookup.
+
+A reload builds a new :class:`State` and swaps it in; requests in flight keep the one they
+started with. Target health, latency estimates and limit fill levels carry over for what did
+not change, and upstream connection pools are shared by every state of a worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+
+from ironplane.gateway.config import Loaded, Settings
+from ironplane.gateway.limits import Limit
+from ironplane.gateway.targets import Route, Upstream
+from ironplane.gateway.upstream import Pools
+
+
+class KeyState:
+    __slots__ = ("limit", "models", "models_body", "name")
+
+    def __init__(self, name: str, models: frozenset[str] | None, limit: Limit | None) -> None:
+        self.name = name
+        self.models = models
+        """None: every model."""
+        self.limit = limit
+        self.models_body = b""
+
+    def may_use(self, model: str) -> bool:
+        return self.models is None or model in self.models
+
+
+class _Model(msgspec.Struct):
+    id: str
+    object: str = "model"
+    created: int = 0
+    owned_by: str = "ironplane"
+
+
+class _List(msgspec.Struct):
+    data: list[_Model]
+    object: str = "list"
+
+
+def digest(key: bytes) -> bytes:
+    return hashlib.sha256(key).digest()
+
+
+class State:
+    def __init__(
+        self,
+        loaded: Loaded,
+        pools: Pools,
+        *,
+        workers: int,
+        now: float,
+        previous: State | None = None,
+    ) -> None:
+        config = loaded.config
+        self.loaded = loaded
+        self.settings: Settings = config.gateway
+        self.threshold = config.gateway.cooldown_failures
+        self.cooldown = float(config.gateway.cooldown)
+        upstreams = {p.name: Upstream(p, loaded.secrets.get(p.name)) for p in config.providers}
+        self.routes: dict[str, Route] = {}
+        limits = config.gateway.limits
+        for model in config.models:
+            route = Route(model, upstreams)
+            for target in route.targets:
+                target.pool = pools.get(target.upstream)
+            if limits and model.limits and (model.limits.rpm or model.limits.tpm):
+                route.limit = Limit(
+                    f"model {model.name!r}", model.limits.rpm, model.limits.tpm, workers, now
+                )
+            self.routes[model.name] = route
+        self.keys: dict[bytes, KeyState] = {}
+        for key in config.keys:
+            limit = None
+            if limits and key.limits and (key.limits.rpm or key.limits.tpm):
+                limit = Limit(f"key {key.name!r}", key.limits.rpm, key.limits.tpm, workers, now)
+            allowed = None if "*" in key.models else frozenset(key.models)
+            state = KeyState(key.name, allowed, limit)
+            state.models_body = self._listing(state)
+            self.keys[bytes.fromhex(key.hash.removeprefix("sha256:"))] = state
+        self.anonymous = KeyState("-", None, None)
+        self.anonymous.models_body = self._listing(self.anonymous)
+        if previous is not None:
+            self._carry(previous)
+
+    def _listing(self, key: KeyState) -> bytes:
+        names = [n for n in self.routes if key.may_use(n)]
+        return msgspec.json.encode(_List([_Model(n) for n in names]))
+
+    def _carry(self, old: State) -> None:
+        for name, route in self.routes.items():
+            before = old.routes.get(name)
+            if before is None:
+                continue
+            if route.limit is not None and before.limit is not None:
+                route.limit.carry(before.limit)
+            earlier = {(t.label, t.upstream.address): t for t in before.targets}
+            for target in route.targets:
+                match = earlier.get((target.label, target.upstream.address))
+                if match is not None:
+                    target.carry(match)
+        by_name = {k.name: k for k in old.keys.values()}
+        for key in self.keys.values():
+            before_key = by_name.get(key.name)
+            if key.limit is not None and before_key is not None and before_key.limit is not None:
+                key.limit.carry(before_key.limit)
+
+    def health(self, now: float) -> list[tuple[str, str, bool]]:
+        return [
+            (name, t.label, t.available(now, self.threshold) or t.probing)
+            for name, route in self.routes.items()
+            for t in route.targets
+        ]
