@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -50,10 +51,11 @@ class MockUpstream:
     cancelled_streams: int = 0
     counters: dict[str, int] = field(default_factory=dict)
     loop: asyncio.AbstractEventLoop | None = None
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.scheme}://127.0.0.1:{self.port}/v1"
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.open_connections += 1
@@ -220,8 +222,9 @@ def _error(message: str) -> bytes:
 
 
 @contextmanager
-def openai_upstream() -> Iterator[MockUpstream]:
+def openai_upstream(tls: ssl.SSLContext | None = None) -> Iterator[MockUpstream]:
     mock = MockUpstream()
+    mock.scheme = "https" if tls else "http"
     ready = threading.Event()
     stop: asyncio.Event | None = None
 
@@ -232,7 +235,7 @@ def openai_upstream() -> Iterator[MockUpstream]:
             nonlocal stop
             stop = asyncio.Event()
             mock.loop = asyncio.get_running_loop()
-            server = await asyncio.start_server(mock.handle, "127.0.0.1", 0)
+            server = await asyncio.start_server(mock.handle, "127.0.0.1", 0, ssl=tls)
             mock.port = server.sockets[0].getsockname()[1]
             ready.set()
             await stop.wait()

@@ -110,3 +110,10 @@ def test_header_injection_in_provider_headers_is_refused() -> None:
         '    api_key: {env: VLLM_KEY}\n    headers: {"X-A": "b\\r\\nX-Evil: 1"}\n',
     )
     assert "not a valid header name and value" in _problems(text)
+
+
+def test_the_shipped_example_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "gateway.example.yaml"
+    loaded = load(example, {"OPENAI_API_KEY": "a", "ANTHROPIC_API_KEY": "b"})
+    assert [m.name for m in loaded.config.models] == ["llama-3.1-8b", "gpt-4o-mini", "claude"]
+    assert loaded.config.keys[0].hash == hash_key("sk-ip-demo-replace-me")

@@ -11,6 +11,7 @@ import hashlib
 import math
 import os
 import re
+import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -73,6 +74,8 @@ class Provider(_Strict):
     """Extra static headers sent upstream (e.g. ``OpenAI-Organization``)."""
     max_connections: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1024
     connect_timeout: Seconds = Seconds(5)
+    ca_file: str | None = None
+    """PEM bundle to verify an https upstream with (default: the system's trust store)."""
 
 
 class Target(_Strict):
@@ -348,6 +351,21 @@ def _check(config: Config) -> list[Diagnostic]:
                     hint="e.g. api_version: 2024-10-21",
                 )
             )
+        if p.ca_file is not None:
+            if url.scheme != "https":
+                out.append(
+                    Diagnostic("`ca_file` is for https upstreams", path=("providers", i, "ca_file"))
+                )
+            else:
+                try:
+                    ssl.create_default_context(cafile=p.ca_file)
+                except (OSError, ssl.SSLError) as exc:
+                    out.append(
+                        Diagnostic(
+                            f"cannot use {p.ca_file} as a CA bundle: {exc}",
+                            path=("providers", i, "ca_file"),
+                        )
+                    )
         if p.kind != "azure" and p.api_version:
             out.append(
                 Diagnostic("`api_version` is for Azure providers only", path=("providers", i))

@@ -54,6 +54,7 @@ class Upstream:
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.authority = host if default else f"{host}:{self.port}"
         self.base_path = url.path.rstrip("/")
+        self.ca_file = provider.ca_file
         self.max_connections = provider.max_connections
         self.connect_timeout = float(provider.connect_timeout)
         self.api_version = provider.api_version or ""
@@ -75,7 +76,7 @@ class Upstream:
         return (self.tls, self.host, self.port)
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        return ssl.create_default_context() if self.tls else None
+        return ssl.create_default_context(cafile=self.ca_file) if self.tls else None
 
     def path(self, endpoint: int, model: str) -> str:
         if self.kind == "azure":

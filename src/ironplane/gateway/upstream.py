@@ -157,6 +157,7 @@ class Pool:
         self.tls, self.host, self.port = upstream.address
         self.max_connections = upstream.max_connections
         self.connect_timeout = upstream.connect_timeout
+        self.ca_file = upstream.ca_file
         self.ssl: ssl.SSLContext | None = upstream.ssl_context()
         self.idle: list[Connection] = []
         self.open = 0
@@ -249,6 +250,9 @@ class Pools:
         else:
             pool.max_connections = upstream.max_connections
             pool.connect_timeout = upstream.connect_timeout
+            if pool.ca_file != upstream.ca_file:  # new connections verify against the new CA
+                pool.ca_file = upstream.ca_file
+                pool.ssl = upstream.ssl_context()
         return pool
 
     def close(self) -> None:
