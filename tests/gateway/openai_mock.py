@@ -14,6 +14,10 @@ demand. The upstream model name picks the behaviour::
     break                   streams 2 chunks, then drops the connection
     stall                   streams 1 chunk, then goes silent
     endless                 streams a chunk every 20 ms until the client leaves
+    flood                   streams 64 KiB events as fast as it can until the client leaves
+    interim                 sends "100 Continue" before its answer
+    closedelim              answers with neither Content-Length nor chunking, then closes
+    nullusage               answers with "usage": {"prompt_tokens": null, ...}
 """
 
 from __future__ import annotations
@@ -106,7 +110,24 @@ class MockUpstream:
             return await self._send(writer, 200, b"{not json", "application/json")
         elif model.startswith("status-"):
             code = int(model[7:])
+            if code == 204:
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+                await writer.drain()
+                return True
             return await self._send(writer, code, _error(f"mock status {code}"), "application/json")
+        elif model == "interim":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        elif model == "closedelim":
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n")
+            writer.write(json.dumps(_completion(model)).encode())
+            await writer.drain()
+            return False
+        elif model == "nullusage":
+            body = _completion(model)
+            body["usage"] = {"prompt_tokens": None, "completion_tokens": 2.0}
+            return await self._send(writer, 200, json.dumps(body).encode(), "application/json")
         elif model.startswith("flaky-"):
             n = self.counters[model] = self.counters.get(model, 0) + 1
             if n <= int(model[6:]):
@@ -133,20 +154,7 @@ class MockUpstream:
             return await self._send(writer, 200, json.dumps(body).encode(), "application/json")
         if req.get("stream"):
             return await self._stream(writer, model, req)
-        body = {
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "created": 1,
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": f"hello from {model}"},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
-        }
+        body = _completion(model)
         return await self._send(writer, 200, json.dumps(body).encode(), "application/json")
 
     async def _send(
@@ -181,10 +189,12 @@ class MockUpstream:
         count = {"break": 2, "stall": 1}.get(model, 5)
         i = 0
         try:
-            while model == "endless" or i < count:
-                chunk(event(f"tok{i} "))
+            while model in ("endless", "flood") or i < count:
+                chunk(event(("x" * 65536) if model == "flood" else f"tok{i} "))
                 await writer.drain()
-                await asyncio.sleep(0.02 if model == "endless" else 0.001)
+                await asyncio.sleep(
+                    0 if model == "flood" else 0.02 if model == "endless" else 0.001
+                )
                 i += 1
         except ConnectionError:
             self.cancelled_streams += 1
@@ -213,6 +223,23 @@ class MockUpstream:
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
+
+
+def _completion(model: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": f"hello from {model}"},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+    }
 
 
 def _error(message: str) -> bytes:

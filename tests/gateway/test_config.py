@@ -117,3 +117,11 @@ def test_the_shipped_example_is_valid() -> None:
     loaded = load(example, {"OPENAI_API_KEY": "a", "ANTHROPIC_API_KEY": "b"})
     assert [m.name for m in loaded.config.models] == ["llama-3.1-8b", "gpt-4o-mini", "claude"]
     assert loaded.config.keys[0].hash == hash_key("sk-ip-demo-replace-me")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:99999/v1", "http://127.0.0.1:8o80/v1", "ftp://x/v1"]
+)
+def test_bad_base_urls_are_refused_at_load(url: str) -> None:
+    message = _problems(GOOD.replace("http://127.0.0.1:8000/v1", url))
+    assert "providers[0].base_url" in message and "is not an http(s) base URL" in message

@@ -288,8 +288,11 @@ def _secret(provider: Provider, environ: Any) -> str | None:
             raise ValueError(f"cannot read {ref.file}: {exc.strerror or exc}") from None
         if not value:
             raise ValueError(f"{ref.file} is empty")
-    if any(c in value for c in "\r\n\0"):
-        raise ValueError("the API key contains a line break or NUL; check the variable or file")
+    if any(c in value for c in "\r\n\0") or not value.isascii():
+        raise ValueError(
+            "the API key contains a line break, NUL or non-ASCII character; check the variable "
+            "or file"
+        )
     return str(value)
 
 
@@ -335,7 +338,18 @@ def _check(config: Config) -> list[Diagnostic]:
                 )
     for i, p in enumerate(config.providers):
         url = urlsplit(p.base_url)
-        if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+        try:
+            port_ok = url.port is None or url.port > 0
+        except ValueError:
+            port_ok = False
+        if (
+            url.scheme not in ("http", "https")
+            or not url.hostname
+            or url.query
+            or url.fragment
+            or not port_ok
+            or not url.path.isascii()
+        ):
             out.append(
                 Diagnostic(
                     f"{p.base_url!r} is not an http(s) base URL",
@@ -371,7 +385,13 @@ def _check(config: Config) -> list[Diagnostic]:
                 Diagnostic("`api_version` is for Azure providers only", path=("providers", i))
             )
         for name, value in p.headers.items():
-            if _bad_header(name) or _bad_header(value) or ":" in name or not name.strip():
+            if (
+                _bad_header(name)
+                or _bad_header(value)
+                or ":" in name
+                or not name.strip()
+                or not (name + value).isascii()
+            ):
                 out.append(
                     Diagnostic(
                         f"header {name!r} is not a valid header name and value",

@@ -31,6 +31,12 @@ class MethodNotAllowedError(InvalidError):
     code = "method_not_allowed"
 
 
+class HeadTooLargeError(InvalidError):
+    """The request line or headers are larger than the gateway reads."""
+
+    code = "request_header_too_large"
+
+
 class RequestTimeoutError(InvalidError):
     """The client did not send a whole request in time."""
 
@@ -72,6 +78,7 @@ _TABLE: tuple[tuple[type[IronplaneError], int, str], ...] = (
     (MethodNotAllowedError, 405, "invalid_request_error"),
     (RequestTimeoutError, 408, "invalid_request_error"),
     (PayloadTooLargeError, 413, "invalid_request_error"),
+    (HeadTooLargeError, 431, "invalid_request_error"),
     (InvalidError, 400, "invalid_request_error"),
     (UnauthenticatedError, 401, "authentication_error"),
     (ForbiddenError, 403, "permission_error"),

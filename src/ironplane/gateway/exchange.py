@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 
 class _Usage(msgspec.Struct):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    prompt_tokens: int | float | None = 0
+    completion_tokens: int | float | None = 0
 
 
 class _WithUsage(msgspec.Struct):
@@ -48,6 +48,7 @@ _REASONS = {
     413: b"Payload Too Large",
     422: b"Unprocessable Entity",
     429: b"Too Many Requests",
+    431: b"Request Header Fields Too Large",
     500: b"Internal Server Error",
     502: b"Bad Gateway",
     503: b"Service Unavailable",
@@ -57,7 +58,12 @@ _STREAM_HEAD = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
     b"transfer-encoding: chunked\r\n\r\n"
 )
+_STREAM_HEAD_10 = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+    b"connection: close\r\n\r\n"
+)
 _JSON = b"application/json"
+_END = b"0\r\n\r\n"
 
 
 def head(status: int, ctype: bytes, length: int, extra: bytes = b"") -> bytes:
@@ -79,6 +85,7 @@ class Exchange:
         "completion_tokens",
         "ctype",
         "deadline",
+        "done_seen",
         "endpoint",
         "events",
         "g",
@@ -100,6 +107,7 @@ class Exchange:
         "status",
         "streaming",
         "t0",
+        "t_attempt",
         "t_first",
         "t_sent",
         "target",
@@ -107,6 +115,7 @@ class Exchange:
         "translator",
         "tried",
         "up",
+        "waited",
     )
 
     def __init__(
@@ -145,7 +154,10 @@ class Exchange:
         self.t_sent = 0.0
         self.t_first = 0.0
         self.events = 0
+        self.done_seen = False
         self.ticket = 0
+        self.t_attempt = t0
+        self.waited = 0.0
         self._reset_response()
 
     def _reset_response(self) -> None:
@@ -179,6 +191,8 @@ class Exchange:
         self.target = target
         self.tried.append(target)
         self._reset_response()
+        self.translator = None
+        self.t_attempt = now
         body = self.body
         try:
             if target.translate:
@@ -224,8 +238,10 @@ class Exchange:
         target = self.target
         assert target is not None
         state = g.state
-        target.failed(g.loop.time(), state.threshold, state.cooldown)
+        now = g.loop.time()
+        target.failed(now, state.threshold, state.cooldown)
         g.metrics.upstream_error(self.route.name, target.label, reason)
+        self.waited += now - self.t_attempt
         self.last_error = error
         self.up = None
         if self.attempts < self.route.retries:
@@ -295,12 +311,31 @@ class Exchange:
             self.events += data.count(b"data:")
             if b'"usage"' in data:
                 self._stream_usage(data)
-        frame = b"%x\r\n%s\r\n" % (len(data), data)
+            if b"data: [DONE]" in data:
+                self.done_seen = True
+        self._send_frame(data)
+
+    def _send_frame(self, data: bytes) -> None:
+        """One piece of a stream: chunked, or raw for an HTTP/1.0 client (ended by closing)."""
+        client = self.client
+        if client.http10 or not data:  # (an empty chunk would end the stream)
+            frame = data
+            if not self.sent_head:
+                frame = (_STREAM_HEAD_10 if client.http10 else _STREAM_HEAD) + frame
+        else:
+            frame = b"%x\r\n%s\r\n" % (len(data), data)
+            if not self.sent_head:
+                frame = _STREAM_HEAD + frame
         if not self.sent_head:
             self.sent_head = True
             self.t_first = self.g.loop.time()
-            frame = _STREAM_HEAD + frame
-        self.client.send(frame)
+        client.send(frame)
+
+    def _end(self, data: bytes = b"") -> bytes:
+        """The bytes that close a stream (after ``data``, an optional last event)."""
+        if self.client.http10:
+            return data
+        return (b"%x\r\n%s\r\n" % (len(data), data) if data else b"") + _END
 
     def _stream_usage(self, data: bytes) -> None:
         for line in data.split(b"\n"):
@@ -310,8 +345,8 @@ class Exchange:
                 except (msgspec.DecodeError, msgspec.ValidationError):
                     continue
                 if usage is not None:
-                    self.prompt_tokens = usage.prompt_tokens
-                    self.completion_tokens = usage.completion_tokens
+                    self.prompt_tokens = int(usage.prompt_tokens or 0)
+                    self.completion_tokens = int(usage.completion_tokens or 0)
 
     def on_done(self) -> None:
         self.up = None
@@ -327,14 +362,10 @@ class Exchange:
                 self.completion_tokens = self.translator.completion_tokens
             elif not self.completion_tokens:
                 self.completion_tokens = max(0, self.events - 2)  # estimate: events, no usage
-            if tail:
-                self._relay_tail(tail)
-            if not self.sent_head:  # an empty stream
-                self.sent_head = True
-                self.t_first = self.g.loop.time()
-                self.client.send(_STREAM_HEAD)
+            if tail or not self.sent_head:
+                self._send_frame(tail)
             self._succeeded()
-            self._finish(200, b"0\r\n\r\n")
+            self._finish(200, self._end(), keep=not self.client.http10)
             return
         status = self.status
         body = b"".join(self.parts) if len(self.parts) != 1 else self.parts[0]
@@ -342,12 +373,24 @@ class Exchange:
         assert target is not None
         if status == 429 or status >= 500:
             ctype = self.ctype or _JSON
-            if self.translator is not None or target.translate:
+            if target.translate:
                 body, ctype = anthropic.error_response(status, body), _JSON
             self.last_response = (status, ctype, body, self.retry_after)
             self._failed(
                 f"status_{status if status == 429 else '5xx'}",
                 errors.UpstreamError(f"the upstream answered {status}"),
+            )
+            return
+        if status in (401, 403, 407):
+            # The provider refused the gateway's own credentials: a configuration problem the
+            # client cannot fix, and its body may quote the provider key. Never relayed.
+            self.last_response = None
+            self._failed(
+                f"status_{status}",
+                errors.UpstreamError(
+                    f"provider {target.upstream.name!r} refused the gateway's credentials "
+                    f"(HTTP {status}); check its api_key"
+                ),
             )
             return
         ctype = self.ctype or _JSON
@@ -358,16 +401,15 @@ class Exchange:
                         body, self.requested
                     )
                     ctype = _JSON
-                elif ctype.startswith(_JSON):
-                    usage = _usage(body).usage
-                    if usage is not None:
-                        self.prompt_tokens = usage.prompt_tokens
-                        self.completion_tokens = usage.completion_tokens
-            except (msgspec.DecodeError, msgspec.ValidationError, InvalidError):
+                elif body and ctype.startswith(_JSON):
+                    self._usage_of(body)
+            except (msgspec.DecodeError, IronplaneError):
                 self.last_response = None
                 self._failed(
                     "bad_response",
-                    errors.UpstreamError("the upstream answered with a body that is not JSON"),
+                    errors.UpstreamError(
+                        "the upstream answered 200 with a body that is not what was asked for"
+                    ),
                 )
                 return
             self._succeeded()
@@ -379,13 +421,15 @@ class Exchange:
         extra = b"retry-after: %s\r\n" % self.retry_after if self.retry_after else b""
         self._finish(status, head(status, ctype, len(body), extra) + body)
 
-    def _relay_tail(self, data: bytes) -> None:
-        frame = b"%x\r\n%s\r\n" % (len(data), data)
-        if not self.sent_head:
-            self.sent_head = True
-            self.t_first = self.g.loop.time()
-            frame = _STREAM_HEAD + frame
-        self.client.send(frame)
+    def _usage_of(self, body: bytes) -> None:
+        """Token counts from a JSON answer; a body that is JSON but odd just has none."""
+        try:
+            usage = _usage(body).usage
+        except msgspec.ValidationError:
+            return
+        if usage is not None:
+            self.prompt_tokens = int(usage.prompt_tokens or 0)
+            self.completion_tokens = int(usage.completion_tokens or 0)
 
     def _succeeded(self) -> None:
         target = self.target
@@ -425,7 +469,7 @@ class Exchange:
         target.failed(g.loop.time(), g.state.threshold, g.state.cooldown)
         g.metrics.upstream_error(self.route.name, target.label, reason)
         event = errors.error_event(error)
-        self._finish(502, b"%x\r\n%s\r\n0\r\n\r\n" % (len(event), event), keep=False)
+        self._finish(502, self._end(event), keep=False)
 
     # -- deadlines and cancellation ------------------------------------------------------------
 
@@ -436,6 +480,16 @@ class Exchange:
         up, self.up = self.up, None
         if up is not None:
             up.abort()
+        if self.client.write_paused:
+            # The client stopped reading (the upstream was paused for it): its fault, not the
+            # upstream's. Drop the connection without blaming the target.
+            if self.target is not None:
+                self.target.probing = False
+            self.gone = True
+            self.deadline = 0.0
+            self._record(499)
+            self.client.abort()
+            return
         if self.sent_head:
             self._break_stream(
                 "timeout",
@@ -452,6 +506,20 @@ class Exchange:
             ),
         )
 
+    def crashed(self, exc: BaseException) -> None:
+        """A bug met while handling this request's answer: fail it, keep the worker going."""
+        if self.gone:
+            return
+        up, self.up = self.up, None
+        if up is not None:
+            up.abort()
+        error = errors.UpstreamError(f"the gateway failed on this answer ({type(exc).__name__})")
+        if self.sent_head:
+            event = errors.error_event(error)
+            self._finish(502, self._end(event), keep=False)
+        else:
+            self.fail_client(error)
+
     def cancel(self) -> None:
         """The client went away: stop the upstream request and keep nothing."""
         if self.gone:
@@ -461,6 +529,13 @@ class Exchange:
         up, self.up = self.up, None
         if up is not None:
             up.abort()
+        if self.done_seen:
+            # The client had the whole stream ([DONE]) and did not wait for the last bytes.
+            self._succeeded()
+            if not self.completion_tokens:
+                self.completion_tokens = max(0, self.events - 2)
+            self._record(200)
+            return
         if self.target is not None:
             self.target.probing = False
         self._record(499)
@@ -492,11 +567,13 @@ class Exchange:
         total = now - self.t0
         series.request.observe(total)
         if self.t_sent:
-            upstream = (self.t_first or now) - self.t_sent if self.streaming else now - self.t_sent
-            series.upstream.observe(upstream)
-            series.overhead.observe(
-                (self.t_sent - self.t0) if self.streaming else max(0.0, total - upstream)
-            )
+            # Upstream time of the attempt that answered (to its first byte for a stream), and
+            # the gateway's own share: the whole (to the first byte for a stream) less every
+            # moment spent waiting on upstreams, failed attempts and connecting included.
+            end = self.t_first if self.streaming and self.t_first else now
+            series.upstream.observe(end - self.t_sent)
+            waited = self.waited + (end - self.t_attempt)
+            series.overhead.observe(max(0.0, (end - self.t0) - waited))
         if self.t_first:
             series.ttft.observe(self.t_first - self.t0)
         series.tokens_in += self.prompt_tokens

@@ -5,7 +5,8 @@ burst a minute's worth and then runs at the average rate. Token limits (``tpm``)
 while the bucket is above zero and debit the real count once the response says how many tokens
 it used, so one large answer can overdraw the bucket and hold later requests back until it
 refills. With ``--workers N`` each worker enforces 1/N of every limit (the kernel spreads
-connections evenly across workers); a later version shares them across processes.
+connections evenly across workers), and never less than one request's worth; a later version
+shares them across processes.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ class Bucket:
     __slots__ = ("capacity", "rate", "stamp", "tokens")
 
     def __init__(self, per_minute: float, now: float) -> None:
-        self.capacity = per_minute
+        # At least one request's worth, even when a small limit is split across many workers.
+        self.capacity = max(per_minute, 1.0)
         self.rate = per_minute / 60.0
-        self.tokens = per_minute
+        self.tokens = self.capacity
         self.stamp = now
 
     def _refill(self, now: float) -> float:

@@ -149,7 +149,8 @@ def _supervise(loaded: config_file.Loaded, path: str, host: str, port: int, work
             code = 1
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.signal(signal.SIGHUP, signal.SIG_DFL)
+                # Until the worker's loop handles SIGHUP: a reload asked for now is not a kill.
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent forwards SIGTERM
                 holder.close()
                 try:
@@ -206,7 +207,8 @@ def _supervise(loaded: config_file.Loaded, path: str, host: str, port: int, work
                     "worker %d (pid %d) stopped (status %d); starting it again", index, pid, status
                 )
                 time.sleep(0.5)
-                spawn(index)
+                if not stopping:
+                    spawn(index)
     finally:
         holder.close()
         shutil.rmtree(share, ignore_errors=True)

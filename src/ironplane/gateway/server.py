@@ -48,6 +48,8 @@ class _View(msgspec.Struct):
 _view = msgspec.json.Decoder(_View).decode
 _JSON = b"application/json"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_MAX_HEAD = 64 * 1024
+"""Longest URL, and most bytes of header names and values, a request may have."""
 
 
 class Gateway:
@@ -100,15 +102,20 @@ class ClientConnection(asyncio.Protocol):
         "exchange",
         "expect",
         "g",
+        "head_only",
+        "head_size",
+        "http10",
         "keep",
         "parser",
         "paused",
         "queue",
         "reading",
+        "refused",
         "size",
         "too_big",
         "transport",
         "url",
+        "write_paused",
     )
 
     def __init__(self, g: Gateway) -> None:
@@ -116,7 +123,7 @@ class ClientConnection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.exchange: Exchange | None = None
-        self.queue: deque[tuple[bytes, bytes, bytes, bytes, bool]] = deque()
+        self.queue: deque[tuple[bytes, bytes, bytes, bytes, bool, bool]] = deque()
         self.url = b""
         self.auth = b""
         self.body: list[bytes] = []
@@ -128,6 +135,11 @@ class ClientConnection(asyncio.Protocol):
         self.reading = False
         self.deadline = 0.0
         self.armed_at = 0.0
+        self.head_size = 0
+        self.refused = False
+        self.write_paused = False
+        self.http10 = False
+        self.head_only = False
 
     # -- asyncio ----------------------------------------------------------------------------
 
@@ -137,6 +149,8 @@ class ClientConnection(asyncio.Protocol):
         self._idle()
 
     def data_received(self, data: bytes) -> None:
+        if self.refused:
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -155,14 +169,23 @@ class ClientConnection(asyncio.Protocol):
         self.transport = None
 
     def pause_writing(self) -> None:
+        self.write_paused = True
         ex = self.exchange
         if ex is not None and ex.up is not None:
             ex.up.pause()
 
     def resume_writing(self) -> None:
+        self.write_paused = False
         ex = self.exchange
         if ex is not None and ex.up is not None:
             ex.up.resume()
+
+    def abort(self) -> None:
+        """Drop the connection without flushing (a client that stopped reading)."""
+        self.exchange = None
+        self.queue.clear()
+        if self.transport is not None:
+            self.transport.abort()
 
     # -- httptools ---------------------------------------------------------------------------
 
@@ -173,15 +196,28 @@ class ClientConnection(asyncio.Protocol):
         self.size = 0
         self.expect = False
         self.too_big = False
+        self.head_size = 0
         self.reading = True
         if self.exchange is None:
             self.deadline = self.g.loop.time() + float(self.g.state.settings.request_timeout)
             self.watch(self.deadline)
 
     def on_url(self, url: bytes) -> None:
+        if self.refused:
+            return
         self.url += url
+        if len(self.url) > _MAX_HEAD:
+            self._refuse(errors.HeadTooLargeError(f"the URL is longer than {_MAX_HEAD} bytes"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.refused:
+            return
+        self.head_size += len(name) + len(value)
+        if self.head_size > _MAX_HEAD:
+            self._refuse(
+                errors.HeadTooLargeError(f"the request headers are larger than {_MAX_HEAD} bytes")
+            )
+            return
         n = len(name)
         if n == 13 and name.lower() == b"authorization":
             self.auth = value
@@ -196,12 +232,17 @@ class ClientConnection(asyncio.Protocol):
                 self.too_big = False
 
     def on_headers_complete(self) -> None:
+        if self.refused:
+            return
         if self.too_big:
             self._too_big()
-        elif self.expect and self.transport is not None:
+        elif self.expect and self.transport is not None and self.exchange is None:
+            # (Not in the middle of another answer: a pipelining client sends the body anyway.)
             self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
+        if self.refused:
+            return
         self.size += len(body)
         if self.size > self.g.state.settings.max_body_bytes:
             self._too_big()
@@ -209,6 +250,8 @@ class ClientConnection(asyncio.Protocol):
         self.body.append(body)
 
     def on_message_complete(self) -> None:
+        if self.refused:
+            return
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
         request = (
             self.parser.get_method(),
@@ -216,6 +259,7 @@ class ClientConnection(asyncio.Protocol):
             self.auth,
             body,
             self.parser.should_keep_alive(),
+            self.parser.get_http_version() == "1.0",
         )
         self.reading = False
         self.body = []
@@ -229,9 +273,13 @@ class ClientConnection(asyncio.Protocol):
 
     # -- requests ---------------------------------------------------------------------------
 
-    def _handle(self, method: bytes, url: bytes, auth: bytes, body: bytes, keep: bool) -> None:
+    def _handle(
+        self, method: bytes, url: bytes, auth: bytes, body: bytes, keep: bool, http10: bool
+    ) -> None:
         g = self.g
         self.keep = keep
+        self.http10 = http10
+        self.head_only = method == b"HEAD"
         self.deadline = 0.0
         path = url.split(b"?", 1)[0] if b"?" in url else url
         endpoint = ENDPOINTS.get(path)
@@ -314,10 +362,14 @@ class ClientConnection(asyncio.Protocol):
         self._answer(status, _JSON, body, extra)
 
     def _answer(self, status: int, ctype: bytes, body: bytes, extra: bytes = b"") -> None:
-        self.respond_done(head(status, ctype, len(body), extra) + body, True)
+        data = head(status, ctype, len(body), extra)
+        self.respond_done(data if self.head_only else data + body, True)
 
     def _refuse(self, exc: IronplaneError) -> None:
         """Answer a request that cannot be parsed or read, then close the connection."""
+        if self.refused:
+            return
+        self.refused = True
         status, body, extra = errors.render(exc)
         self.g.metrics.reject(exc.code, status)
         if self.exchange is not None:
@@ -358,13 +410,19 @@ class ClientConnection(asyncio.Protocol):
             return
         transport.write(data)
         if self.queue:
-            request = self.queue.popleft()
-            if not self.queue and self.paused:
-                self.paused = False
-                transport.resume_reading()
-            self._handle(*request)
+            # The next pipelined request, from the loop (not from here: no recursion).
+            self.g.loop.call_soon(self._next)
         else:
             self._idle()
+
+    def _next(self) -> None:
+        if self.transport is None or self.exchange is not None or not self.queue:
+            return
+        request = self.queue.popleft()
+        if not self.queue and self.paused:
+            self.paused = False
+            self.transport.resume_reading()
+        self._handle(*request)
 
     def _idle(self) -> None:
         self.deadline = self.g.loop.time() + float(self.g.state.settings.keepalive_timeout)
@@ -386,6 +444,8 @@ class ClientConnection(asyncio.Protocol):
             self.g.wheel.arm(self, when)
 
     def expire(self, now: float) -> None:
+        if now < self.armed_at:  # a stale entry: a later one is filed
+            return
         self.armed_at = 0.0
         if self.transport is None:
             return

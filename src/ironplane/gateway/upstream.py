@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 import httptools
 
 from ironplane.gateway.targets import Upstream
+
+log = logging.getLogger("ironplane.gateway")
 
 
 class Exchange(Protocol):
@@ -33,6 +37,7 @@ class Exchange(Protocol):
     def on_flush(self) -> None: ...
     def on_done(self) -> None: ...
     def on_lost(self, reason: str) -> None: ...
+    def crashed(self, exc: BaseException) -> None: ...
 
 
 class Connection(asyncio.Protocol):
@@ -41,7 +46,10 @@ class Connection(asyncio.Protocol):
         "complete",
         "ctype",
         "ex",
+        "framed",
         "got_bytes",
+        "head_done",
+        "interim",
         "keep",
         "parser",
         "pool",
@@ -60,6 +68,9 @@ class Connection(asyncio.Protocol):
         self.got_bytes = False
         self.ctype = b""
         self.retry_after = b""
+        self.interim = False
+        self.head_done = False
+        self.framed = False
 
     # -- asyncio ----------------------------------------------------------------------------
 
@@ -71,6 +82,8 @@ class Connection(asyncio.Protocol):
         self.got_bytes = False
         self.ctype = b""
         self.retry_after = b""
+        self.head_done = False
+        self.framed = False
         assert self.transport is not None
         self.transport.write(data)
 
@@ -94,17 +107,22 @@ class Connection(asyncio.Protocol):
                 self.pool.release(self)
             else:
                 self.abort()
-            ex.on_done()
+            _guard(ex, ex.on_done)
         else:
-            ex.on_flush()
+            _guard(ex, ex.on_flush)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.alive:
             self.alive = False
             self.pool.discard(self)
         ex, self.ex = self.ex, None
-        if ex is not None:
-            ex.on_lost("reset" if self.got_bytes else "closed")
+        if ex is None:
+            return
+        if self.head_done and not self.framed:
+            # No Content-Length and not chunked: the body ends where the connection does.
+            _guard(ex, ex.on_done)
+        else:
+            _guard(ex, lambda: ex.on_lost("reset" if self.got_bytes else "closed"))
 
     def pause_writing(self) -> None:  # pragma: no cover - request bodies are small
         pass
@@ -117,16 +135,33 @@ class Connection(asyncio.Protocol):
             self.ctype = value
         elif n == 11 and name.lower() == b"retry-after":
             self.retry_after = value
+        elif (n == 14 and name.lower() == b"content-length") or (
+            n == 17 and name.lower() == b"transfer-encoding"
+        ):
+            self.framed = True
 
     def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200:  # 1xx: an interim answer, the real one follows on this connection
+            self.interim = True
+            return
+        self.head_done = True
+        if status in (204, 304):
+            self.framed = True
         if self.ex is not None:
-            self.ex.on_head(self.parser.get_status_code(), self.ctype, self.retry_after)
+            self.ex.on_head(status, self.ctype, self.retry_after)
 
     def on_body(self, body: bytes) -> None:
-        if self.ex is not None:
+        if self.ex is not None and not self.interim:
             self.ex.on_piece(body)
 
     def on_message_complete(self) -> None:
+        if self.interim:
+            self.interim = False
+            self.ctype = b""
+            self.retry_after = b""
+            self.framed = False
+            return
         self.complete = True
         self.keep = self.parser.should_keep_alive()  # only valid inside this callback
 
@@ -148,6 +183,15 @@ class Connection(asyncio.Protocol):
     def resume(self) -> None:
         if self.transport is not None and self.alive:
             self.transport.resume_reading()
+
+
+def _guard(ex: Exchange, step: Callable[[], None]) -> None:
+    """Run an exchange step; a bug in it fails that request instead of the connection's loop."""
+    try:
+        step()
+    except Exception as exc:
+        log.exception("gateway: an exchange step failed")
+        ex.crashed(exc)
 
 
 class Pool:

@@ -47,10 +47,19 @@ class Running:
             g.metrics.reloaded("error")
             log.error("configuration not reloaded, the old one keeps serving:\n%s", exc.message)
             return False
-        g.reload_error = None
         if loaded.digest == g.state.loaded.digest:
+            g.reload_error = None
             return True
-        state = State(loaded, g.pools, workers=self.workers, now=g.loop.time(), previous=g.state)
+        try:
+            state = State(
+                loaded, g.pools, workers=self.workers, now=g.loop.time(), previous=g.state
+            )
+        except Exception as exc:  # a check the loader missed must not stop the old config
+            g.reload_error = f"{self.path}: cannot apply: {exc}"
+            g.metrics.reloaded("error")
+            log.exception("configuration not reloaded, the old one keeps serving")
+            return False
+        g.reload_error = None
         g.swap(state)
         g.metrics.reloaded("ok")
         log.info("configuration reloaded from %s (sha256 %s)", self.path, loaded.digest[:12])
@@ -64,12 +73,15 @@ class Running:
         return (st.st_mtime, st.st_size)
 
     def _watch(self) -> None:
-        stamp = self._stat()
-        if stamp != self._stamp:
-            self._stamp = stamp
-            self.reload()
-        self.gateway.metrics.publish()
-        self.gateway.loop.call_later(1.0, self._watch)
+        try:
+            stamp = self._stat()
+            if stamp != self._stamp:
+                self._stamp = stamp
+                self.reload()
+            self.gateway.metrics.publish()
+        finally:
+            if not self.gateway.draining:
+                self.gateway.loop.call_later(1.0, self._watch)
 
     async def drain(self) -> None:
         """Stop accepting, let requests in flight finish, close everything."""
