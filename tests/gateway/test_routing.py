@@ -175,3 +175,31 @@ def test_priority_uses_the_first_healthy(upstream: MockUpstream, tmp_path: Path)
         for _ in range(5):
             gw.client().chat.completions.create(model="gpt", messages=MESSAGES)
     assert {r.json["model"] for r in upstream.requests} == {"a"}
+
+
+def test_every_fallback_is_tried_in_order(upstream: MockUpstream, tmp_path: Path) -> None:
+    cfg = base_config(
+        upstream.url,
+        gpt=targets("status-500", retries=0, fallbacks=["second", "third"]),
+        second=targets("status-503", retries=0, fallbacks=["gpt"]),
+        third=targets("ok"),
+    )
+    with running_gateway(cfg, tmp_path) as gw:
+        reply = gw.client().chat.completions.create(model="gpt", messages=MESSAGES)
+        assert reply.choices[0].message.content == "hello from ok"
+        assert [r.json["model"] for r in upstream.requests] == ["status-500", "status-503", "ok"]
+        fallbacks = gw.call(lambda: dict(gw.running.gateway.metrics.fallbacks))
+        assert fallbacks == {("gpt", "second"): 1, ("gpt", "third"): 1}
+
+
+def test_a_timeout_after_an_error_answer_is_reported_as_a_timeout(
+    upstream: MockUpstream, tmp_path: Path
+) -> None:
+    cfg = base_config(
+        upstream.url,
+        gpt=targets("status-503", "hang", strategy="priority", retries=1, timeout="300ms"),
+    )
+    with running_gateway(cfg, tmp_path) as gw:
+        with pytest.raises(openai.APIStatusError) as failed:
+            gw.client().chat.completions.create(model="gpt", messages=MESSAGES)
+        assert failed.value.status_code == 504

@@ -88,6 +88,7 @@ class Exchange:
         "done_seen",
         "endpoint",
         "events",
+        "fallbacks",
         "g",
         "gone",
         "include_usage",
@@ -142,6 +143,7 @@ class Exchange:
         self.attempts = 0
         self.tried: list[TargetState] = []
         self.seen = [route.name]
+        self.fallbacks: list[str] = []
         self.target: TargetState | None = None
         self.up: Connection | None = None
         self.last_error: IronplaneError | None = None
@@ -243,6 +245,8 @@ class Exchange:
         g.metrics.upstream_error(self.route.name, target.label, reason)
         self.waited += now - self.t_attempt
         self.last_error = error
+        if not reason.startswith("status_"):
+            self.last_response = None  # relay an upstream's answer only if it was the last word
         self.up = None
         if self.attempts < self.route.retries:
             self.attempts += 1
@@ -252,8 +256,12 @@ class Exchange:
             self._next_route(error)
 
     def _next_route(self, error: IronplaneError) -> None:
+        """The next fallback: the requested model's in order, then theirs (each model once)."""
         g = self.g
-        for name in self.route.fallbacks:
+        queue = self.fallbacks
+        queue.extend(n for n in self.route.fallbacks if n not in self.seen and n not in queue)
+        while queue:
+            name = queue.pop(0)
             route = g.state.routes.get(name)
             if route is None or name in self.seen:
                 continue
