@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,6 +50,25 @@ class Handle:
 
     def write_config(self, data: dict[str, Any]) -> None:
         self.path.write_text(yaml.safe_dump(data))
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    def raw(self, data: bytes) -> bytes:
+        """Send raw bytes on a new connection and read until the gateway closes it."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(data)
+            chunks = []
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except TimeoutError:
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            return b"".join(chunks)
 
 
 def base_config(upstream_url: str, **models: Any) -> dict[str, Any]:

@@ -33,22 +33,6 @@ def _error(r: httpx.Response) -> dict[str, Any]:
     return dict(body["error"])
 
 
-def _raw(gw: Handle, data: bytes, *, read_all: bool = True) -> bytes:
-    port = int(gw.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(data)
-        chunks = []
-        while read_all:
-            try:
-                chunk = s.recv(65536)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-
 @pytest.fixture
 def gw(upstream: MockUpstream, tmp_path: Path) -> Any:
     cfg = base_config(upstream.url)
@@ -101,8 +85,7 @@ def test_huge_body_is_413_and_the_gateway_keeps_serving(gw: Handle) -> None:
     assert r.status_code == 413
     assert "4096 bytes" in _error(r)["message"]
     # Chunked bodies without a Content-Length are counted as they arrive.
-    chunked = _raw(
-        gw,
+    chunked = gw.raw(
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
         + KEY.encode()
         + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -131,7 +114,7 @@ def test_wrong_method_and_path(gw: Handle) -> None:
     ],
 )
 def test_malformed_http_and_header_injection(gw: Handle, request_bytes: bytes) -> None:
-    answer = _raw(gw, request_bytes)
+    answer = gw.raw(request_bytes)
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
     assert b"connection: close" in answer
     assert _post(gw, b'{"model":"gpt","messages":[]}').status_code == 200
@@ -158,7 +141,7 @@ def test_pipelined_requests_are_answered_in_order(gw: Handle, upstream: MockUpst
     third = b'{"model":"gpt","messages":[],"stream":true}'
     data = b"".join(one % len(b) + b for b in (first, second, third))
     data += b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    answer = _raw(gw, data)
+    answer = gw.raw(data)
     statuses = re.findall(rb"HTTP/1\.1 \d{3} [A-Za-z ]+(?=\r\n)", answer)
     assert statuses == [
         b"HTTP/1.1 200 OK",

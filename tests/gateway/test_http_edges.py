@@ -15,7 +15,7 @@ import pytest
 
 from ironplane.gateway.limits import Limit
 from tests.gateway.anthropic_mock import anthropic_upstream
-from tests.gateway.conftest import KEY, Handle, base_config, running_gateway
+from tests.gateway.conftest import KEY, base_config, running_gateway
 from tests.gateway.openai_mock import MockUpstream, wait_for
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -24,24 +24,6 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 def _targets(*models: str, **extra: Any) -> dict[str, Any]:
     return {"targets": [{"provider": "mock", "model": m} for m in models], **extra}
-
-
-def _raw(gw: Handle, data: bytes, *, rcvbuf: int | None = None) -> bytes:
-    port = int(gw.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        if rcvbuf:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        s.sendall(data)
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
 
 
 def _request(body: bytes, version: bytes = b"1.1", extra: bytes = b"") -> bytes:
@@ -100,7 +82,7 @@ def test_head_has_no_body_and_the_connection_stays_usable(
 
 def test_http10_client_gets_an_unchunked_stream(upstream: MockUpstream, tmp_path: Path) -> None:
     with running_gateway(base_config(upstream.url), tmp_path) as gw:
-        answer = _raw(gw, _request(b'{"model":"gpt","stream":true}', version=b"1.0"))
+        answer = gw.raw(_request(b'{"model":"gpt","stream":true}', version=b"1.0"))
     head, _, body = answer.partition(b"\r\n\r\n")
     assert b"transfer-encoding" not in head.lower()
     assert body.startswith(b"data: ") and body.endswith(b"data: [DONE]\n\n")
@@ -112,16 +94,16 @@ def test_a_long_pipeline_is_answered_without_recursion(
     with running_gateway(base_config(upstream.url), tmp_path) as gw:
         data = _request(b'{"model":"gpt"}') + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 3000
         data += b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        answer = _raw(gw, data)
+        answer = gw.raw(data)
     assert len(re.findall(rb"HTTP/1\.1 200 OK\r\n", answer)) == 3002
 
 
 def test_oversized_url_and_headers_are_431(upstream: MockUpstream, tmp_path: Path) -> None:
     with running_gateway(base_config(upstream.url), tmp_path) as gw:
         long_url = b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
-        assert _raw(gw, long_url).startswith(b"HTTP/1.1 431 ")
+        assert gw.raw(long_url).startswith(b"HTTP/1.1 431 ")
         many = b"".join(b"X-%d: %s\r\n" % (i, b"v" * 1000) for i in range(100))
-        assert _raw(gw, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n").startswith(
+        assert gw.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n").startswith(
             b"HTTP/1.1 431 "
         )
         assert httpx.get(gw.url + "/healthz").status_code == 200
@@ -132,7 +114,7 @@ def test_refused_body_never_reaches_the_upstream(upstream: MockUpstream, tmp_pat
     cfg["gateway"] = {"max_body_bytes": 2048}
     with running_gateway(cfg, tmp_path) as gw:
         big = b'{"model":"gpt","x":"' + b"y" * 3000 + b'"}'
-        assert _raw(gw, _request(big)).startswith(b"HTTP/1.1 413 ")
+        assert gw.raw(_request(big)).startswith(b"HTTP/1.1 413 ")
         time.sleep(0.1)
         assert upstream.requests == []
         rejected = gw.call(lambda: dict(gw.running.gateway.metrics.rejected))
