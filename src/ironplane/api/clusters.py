@@ -24,6 +24,8 @@ class Node(Response):
     ready: bool = True
     allocatable_gpus: int = 0
     gpu_resource: str | None = None
+    used_gpus: int = 0
+    """GPUs requested by the Ironplane pods running on the node."""
 
 
 class Cluster(Response):

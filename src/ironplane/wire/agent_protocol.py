@@ -129,6 +129,9 @@ class NodeInfo(msgspec.Struct, kw_only=True):
     ready: bool = True
     allocatable_gpus: int = 0
     gpu_resource: str | None = None
+    used_gpus: int = 0
+    """GPUs requested by Ironplane's running pods on the node (pods it does not own are not
+    counted: the agent watches only its own)."""
 
 
 class Inventory(Frame, tag="inventory", kw_only=True):

@@ -14,7 +14,7 @@ from lightkube import AsyncClient
 from ironplane.agent.kube.apply import OWNED, Converger
 from ironplane.agent.kube.client import KubeApi, ResourceType, make_client
 from ironplane.agent.kube.errors import HTTPError, message, runtime_error
-from ironplane.agent.kube.status import PodEvents, derive, node_info
+from ironplane.agent.kube.status import PodEvents, derive, gpus_in_use, node_info
 from ironplane.agent.kube.watching import Informer
 from ironplane.agent.runtime import APP, WORKSPACE
 from ironplane.core.errors import NotFoundError
@@ -111,7 +111,7 @@ class KubeRuntime:
 
     def _on_pod(self, old: Object | None, new: Object | None) -> None:
         self.pod_events.observe(old, new)
-        self.changed.set()
+        self.changed.set()  # statuses, and the GPUs in use on the nodes
 
     def _on_node(self, old: Object | None, new: Object | None) -> None:
         if old is None or new is None or node_info(old) != node_info(new):
@@ -136,7 +136,8 @@ class KubeRuntime:
                 raise runtime_error(
                     "list", {"kind": "Node", "metadata": {"name": "*"}}, exc
                 ) from exc
-        return sorted((node_info(node) for node in nodes), key=lambda n: n.name)
+        used = gpus_in_use(self.informers["Pod"].values())
+        return sorted((node_info(node, used) for node in nodes), key=lambda n: n.name)
 
     async def logs(self, workspace: str, app: str, lines: int) -> list[str]:
         """The app's last ``lines`` log lines across its pods, in time order, each prefixed with

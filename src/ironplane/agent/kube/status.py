@@ -301,16 +301,38 @@ def gpus(allocatable: Mapping[str, Any]) -> tuple[int, str | None]:
     return 0, None
 
 
-def node_info(node: Mapping[str, Any]) -> NodeInfo:
+def node_info(node: Mapping[str, Any], used: Mapping[str, int] | None = None) -> NodeInfo:
     status = node.get("status") or {}
     count, resource = gpus(status.get("allocatable") or {})
+    name = _name(node)
     return NodeInfo(
-        name=_name(node),
+        name=name,
         labels=dict(_labels(node)),
         ready=_true(node, "Ready"),
         allocatable_gpus=count,
         gpu_resource=resource,
+        used_gpus=(used or {}).get(name, 0),
     )
+
+
+def gpus_in_use(pods: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """GPUs requested per node by the pods bound to it that have not finished."""
+    used: dict[str, int] = {}
+    for pod in pods:
+        spec = pod.get("spec") or {}
+        node = spec.get("nodeName")
+        phase = (pod.get("status") or {}).get("phase")
+        if not node or phase in ("Succeeded", "Failed"):
+            continue
+        total = 0
+        for container in spec.get("containers") or []:
+            requests = (container.get("resources") or {}).get("requests") or {}
+            limits = (container.get("resources") or {}).get("limits") or {}
+            for resource in GPU_RESOURCES:
+                total += quantity_int(requests.get(resource, limits.get(resource, "0")))
+        if total:
+            used[node] = used.get(node, 0) + total
+    return used
 
 
 class PodEvents:
