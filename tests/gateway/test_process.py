@@ -216,3 +216,12 @@ def test_workers_share_the_port_reload_on_sighup_and_stop_gracefully(
             raise AssertionError("still listening after SIGTERM")
         except httpx.TransportError:
             pass
+
+
+def test_the_cli_forwards_to_the_gateway_with_its_exit_code(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    code, _, _ = run_cli(["gateway", "check", "--config", str(tmp_path / "missing.yaml")])
+    assert code == 2
+    code, out, _ = run_cli(["--help"])
+    assert code == 0 and "gateway" in out

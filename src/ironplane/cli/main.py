@@ -20,6 +20,7 @@ from ironplane.cli.commands.remote import (
     describe,
     get,
     login,
+    plan,
     roles,
     rollback,
     secrets,
@@ -45,6 +46,7 @@ app.command("apply")(apply.apply)
 app.add_typer(get.app, name="get")
 app.add_typer(describe.app, name="describe")
 app.command("rollback")(rollback.rollback)
+app.command("plan")(plan.plan)
 app.command("logs")(agent_ops.logs)
 app.command("restart")(agent_ops.restart)
 app.add_typer(delete.app, name="delete")
@@ -89,7 +91,8 @@ def _root(
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, click returns the code of a `typer.Exit` raised in a command.
+        code = app(args=argv, standalone_mode=False)
     except IronplaneError as exc:
         message = exc.message
         if isinstance(exc, UnauthenticatedError) and "ironplane login" not in message:
@@ -108,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"error: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 2))
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
