@@ -27,7 +27,12 @@ from ironplane.server.db.tables import (
 )
 from ironplane.server.security.principals import TENANT, Target
 from ironplane.server.services import clusters as cl
-from ironplane.server.services.apply_checks import check_collisions, missing_secrets, workspace_of
+from ironplane.server.services.apply_checks import (
+    check_collisions,
+    missing_secrets,
+    placement_warnings,
+    workspace_of,
+)
 from ironplane.server.services.audit import record
 from ironplane.server.services.store import (
     bump,
@@ -245,6 +250,7 @@ async def apply(session: AsyncSession, caller: Caller, body: ApplyRequest) -> Ap
     for name in sorted(state.changed):
         bump(state.clusters[name])
     warnings = list(compiled.warnings) + await missing_secrets(session, docs, state)
+    warnings += placement_warnings(docs, state)
     return ApplyResult(
         dry_run=body.dry_run,
         changes=changes,

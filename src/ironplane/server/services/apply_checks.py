@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironplane.compiler.core import CompileResult
 from ironplane.core.diagnostics import Diagnostic
-from ironplane.core.errors import SpecError
+from ironplane.core.errors import InvalidError, SpecError
 from ironplane.server.db.tables import AppRow, AppVersionRow, SecretGroupRow, WorkspaceRow
 from ironplane.spec.fields import SecretRef
 from ironplane.spec.kinds import ClusterSpec, WorkspaceSpec
@@ -127,4 +127,47 @@ async def missing_secrets(
                         )
                     )
                 )
+    return out
+
+
+def placement_warnings(docs: Sequence[Document], state: _State) -> list[Diagnostic]:
+    """Warn when a TrainingJob would not fit on its cluster's reported nodes right now.
+
+    The same preview as ``ironplane plan``; nothing is refused (the cluster may change before
+    Kueue admits the job), and a cluster that has reported no nodes yet is not judged.
+    """
+    from ironplane.placement import preview
+    from ironplane.placement.jobs import nodes_of, podset_of
+    from ironplane.spec.kinds import TrainingJobSpec
+
+    by_id = {row.id: row for row in state.clusters.values()}
+    out: list[Diagnostic] = []
+    for doc in docs:
+        spec = doc.spec
+        ws = (
+            state.workspaces.get(spec.workspace or "")
+            if isinstance(spec, TrainingJobSpec)
+            else None
+        )
+        cluster = by_id.get(ws.cluster_id) if ws is not None else None
+        if cluster is None or not cluster.nodes or not isinstance(spec, TrainingJobSpec):
+            continue
+        try:
+            podset = podset_of(
+                spec, str(cluster.spec.get("provider", "generic")), cluster.spec.get("gpu_types")
+            )
+        except InvalidError:
+            continue  # no GPUs, or a GPU type the compiler already reports
+        plan = preview(nodes_of(cluster.nodes), podset)
+        if not plan.fits:
+            out.append(
+                doc.problem(
+                    Diagnostic(
+                        f"does not fit on cluster {cluster.name!r} now: {plan.reason}",
+                        path=("topology",) if spec.topology else ("nodes",),
+                        hint="ironplane plan -f FILE shows where it would go; Kueue keeps it "
+                        "queued until it fits",
+                    )
+                )
+            )
     return out
