@@ -104,19 +104,6 @@ def test_scheduled_job(validated: Validate) -> None:
     assert cron["spec"]["concurrencyPolicy"] == "Replace"
 
 
-def test_training_job_is_checked_but_reported_as_not_compiled() -> None:
-    text = (
-        "kind: TrainingJob\nname: ft-mpi\nworkspace: training\nframework: mpi\nimage: x/t:1\n"
-        "command: [mpirun]\nnodes: 2\nresources: {gpu: {count: 8, type: H100}}\n"
-        "network: {rdma: true}\n"
-    )
-    compiled = compile_text(text)
-    assert not [
-        o for d, r in compiled.results if d.spec.kind == "TrainingJob" for o in r.bundle.objects
-    ]
-    assert any("TrainingJob (mpi)" in w.message for w in compiled.warnings)
-
-
 def test_objects_from_two_apps_cannot_collide() -> None:
     text = (
         "kind: Service\nname: web\nworkspace: prod\nimage: x/y:1\n---\n"

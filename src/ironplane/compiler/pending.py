@@ -1,7 +1,7 @@
 """Spec fields whose compiler module is not in this release yet: say so, never drop them silently.
 
 Each entry disappears when the module that compiles the field lands (Istio exposure, KEDA
-autoscaling, Argo Rollouts, the training operators).
+autoscaling, Argo Rollouts, training weights other than fss://).
 """
 
 from __future__ import annotations
@@ -43,9 +43,11 @@ class PendingFields:
                     "the Deployment rolls out with a rolling update",
                     path=("rollout", "strategy"),
                 )
-        if isinstance(spec, TrainingJobSpec):
+        weights = spec.weights if isinstance(spec, TrainingJobSpec) else None
+        if weights is not None and weights.scheme != "fss":
             build.warn(
-                f"TrainingJob ({spec.framework}) is checked but not compiled yet (training "
-                "operators and Kueue come with the OCI bare-metal work); no objects emitted",
-                path=("framework",),
+                f"{weights.scheme}:// weights are not wired into training pods yet (only "
+                "fss:// volumes are mounted, at /weights); the training code loads them itself",
+                path=("weights", "source"),
+                hint="use fss:// weights to have them mounted",
             )

@@ -8,6 +8,7 @@ from ironplane.compiler.core import Build, Feature, KindCompiler
 from ironplane.compiler.kinds.job import compile_job
 from ironplane.compiler.kinds.model import compile_model
 from ironplane.compiler.kinds.server import compile_service
+from ironplane.compiler.kinds.training import compile_training
 from ironplane.compiler.kinds.volume import compile_volume
 from ironplane.compiler.kinds.workspace import compile_workspace
 from ironplane.compiler.pending import PendingFields
@@ -23,7 +24,7 @@ KIND_COMPILERS: Mapping[str, KindCompiler] = {
     "Service": compile_service,
     "Model": compile_model,
     "Job": compile_job,
-    "TrainingJob": _nothing,
+    "TrainingJob": compile_training,
     "Volume": compile_volume,
 }
 

@@ -1,0 +1,284 @@
+"""What the four TrainingJob frameworks share (the builders are in ``training.py``).
+
+The pod of a training node (one per node, all the GPUs of the node, the RoCE v2 host-network
+pattern with ``network.rdma``, the NCCL variables of the shape, checkpoints, weights,
+``/dev/shm``), the CPU-only coordinator pod (MPI launcher, Ray head), the Kueue queue label and
+the topology annotation Kueue's topology-aware scheduling reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ironplane.compiler.core import Build
+from ironplane.compiler.labels import metadata, owned
+from ironplane.compiler.pods import (
+    container_security,
+    env_list,
+    gpu_placement,
+    main_container,
+    mounts_block,
+    pod_security,
+    resources_block,
+    service_account,
+    template_labels,
+    volume_claim,
+)
+from ironplane.compiler.rdma import SHAPES, TOPOLOGY_LEVELS, nccl_env, shape_of
+from ironplane.spec.kinds import TrainingJobSpec
+
+KIND = "trainingjob"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+TOPOLOGY_ANNOTATIONS = {
+    "required": "kueue.x-k8s.io/podset-required-topology",
+    "preferred": "kueue.x-k8s.io/podset-preferred-topology",
+}
+WEIGHTS_DIR = "/weights"
+DEVINF = "devinf"
+
+
+def spec_of(build: Build) -> TrainingJobSpec:
+    spec = build.spec
+    assert isinstance(spec, TrainingJobSpec)
+    return spec
+
+
+def gpus_per_node(spec: TrainingJobSpec) -> int | None:
+    return spec.resources.gpu.count if spec.resources and spec.resources.gpu else None
+
+
+def queue_of(build: Build) -> str | None:
+    spec = spec_of(build)
+    queue = spec.queue or build.ctx.workspace.queue
+    if queue is None:
+        build.warn(
+            "no Kueue queue: neither the TrainingJob nor its workspace names one; the job is "
+            "created suspended and stays so until it is labelled with a LocalQueue",
+            path=("queue",),
+            hint=f"set queue, or queue on Workspace {build.ctx.workspace.name!r}",
+        )
+    return queue
+
+
+def object_metadata(build: Build) -> dict[str, Any]:
+    """The training object's metadata: ownership labels and the Kueue queue label."""
+    spec = spec_of(build)
+    labels = owned(spec.name, build.ctx.namespace, KIND, build.version)
+    queue = queue_of(build)
+    if queue is not None:
+        labels[QUEUE_LABEL] = queue
+    return metadata(spec.name, namespace=build.ctx.namespace, labels=labels)
+
+
+def topology_annotations(build: Build) -> dict[str, str]:
+    """The Kueue TAS annotation for the pods of the training nodes (empty without topology)."""
+    topology = spec_of(build).topology
+    if topology is None:
+        return {}
+    if build.ctx.cluster.provider != "oci":
+        build.warn(
+            f"topology uses the OCI RDMA node labels; cluster {build.ctx.cluster.name!r} is not "
+            "on OCI, so Kueue finds no such topology level unless its nodes carry them",
+            path=("topology", "within"),
+        )
+    return {TOPOLOGY_ANNOTATIONS[topology.mode]: TOPOLOGY_LEVELS[topology.within]}
+
+
+def template(build: Build, pod: dict[str, Any], annotations: dict[str, str]) -> dict[str, Any]:
+    spec = spec_of(build)
+    meta: dict[str, Any] = {"labels": template_labels(spec.name, build.ctx, KIND)}
+    if annotations:
+        meta["annotations"] = dict(sorted(annotations.items()))
+    return {"metadata": meta, "spec": pod}
+
+
+def identity_env(build: Build) -> dict[str, str]:
+    spec, cluster = spec_of(build), build.ctx.cluster
+    env: dict[str, str] = {}
+    if spec.identity is not None and cluster.provider == "oci":
+        env["OCI_RESOURCE_PRINCIPAL_VERSION"] = "2.2"
+        if cluster.region:
+            env["OCI_RESOURCE_PRINCIPAL_REGION"] = cluster.region
+    return env
+
+
+def node_env(build: Build, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Variables for a training process: the shape's NCCL values with RDMA, then ``extra``.
+
+    The spec's ``env`` is merged last by ``env_list``, so a user's value always wins.
+    """
+    spec = spec_of(build)
+    env = identity_env(build)
+    if spec.network.rdma:
+        env |= nccl_env(shape_of(spec.resources, build.ctx))
+    return env | (extra or {})
+
+
+def warn_unsourced_shape(build: Build) -> None:
+    spec = spec_of(build)
+    if not spec.network.rdma:
+        return
+    shape = shape_of(spec.resources, build.ctx)
+    if shape is None:
+        build.warn(
+            "RDMA without a GPU type that maps to an OCI bare-metal shape: no NCCL variables "
+            "are set",
+            path=("network", "rdma"),
+            hint="set resources.gpu.type (e.g. H100), or set the NCCL_* variables in env",
+        )
+    elif not nccl_env(shape):
+        known = ", ".join(s for s, entry in SHAPES.items() if entry.env)
+        build.warn(
+            f"no sourced NCCL values for {shape} in this release (known: {known}); NCCL "
+            "auto-detects the RDMA devices",
+            path=("network", "rdma"),
+            hint="set NCCL_IB_HCA, NCCL_IB_GID_INDEX, NCCL_IB_TC, NCCL_SOCKET_IFNAME... in env",
+        )
+
+
+def node_volumes(
+    build: Build,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(pod volumes, volumeMounts, volumeDevices) of a training node: the spec's mounts, the
+    weights (fss), the checkpoints volume, ``/dev/shm`` and, with RDMA, ``/dev/infiniband``."""
+    spec, ctx = spec_of(build), build.ctx
+    volumes, mounts, devices = mounts_block(spec.mounts, ctx)
+    names = {v["name"] for v in volumes}
+
+    def claim(volume: str, *, read_only: bool) -> str:
+        """The pod volume of a claim, added once; writable as soon as one mount writes."""
+        name = volume_claim(volume)
+        if name in names and not read_only:
+            for entry in volumes:
+                if entry["name"] == name:
+                    entry["persistentVolumeClaim"].pop("readOnly", None)
+        if name not in names:
+            pvc: dict[str, Any] = {"claimName": volume}
+            if read_only:
+                pvc["readOnly"] = True
+            volumes.append({"name": name, "persistentVolumeClaim": pvc})
+            names.add(name)
+        return name
+
+    weights = spec.weights
+    if weights is not None and weights.scheme == "fss":
+        where = weights.location
+        mount: dict[str, Any] = {
+            "name": claim(where[0], read_only=True),
+            "mountPath": WEIGHTS_DIR,
+            "readOnly": True,
+        }
+        if len(where) > 1:
+            mount["subPath"] = "/".join(where[1:])
+        mounts.append(mount)
+    checkpoints = spec.checkpoints
+    if checkpoints is not None:
+        volume = ctx.volumes.get(checkpoints.volume)
+        if volume is not None and volume.type == "block":
+            build.warn(
+                f"block volume {checkpoints.volume!r} attaches read-only to many nodes; "
+                "checkpoints cannot be written to it",
+                path=("checkpoints", "volume"),
+                hint="use an fss volume for checkpoints",
+            )
+        else:
+            name = claim(checkpoints.volume, read_only=False)
+            mounts.append({"name": name, "mountPath": checkpoints.path})
+    if spec.shm is not None or spec.network.rdma:
+        empty: dict[str, Any] = {"medium": "Memory"}
+        if spec.shm is not None:
+            empty["sizeLimit"] = spec.shm
+        volumes.append({"name": "shm", "emptyDir": empty})
+        mounts.append({"name": "shm", "mountPath": "/dev/shm"})
+    if spec.network.rdma:
+        volumes.append({"name": DEVINF, "hostPath": {"path": "/dev/infiniband"}})
+        mounts.append({"name": DEVINF, "mountPath": "/dev/infiniband"})
+    return volumes, mounts, devices
+
+
+def rdma_security() -> dict[str, Any]:
+    """The RDMA container: privileged, with IPC_LOCK to pin memory for RDMA (platform.md 3.1)."""
+    return {"privileged": True, "capabilities": {"add": ["IPC_LOCK"]}}
+
+
+def pod_base(
+    build: Build, *, host_network: bool, restricted: bool, run_as_user: int | None
+) -> dict[str, Any]:
+    """Service account, host networking and the pod security context, in a fixed key order."""
+    spec = spec_of(build)
+    pod: dict[str, Any] = {
+        **service_account(spec.identity.service_account if spec.identity else None),
+        "enableServiceLinks": False,
+    }
+    if host_network:
+        pod["hostNetwork"] = True
+        pod["dnsPolicy"] = "ClusterFirstWithHostNet"
+    if restricted:
+        pod["securityContext"] = pod_security(run_as_user)
+    elif run_as_user is not None:
+        pod["securityContext"] = {"runAsUser": run_as_user}
+    return pod
+
+
+def node_pod(
+    build: Build,
+    *,
+    container: str,
+    command: list[str] | None,
+    args: list[str] | None,
+    env: dict[str, str] | None = None,
+    run_as_user: int | None = None,
+) -> dict[str, Any]:
+    """The pod spec of one training node: all its GPUs, and the RoCE v2 pattern with RDMA.
+
+    ``run_as_user`` defaults to the spec's.
+    """
+    spec, ctx = spec_of(build), build.ctx
+    user = spec.run_as_user if run_as_user is None else run_as_user
+    rdma = spec.network.rdma
+    volumes, mounts, devices = node_volumes(build)
+    main = main_container(
+        image=spec.image,
+        command=command,
+        args=args,
+        env=env_list(spec.env, node_env(build, env)),
+        resources=resources_block(spec.resources, ctx),
+        mounts=mounts,
+        devices=devices,
+    )
+    main["name"] = container
+    main["securityContext"] = rdma_security() if rdma else container_security()
+    pod = pod_base(build, host_network=rdma, restricted=not rdma, run_as_user=user)
+    pod["containers"] = [main]
+    pod |= gpu_placement(spec.resources, ctx)
+    if volumes:
+        pod["volumes"] = volumes
+    return pod
+
+
+def coordinator_pod(
+    build: Build,
+    *,
+    container: str,
+    command: list[str] | None,
+    args: list[str] | None,
+    env: dict[str, str],
+    host_network: bool,
+    restricted: bool,
+    run_as_user: int | None = None,
+) -> dict[str, Any]:
+    """A CPU-only pod that starts the run (MPI launcher, Ray head): no GPUs, no RDMA devices."""
+    spec = spec_of(build)
+    user = spec.run_as_user if run_as_user is None else run_as_user
+    main = main_container(
+        image=spec.image,
+        command=command,
+        args=args,
+        env=env_list(spec.env, env),
+        resources={},
+    )
+    main["name"] = container
+    main["securityContext"] = container_security()
+    pod = pod_base(build, host_network=host_network, restricted=restricted, run_as_user=user)
+    pod["containers"] = [main]
+    return pod
