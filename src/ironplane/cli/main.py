@@ -19,6 +19,7 @@ from ironplane.cli.commands.remote import (
     delete,
     describe,
     get,
+    identity,
     login,
     plan,
     roles,
@@ -47,6 +48,7 @@ app.add_typer(get.app, name="get")
 app.add_typer(describe.app, name="describe")
 app.command("rollback")(rollback.rollback)
 app.command("plan")(plan.plan)
+app.add_typer(identity.app, name="identity")
 app.command("logs")(agent_ops.logs)
 app.command("restart")(agent_ops.restart)
 app.add_typer(delete.app, name="delete")

@@ -6,9 +6,9 @@ from typing import Any
 
 from ironplane.compiler.context import CompileContext
 from ironplane.compiler.gpus import NVIDIA
-from ironplane.compiler.labels import pod_labels, selector
+from ironplane.compiler.labels import metadata, pod_labels, selector
 from ironplane.core.quantities import format_cpu, parse_duration
-from ironplane.spec.fields import Env, Mount, Probe, Resources, SecretRef
+from ironplane.spec.fields import Env, Identity, Mount, Probe, Resources, SecretRef
 
 SECRET_PREFIX = "ironplane-secret-"
 WORKLOAD_SA = "ironplane-workload"
@@ -165,6 +165,22 @@ def service_account(identity_sa: str | None) -> dict[str, Any]:
     if identity_sa is None:
         return {"serviceAccountName": WORKLOAD_SA, "automountServiceAccountToken": False}
     return {"serviceAccountName": identity_sa, "automountServiceAccountToken": True}
+
+
+def identity_account(
+    identity: Identity | None, namespace: str, labels: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The ServiceAccount an app with an ``identity`` runs as (OKE Workload Identity binds
+    the OCI policy to it), created in the app's workspace; none without one."""
+    if identity is None:
+        return []
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": metadata(identity.service_account, namespace=namespace, labels=labels),
+        }
+    ]
 
 
 def template_labels(app: str, ctx: CompileContext, kind: str) -> dict[str, str]:

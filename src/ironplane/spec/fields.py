@@ -6,7 +6,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from ironplane.spec.base import (
     AbsPath,
@@ -202,10 +202,31 @@ class Mount(SpecModel):
     read_only: bool = False
 
 
+PERMISSION = re.compile(
+    r"^(inspect|read|use|manage) [a-z][a-z0-9-]* in (tenancy|compartment [A-Za-z0-9_.:-]+)$"
+)
+
+
 class Identity(SpecModel):
     """OKE Workload Identity: the pod runs as this Kubernetes service account."""
 
     service_account: Label
+    permissions: list[str] = Field(
+        default_factory=list,
+        description="OCI permissions the workload needs, as IAM verbs: "
+        "'read objects in compartment ml' (`ironplane identity policy APP` prints the policy)",
+    )
+
+    @field_validator("permissions")
+    @classmethod
+    def _permissions(cls, value: list[str]) -> list[str]:
+        for i, text in enumerate(value):
+            if not PERMISSION.match(text):
+                raise ValueError(
+                    f"permissions[{i}]: {text!r} is not '<verb> <resource> in <location>' "
+                    "(verb: inspect, read, use or manage; location: tenancy or compartment NAME)"
+                )
+        return value
 
 
 WEIGHTS_SOURCE = re.compile(r"^(oci|fss|block|hf)://[^\s]+$")

@@ -14,6 +14,7 @@ from ironplane.compiler.labels import metadata, owned
 from ironplane.compiler.pods import (
     env_list,
     gpu_placement,
+    identity_account,
     main_container,
     mounts_block,
     pod_security,
@@ -33,6 +34,8 @@ def compile_job(build: Build) -> None:
     ctx = build.ctx
     ns = ctx.namespace
     labels = owned(spec.name, ns, "job", build.version)
+    for account in identity_account(spec.identity, ns, labels):
+        build.objects.add(account)
     missing = [p.name for p in spec.params if p.default is None]
     if missing:
         build.warn(

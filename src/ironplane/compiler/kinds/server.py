@@ -10,6 +10,7 @@ from ironplane.compiler.labels import metadata, owned, selector
 from ironplane.compiler.pods import (
     env_list,
     gpu_placement,
+    identity_account,
     main_container,
     mounts_block,
     pod_security,
@@ -74,14 +75,8 @@ def emit_server(build: Build, server: Server) -> None:
     spec, ctx = server.spec, build.ctx
     ns, name = ctx.namespace, spec.name
     labels = owned(name, ns, server.kind, build.version)
-    if spec.identity is not None:
-        build.objects.add(
-            {
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": metadata(spec.identity.service_account, namespace=ns, labels=labels),
-            }
-        )
+    for account in identity_account(spec.identity, ns, labels):
+        build.objects.add(account)
     volumes, mounts, devices = mounts_block(spec.mounts, ctx)
     volumes += server.volumes
     mounts += server.mounts

@@ -34,7 +34,7 @@ from ironplane.compiler.kinds.training_pods import (
     topology_annotations,
     warn_unsourced_shape,
 )
-from ironplane.compiler.pods import NONROOT_UID
+from ironplane.compiler.pods import NONROOT_UID, identity_account
 from ironplane.core.quantities import parse_duration
 
 SSH_PORT = "2222"
@@ -269,4 +269,7 @@ BUILDERS: Mapping[str, Callable[[Build], dict[str, Any]]] = {
 def compile_training(build: Build) -> None:
     spec = spec_of(build)
     warn_unsourced_shape(build)
-    build.objects.add(BUILDERS[spec.framework](build))
+    job = BUILDERS[spec.framework](build)
+    for account in identity_account(spec.identity, build.ctx.namespace, job["metadata"]["labels"]):
+        build.objects.add(account)
+    build.objects.add(job)

@@ -39,6 +39,11 @@ class ClusterSpec(SpecModel):
     provider: Literal["oci", "generic"] = "generic"
     region: str | None = Field(default=None, pattern=r"^[a-z]+-[a-z]+-[0-9]+$")
     enhanced: bool = Field(default=False, description="OKE Enhanced: Workload Identity works")
+    ocid: str | None = Field(
+        default=None,
+        pattern=r"^ocid1\.cluster\.[a-z0-9.-]+$",
+        description="the OKE cluster's OCID (Workload Identity policies name it)",
+    )
     addons: list[Addon] = Field(default_factory=list, description="add-ons installed")
     gpu_types: dict[str, GpuNodes] = Field(
         default_factory=dict, description="GPU types beyond (or overriding) the built-in table"

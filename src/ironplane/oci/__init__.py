@@ -1,0 +1,1 @@
+"""What is specific to Oracle Cloud: OKE Workload Identity policies."""
