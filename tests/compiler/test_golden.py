@@ -65,13 +65,19 @@ def test_whole_example_set_renders_and_validates(crd_dir: Path) -> None:
     objects = [o for o in yaml.safe_load_all(out) if o]
     kinds = sorted({o["kind"] for o in objects})
     assert kinds == [
+        "ClusterQueue",
         "CronJob",
         "Deployment",
+        "LocalQueue",
         "Namespace",
         "PersistentVolumeClaim",
         "PyTorchJob",
+        "ResourceFlavor",
         "Service",
         "ServiceAccount",
+        "Topology",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     ]
     assert objects[0]["kind"] == "Namespace", "namespaces must come first"
     validate_manifests(objects, crd_dir)

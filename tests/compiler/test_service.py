@@ -141,6 +141,9 @@ def test_ownership_labels_on_every_object() -> None:
         for obj in result.bundle.objects:
             meta = obj["metadata"]["labels"]
             assert meta[labels.MANAGED_BY] == "ironplane"
+            if doc.spec.kind == "Cluster":  # cluster-wide objects belong to no app
+                assert meta[labels.KIND] == "cluster" and labels.APP not in meta
+                continue
             assert meta[labels.APP] == doc.spec.name
             assert meta[labels.VERSION] == result.version
             assert meta[labels.WORKSPACE] == obj["metadata"].get("namespace", doc.spec.name)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ironplane.compiler.context import Catalog
+from ironplane.compiler.cluster import cluster_objects
+from ironplane.compiler.context import Catalog, ClusterProfile
 from ironplane.compiler.core import CompileResult, compile_spec, merge
+from ironplane.compiler.labels import spec_version
 from ironplane.core.diagnostics import Diagnostic
 from ironplane.core.errors import SpecError
 from ironplane.spec.kinds import ClusterSpec, VolumeSpec, WorkspaceSpec
@@ -61,6 +63,17 @@ def compile_documents(
     for doc in docs:
         spec = doc.spec
         if isinstance(spec, ClusterSpec):
+            profile = ClusterProfile.from_spec(spec)
+            results.append(
+                (
+                    doc,
+                    CompileResult(
+                        bundle=ManifestBundle.of(cluster_objects(profile)),
+                        warnings=(),
+                        version=spec_version(spec),
+                    ),
+                )
+            )
             continue
         workspace = spec.name if isinstance(spec, WorkspaceSpec) else spec.workspace
         if workspace is None:

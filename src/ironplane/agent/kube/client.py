@@ -70,6 +70,17 @@ KNOWN: Mapping[tuple[str, str], tuple[str, bool]] = {
     ("kueue.x-k8s.io", "ClusterQueue"): ("clusterqueues", False),
     ("kueue.x-k8s.io", "ResourceFlavor"): ("resourceflavors", False),
     ("kueue.x-k8s.io", "WorkloadPriorityClass"): ("workloadpriorityclasses", False),
+    ("kueue.x-k8s.io", "Topology"): ("topologies", False),
+    ("trainer.kubeflow.org", "TrainJob"): ("trainjobs", True),
+    ("kyverno.io", "ClusterPolicy"): ("clusterpolicies", False),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): (
+        "validatingadmissionpolicies",
+        False,
+    ),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): (
+        "validatingadmissionpolicybindings",
+        False,
+    ),
     ("kubeflow.org", "MPIJob"): ("mpijobs", True),
     ("kubeflow.org", "PyTorchJob"): ("pytorchjobs", True),
     ("ray.io", "RayJob"): ("rayjobs", True),

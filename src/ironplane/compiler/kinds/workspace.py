@@ -1,10 +1,17 @@
-"""Workspace → Namespace (Pod Security Admission labels) and its workload ServiceAccount."""
+"""Workspace → Namespace (Pod Security Admission labels) and its workload ServiceAccount; with
+GPUs and a ``queue`` on a cluster that runs Kueue, the LocalQueue of that name.
+
+Privileged workspaces are labelled ``ironplane.dev/rdma: "true"``: the cluster's admission policy
+(``compiler/policy.py``) allows host networking, privileged containers, added capabilities and
+``/dev/infiniband`` only in namespaces with that label."""
 
 from __future__ import annotations
 
+from ironplane.compiler.cluster import local_queue, uses_kueue
 from ironplane.compiler.core import Build
 from ironplane.compiler.labels import metadata, owned
 from ironplane.compiler.pods import WORKLOAD_SA
+from ironplane.compiler.policy import RDMA_NAMESPACE_LABEL
 from ironplane.spec.kinds import WorkspaceSpec
 
 PSA = "pod-security.kubernetes.io/"
@@ -25,6 +32,8 @@ def compile_workspace(build: Build) -> None:
     }
     if spec.queue:
         ns_labels["ironplane.dev/queue"] = spec.queue
+    if spec.privileged:
+        ns_labels[RDMA_NAMESPACE_LABEL] = "true"
     build.objects.add(
         {
             "apiVersion": "v1",
@@ -40,3 +49,5 @@ def compile_workspace(build: Build) -> None:
             "automountServiceAccountToken": False,
         }
     )
+    if spec.gpu and spec.queue and uses_kueue(build.ctx.cluster):
+        build.objects.add(local_queue(spec.queue, spec.namespace, labels))

@@ -281,6 +281,8 @@ async def _apply_cluster(
             cluster_revision=0,
         )
     changed = await cl.update_cluster(session, caller, row, spec)
+    if changed and not dry_run:
+        state.changed.add(spec.name)  # its cluster-wide objects follow its spec
     return Change(
         kind="Cluster",
         name=spec.name,

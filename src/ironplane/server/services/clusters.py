@@ -18,7 +18,8 @@ from ironplane.api.clusters import (
 )
 from ironplane.api.common import Deleted
 from ironplane.api.permissions import Permission
-from ironplane.compiler.context import Catalog
+from ironplane.compiler.cluster import cluster_objects
+from ironplane.compiler.context import Catalog, ClusterProfile
 from ironplane.compiler.core import compile_spec
 from ironplane.compiler.pods import secret_name
 from ironplane.core.errors import ConflictError, InvalidError
@@ -252,7 +253,11 @@ async def desired_of(
         select(ClusterRow.id).where(ClusterRow.id == cluster.id).with_for_update(read=True)
     )
     await session.refresh(cluster)
-    objects: list[dict[str, Any]] = []
+    # The cluster-wide objects of its profile (Kueue, the admission policy): computed from the
+    # Cluster spec, not stored; a change of the spec bumps the revision (apply).
+    objects: list[dict[str, Any]] = cluster_objects(
+        ClusterProfile.from_spec(ClusterSpec.model_validate(cluster.spec))
+    )
     spaces = (
         await session.scalars(select(WorkspaceRow).where(WorkspaceRow.cluster_id == cluster.id))
     ).all()

@@ -1,0 +1,140 @@
+"""Cluster → the cluster-wide objects its profile calls for.
+
+For an OCI cluster (the RoCE v2 bare-metal profile):
+
+- Kueue topology-aware scheduling: a ``Topology`` ``oci-rdma`` with the levels HPC island →
+  network block → local block → host (the labels OKE sets from the RDMA topology data), one
+  ``ResourceFlavor`` per GPU type of the cluster's table pointing at it (the shape's node labels
+  and the GPU toleration), a ``cpu`` flavor without topology for CPU-only pods (the MPI launcher,
+  the Ray head), and one ``ClusterQueue`` ``ironplane-gpu`` over all of them. Workspaces with GPUs
+  and a ``queue`` get a ``LocalQueue`` of that name pointing at it (``kinds/workspace.py``).
+  Quotas are effectively unlimited: Kueue orders jobs and places them on the topology; sharing
+  GPUs between teams by quota is not expressed in the specs yet.
+- The admission policy that keeps privileged RDMA pods in the namespaces of privileged
+  workspaces (``policy.py``): a Kyverno ``ClusterPolicy`` when Kyverno is among the cluster's
+  add-ons, else a ``ValidatingAdmissionPolicy`` and its binding (no add-on needed).
+
+A generic cluster gets nothing yet. The objects are computed from the Cluster spec whenever the
+cluster's desired state is served; they are not stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ironplane.compiler.context import ClusterProfile
+from ironplane.compiler.gpus import AMD, NVIDIA
+from ironplane.compiler.labels import KIND, MANAGED_BY, MANAGER
+from ironplane.compiler.rdma import TOPOLOGY_LEVELS
+
+KUEUE = "kueue.x-k8s.io/v1beta2"
+TOPOLOGY = "oci-rdma"
+CLUSTER_QUEUE = "ironplane-gpu"
+CPU_FLAVOR = "cpu"
+LEVELS = (
+    TOPOLOGY_LEVELS["hpc_island"],
+    TOPOLOGY_LEVELS["network_block"],
+    TOPOLOGY_LEVELS["local_block"],
+    "kubernetes.io/hostname",
+)
+UNLIMITED = {"cpu": "100000", "memory": "1000Ti", NVIDIA: "100000", AMD: "100000"}
+COVERED = ["cpu", "memory", NVIDIA, AMD]
+GPU_OPERATOR_NAMESPACES = ("gpu-operator",)
+
+
+def flavor_name(gpu_type: str) -> str:
+    return "gpu-" + gpu_type.lower().replace("_", "-").replace(".", "-")
+
+
+def _meta(name: str) -> dict[str, Any]:
+    return {"name": name, "labels": {MANAGED_BY: MANAGER, KIND: "cluster"}}
+
+
+def kueue_objects(profile: ClusterProfile) -> list[dict[str, Any]]:
+    topology = {
+        "apiVersion": KUEUE,
+        "kind": "Topology",
+        "metadata": _meta(TOPOLOGY),
+        "spec": {"levels": [{"nodeLabel": level} for level in LEVELS]},
+    }
+    flavors: list[dict[str, Any]] = []
+    for gpu_type, nodes in profile.gpu_types.items():
+        flavors.append(
+            {
+                "apiVersion": KUEUE,
+                "kind": "ResourceFlavor",
+                "metadata": _meta(flavor_name(gpu_type)),
+                "spec": {
+                    "nodeLabels": dict(nodes.node_selector),
+                    "topologyName": TOPOLOGY,
+                    "tolerations": [
+                        {"key": nodes.resource, "operator": "Exists", "effect": "NoSchedule"}
+                    ],
+                },
+            }
+        )
+    flavors.append(
+        {"apiVersion": KUEUE, "kind": "ResourceFlavor", "metadata": _meta(CPU_FLAVOR), "spec": {}}
+    )
+    queue_flavors = []
+    for flavor in flavors:
+        tolerations = flavor["spec"].get("tolerations") or [{}]
+        resource = tolerations[0].get("key")  # the flavor's GPU resource (None: the CPU flavor)
+        queue_flavors.append(
+            {
+                "name": flavor["metadata"]["name"],
+                "resources": [
+                    {
+                        "name": name,
+                        "nominalQuota": UNLIMITED[name]
+                        if name in ("cpu", "memory") or name == resource
+                        else "0",
+                    }
+                    for name in COVERED
+                ],
+            }
+        )
+    queue = {
+        "apiVersion": KUEUE,
+        "kind": "ClusterQueue",
+        "metadata": _meta(CLUSTER_QUEUE),
+        "spec": {
+            "namespaceSelector": {},
+            "queueingStrategy": "BestEffortFIFO",
+            "resourceGroups": [{"coveredResources": COVERED, "flavors": queue_flavors}],
+        },
+    }
+    return [topology, *flavors, queue]
+
+
+def local_queue(name: str, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": KUEUE,
+        "kind": "LocalQueue",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "spec": {"clusterQueue": CLUSTER_QUEUE},
+    }
+
+
+def uses_kueue(profile: ClusterProfile) -> bool:
+    return profile.provider == "oci" or "kueue" in profile.addons
+
+
+def cluster_objects(profile: ClusterProfile) -> list[dict[str, Any]]:
+    """The cluster-wide objects of a cluster's profile (none for a generic cluster)."""
+    if profile.provider != "oci":
+        return []
+    from ironplane.compiler.policy import SYSTEM_NAMESPACES, admission_policies, kyverno_policy
+
+    # The NVIDIA GPU operator runs privileged DaemonSets in its own namespace.
+    exempt = SYSTEM_NAMESPACES + (
+        GPU_OPERATOR_NAMESPACES if "gpu-operator" in profile.addons else ()
+    )
+    if "kyverno" in profile.addons:
+        policy = [kyverno_policy(exempt_namespaces=exempt)]
+    else:
+        policy = admission_policies(exempt_namespaces=exempt)
+    objects = [*kueue_objects(profile), *policy]
+    for obj in objects:  # cluster-wide: owned by Ironplane (pruned when gone), by no app
+        obj["metadata"].setdefault("labels", {}).update({MANAGED_BY: MANAGER, KIND: "cluster"})
+    return objects
