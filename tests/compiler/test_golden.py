@@ -69,6 +69,7 @@ def test_whole_example_set_renders_and_validates(crd_dir: Path) -> None:
         "CronJob",
         "Deployment",
         "LocalQueue",
+        "MPIJob",
         "Namespace",
         "PersistentVolumeClaim",
         "PyTorchJob",

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ironplane import __version__
-from ironplane.cli.commands import agent, render, schema, server, up, validate
+from ironplane.cli.commands import agent, fetch_weights, render, schema, server, up, validate
 from ironplane.cli.commands.remote import (
     agent_ops,
     apply,
@@ -62,6 +62,7 @@ app.command("audit")(audit.audit)
 app.command("server")(server.server)
 app.command("agent")(agent.agent)
 app.command("up")(up.up)
+app.command("fetch-weights")(fetch_weights.fetch_weights)
 
 
 @app.command(
