@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ironplane.compiler.cluster import CLUSTER_QUEUE, LEVELS, TOPOLOGY, flavor_name
+from ironplane.compiler.cluster import CLUSTER_QUEUE, LEVELS, TOPOLOGY
 from tests.compiler.helpers import OCI, compile_text
 
 Validate = Callable[[Sequence[dict[str, Any]]], None]
@@ -35,11 +35,21 @@ def test_oci_cluster_gets_the_kueue_topology_flavors_and_queue(validated: Valida
     ]
     assert tuple(lv["nodeLabel"] for lv in topology["spec"]["levels"]) == LEVELS
     flavors = {f["metadata"]["name"]: f["spec"] for f in by_kind(objects, "ResourceFlavor")}
-    h100 = flavors[flavor_name("H100")]
+
+    def flavor_of(shape: str) -> str:
+        [name] = [
+            n
+            for n, f in flavors.items()
+            if f.get("nodeLabels", {}).get("node.kubernetes.io/instance-type") == shape
+        ]
+        return name
+
+    assert flavor_of("BM.GPU.H100.8").startswith("gpu-h100-")
+    h100 = flavors[flavor_of("BM.GPU.H100.8")]
     assert h100["nodeLabels"] == {"node.kubernetes.io/instance-type": "BM.GPU.H100.8"}
     assert h100["topologyName"] == TOPOLOGY
     assert h100["tolerations"][0]["key"] == "nvidia.com/gpu"
-    assert flavors[flavor_name("MI300X")]["tolerations"][0]["key"] == "amd.com/gpu"
+    assert flavors[flavor_of("BM.GPU.MI300X.8")]["tolerations"][0]["key"] == "amd.com/gpu"
     assert flavors["cpu"] == {}  # CPU-only pods (the MPI launcher) land anywhere
     [queue] = by_kind(objects, "ClusterQueue")
     assert queue["metadata"]["name"] == CLUSTER_QUEUE
@@ -49,8 +59,10 @@ def test_oci_cluster_gets_the_kueue_topology_flavors_and_queue(validated: Valida
         f["name"]: {r["name"]: r["nominalQuota"] for r in f["resources"]} for f in group["flavors"]
     }
     assert quotas["cpu"]["nvidia.com/gpu"] == "0" and quotas["cpu"]["amd.com/gpu"] == "0"
-    assert quotas[flavor_name("H100")]["amd.com/gpu"] == "0"
-    assert quotas[flavor_name("H100")]["nvidia.com/gpu"] != "0"
+    assert quotas[flavor_of("BM.GPU.H100.8")]["amd.com/gpu"] == "0"
+    assert quotas[flavor_of("BM.GPU.H100.8")]["nvidia.com/gpu"] != "0"
+    # CPU first: Kueue tries flavors in order; GPU pod sets skip it (no GPU quota there).
+    assert group["flavors"][0]["name"] == "cpu"
 
 
 def test_the_admission_policy_follows_the_addons(validated: Validate) -> None:
@@ -69,6 +81,34 @@ def test_the_admission_policy_follows_the_addons(validated: Validate) -> None:
 
 def test_a_generic_cluster_gets_nothing_yet() -> None:
     assert cluster_objects(GENERIC) == []
+
+
+def test_a_generic_cluster_with_kueue_gets_flavors_and_the_queue_without_topology(
+    validated: Validate,
+) -> None:
+    objects = cluster_objects(
+        GENERIC.replace("provider: generic\n", "provider: generic\naddons: [kueue]\n")
+    )
+    validated(objects)
+    assert {o["kind"] for o in objects} == {"ResourceFlavor", "ClusterQueue"}
+    assert all("topologyName" not in f["spec"] for f in by_kind(objects, "ResourceFlavor"))
+
+
+def test_flavor_names_are_safe_unique_and_follow_the_selector(validated: Validate) -> None:
+    custom = OCI.replace(
+        "enhanced: true\n",
+        "enhanced: true\ngpu_types:\n  h100: {node_selector: {pool: a}}\n"
+        '  "RTX 6000": {node_selector: {pool: b}}\n',
+        1,
+    )
+    objects = cluster_objects(custom)
+    validated(objects)
+    names = [f["metadata"]["name"] for f in by_kind(objects, "ResourceFlavor")]
+    assert len(names) == len(set(names))  # H100 and h100 do not collide
+    assert any(n.startswith("gpu-rtx-6000-") for n in names)
+    moved = cluster_objects(custom.replace("pool: b", "pool: c"))
+    renamed = {f["metadata"]["name"] for f in by_kind(moved, "ResourceFlavor")} - set(names)
+    assert len(renamed) == 1 and next(iter(renamed)).startswith("gpu-rtx-6000-")
 
 
 def test_gpu_workspaces_with_a_queue_get_their_local_queue(validated: Validate) -> None:

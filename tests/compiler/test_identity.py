@@ -80,3 +80,21 @@ def test_policy_statements() -> None:
         policy_statements(
             namespace="x' or 'a", service_account="r", cluster_ocid=None, permissions=[]
         )
+
+
+def test_a_permission_cannot_smuggle_a_second_line() -> None:
+    bad = IDENTITY.replace(
+        "['read objects in compartment ml']", '["manage all-resources in tenancy\\n"]'
+    )
+    with pytest.raises(SpecError):
+        compile_text(
+            "kind: Job\nname: nightly\nworkspace: prod\nimage: example/job:1\ncommand: [run]\n"
+            + bad
+        )
+    with pytest.raises(InvalidError):
+        policy_statements(
+            namespace="prod",
+            service_account="r",
+            cluster_ocid=None,
+            permissions=["manage all-resources in tenancy\nAllow any-user to manage x"],
+        )

@@ -403,13 +403,20 @@ def condition_holds(condition: Mapping[str, Any], context: Mapping[str, Any]) ->
 
 
 def _resource_filter_matches(
-    resources: Mapping[str, Any], kind: str, ns: str, ns_labels: Mapping[str, str]
+    resources: Mapping[str, Any],
+    kind: str,
+    ns: str,
+    ns_labels: Mapping[str, str],
+    operation: str = "CREATE",
 ) -> bool:
     """One ``resources`` filter (docs: writing-policies/match-exclude): every field it sets must
-    match. ``namespaceSelector`` is a Kubernetes label selector on the namespace's labels."""
-    allowed = {"kinds", "namespaces", "namespaceSelector"}
+    match. ``namespaceSelector`` is a Kubernetes label selector on the namespace's labels;
+    ``operations`` lists the admission operations (without it: all of them)."""
+    allowed = {"kinds", "namespaces", "namespaceSelector", "operations"}
     assert set(resources) <= allowed, f"unevaluated filter fields {set(resources) - allowed}"
     if "kinds" in resources and kind not in resources["kinds"]:
+        return False
+    if "operations" in resources and operation not in resources["operations"]:
         return False
     if "namespaces" in resources and ns not in resources["namespaces"]:
         return False
@@ -418,12 +425,15 @@ def _resource_filter_matches(
     )
 
 
-def _block_matches(block: Mapping[str, Any], kind: str, ns_labels: Mapping[str, str]) -> bool:
+def _block_matches(
+    block: Mapping[str, Any], kind: str, ns_labels: Mapping[str, str], operation: str = "CREATE"
+) -> bool:
     """A ``match``/``exclude`` block with ``any``: at least one filter matches."""
     assert set(block) == {"any"}
     name = ns_labels[NAMESPACE_NAME]
     return any(
-        _resource_filter_matches(f["resources"], kind, name, ns_labels) for f in block["any"]
+        _resource_filter_matches(f["resources"], kind, name, ns_labels, operation)
+        for f in block["any"]
     )
 
 
@@ -432,15 +442,19 @@ def kyverno_denials(
     ns_labels: Mapping[str, str] | None = None,
     kind: str = "Pod",
     policy: Mapping[str, Any] | None = None,
+    operation: str = "CREATE",
 ) -> set[str]:
     """Rule keys (without ``deny-``) that deny the request (docs: writing-policies/validate,
     "Deny rules": the request is denied when the conditions hold)."""
     policy = policy or kyverno_policy()
     ns_labels = ns_labels or namespace("prod")
-    context = {"request": {"object": pod, "operation": "CREATE"}}
+    # On DELETE the admission request carries no object (it is null).
+    context = {
+        "request": {"object": None if operation == "DELETE" else pod, "operation": operation}
+    }
     denied = set()
     for rule in policy["spec"]["rules"]:
-        if not _block_matches(rule["match"], kind, ns_labels):
+        if not _block_matches(rule["match"], kind, ns_labels, operation):
             continue
         if _block_matches(rule["exclude"], kind, ns_labels):
             continue
@@ -458,6 +472,20 @@ def test_kyverno_allows_and_denies(name: str, pod: Pod, expected: set[str]) -> N
     assert kyverno_denials(pod, kind="Pod/ephemeralcontainers") == expected
     # Kinds the rules do not name are not evaluated (autogen is off).
     assert kyverno_denials(pod, kind="Deployment") == set()
+
+
+def test_kyverno_never_judges_deletions() -> None:
+    """A rule evaluated on DELETE would see no object; the rules match CREATE and UPDATE only."""
+    pod = restricted_pod()
+    for change, _ in DENIED.values():
+        change(pod)
+    assert kyverno_denials(pod, operation="UPDATE") == set(MESSAGES)
+    assert kyverno_denials(pod, operation="DELETE") == set()
+
+
+def test_kyverno_keys_evaluate_on_a_pod_without_containers_lists() -> None:
+    pod: Pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bare"}, "spec": {}}
+    assert kyverno_denials(pod) == set()
 
 
 def test_kyverno_denies_every_field_together() -> None:

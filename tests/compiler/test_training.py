@@ -393,3 +393,17 @@ def test_weights_and_checkpoints_on_one_volume_stay_writable(validated: Validate
         {"name": "vol-ckpt", "persistentVolumeClaim": {"claimName": "ckpt"}}
     ]
     validated([obj])
+
+
+def test_without_kueue_the_job_starts_at_once_with_a_warning() -> None:
+    from tests.compiler.helpers import compile_text
+
+    platform = (
+        "kind: Cluster\nname: lab\nprovider: generic\n---\n"
+        "kind: Workspace\nname: training\ncluster: lab\ngpu: true\nprivileged: true\n---\n"
+    )
+    compiled = compile_text(training("plain-job", "pytorch"), platform=platform)
+    [job] = [o for o in compiled.bundle.objects if o["kind"] == "PyTorchJob"]
+    assert job["spec"]["runPolicy"]["suspend"] is False
+    assert "kueue.x-k8s.io/queue-name" not in job["metadata"]["labels"]
+    assert any("runs no Kueue" in w.message for w in compiled.warnings)

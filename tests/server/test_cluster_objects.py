@@ -30,3 +30,19 @@ async def test_desired_state_carries_kueue_and_the_policy(server: Server) -> Non
     # The same spec again changes nothing.
     await apply_yaml(api, CLUSTER + "addons: [kyverno]\n")
     assert (await api.get("/clusters/oke-prod/desired")).json()["revision"] == revision + 1
+
+
+async def test_workspaces_follow_their_cluster_profile(server: Server) -> None:
+    api = server.admin
+    generic = "kind: Cluster\nname: lab\nprovider: generic\n"
+    space = "kind: Workspace\nname: team\ncluster: lab\ngpu: true\nqueue: team-q\n"
+    await apply_yaml(api, generic, space)
+
+    async def kinds() -> set[str]:
+        desired = (await api.get("/clusters/lab/desired")).json()
+        return {o["kind"] for o in desired["objects"]}
+
+    assert "LocalQueue" not in await kinds()  # no Kueue on that cluster
+    await apply_yaml(api, generic + "addons: [kueue]\n")
+    assert {"LocalQueue", "ClusterQueue", "ResourceFlavor"} <= await kinds()
+    assert "Topology" not in await kinds()

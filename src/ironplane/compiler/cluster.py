@@ -14,12 +14,16 @@ For an OCI cluster (the RoCE v2 bare-metal profile):
   workspaces (``policy.py``): a Kyverno ``ClusterPolicy`` when Kyverno is among the cluster's
   add-ons, else a ``ValidatingAdmissionPolicy`` and its binding (no add-on needed).
 
-A generic cluster gets nothing yet. The objects are computed from the Cluster spec whenever the
+A generic cluster that lists the ``kueue`` add-on gets the flavors (without a topology) and the
+ClusterQueue; otherwise nothing. The objects are computed from the Cluster spec whenever the
 cluster's desired state is served; they are not stored.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from typing import Any
 
 from ironplane.compiler.context import ClusterProfile
@@ -42,8 +46,15 @@ COVERED = ["cpu", "memory", NVIDIA, AMD]
 GPU_OPERATOR_NAMESPACES = ("gpu-operator",)
 
 
-def flavor_name(gpu_type: str) -> str:
-    return "gpu-" + gpu_type.lower().replace("_", "-").replace(".", "-")
+def flavor_name(gpu_type: str, node_labels: dict[str, str], resource: str) -> str:
+    """``gpu-<type>-<digest>``: DNS-safe whatever the GPU type is called, unique per type, and
+    new whenever the type's node labels or resource change (Kueue makes a flavor's labels and
+    tolerations immutable once it has a topology, so a changed flavor is replaced, not edited)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", gpu_type.lower()).strip("-")[:40] or "gpu"
+    digest = hashlib.sha256(
+        json.dumps([gpu_type, sorted(node_labels.items()), resource]).encode()
+    ).hexdigest()[:6]
+    return f"gpu-{slug}-{digest}"
 
 
 def _meta(name: str) -> dict[str, Any]:
@@ -57,25 +68,27 @@ def kueue_objects(profile: ClusterProfile) -> list[dict[str, Any]]:
         "metadata": _meta(TOPOLOGY),
         "spec": {"levels": [{"nodeLabel": level} for level in LEVELS]},
     }
-    flavors: list[dict[str, Any]] = []
+    # The CPU flavor first: Kueue tries flavors in order, and a GPU pod set moves past it (its
+    # GPU quota is 0) while CPU-only pods (the MPI launcher) stay off the GPU flavors' nodes.
+    flavors: list[dict[str, Any]] = [
+        {"apiVersion": KUEUE, "kind": "ResourceFlavor", "metadata": _meta(CPU_FLAVOR), "spec": {}}
+    ]
     for gpu_type, nodes in profile.gpu_types.items():
+        labels = dict(nodes.node_selector)
+        spec: dict[str, Any] = {
+            "nodeLabels": labels,
+            "tolerations": [{"key": nodes.resource, "operator": "Exists", "effect": "NoSchedule"}],
+        }
+        if profile.provider == "oci":
+            spec["topologyName"] = TOPOLOGY
         flavors.append(
             {
                 "apiVersion": KUEUE,
                 "kind": "ResourceFlavor",
-                "metadata": _meta(flavor_name(gpu_type)),
-                "spec": {
-                    "nodeLabels": dict(nodes.node_selector),
-                    "topologyName": TOPOLOGY,
-                    "tolerations": [
-                        {"key": nodes.resource, "operator": "Exists", "effect": "NoSchedule"}
-                    ],
-                },
+                "metadata": _meta(flavor_name(gpu_type, labels, nodes.resource)),
+                "spec": spec,
             }
         )
-    flavors.append(
-        {"apiVersion": KUEUE, "kind": "ResourceFlavor", "metadata": _meta(CPU_FLAVOR), "spec": {}}
-    )
     queue_flavors = []
     for flavor in flavors:
         tolerations = flavor["spec"].get("tolerations") or [{}]
@@ -104,7 +117,7 @@ def kueue_objects(profile: ClusterProfile) -> list[dict[str, Any]]:
             "resourceGroups": [{"coveredResources": COVERED, "flavors": queue_flavors}],
         },
     }
-    return [topology, *flavors, queue]
+    return [topology, *flavors, queue] if profile.provider == "oci" else [*flavors, queue]
 
 
 def local_queue(name: str, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -121,9 +134,11 @@ def uses_kueue(profile: ClusterProfile) -> bool:
 
 
 def cluster_objects(profile: ClusterProfile) -> list[dict[str, Any]]:
-    """The cluster-wide objects of a cluster's profile (none for a generic cluster)."""
+    """The cluster-wide objects of a cluster's profile: Kueue's where it runs Kueue (OCI, or the
+    kueue add-on; the Topology only on OCI), the admission policy on OCI."""
+    kueue = kueue_objects(profile) if uses_kueue(profile) else []
     if profile.provider != "oci":
-        return []
+        return _owned(kueue)
     from ironplane.compiler.policy import SYSTEM_NAMESPACES, admission_policies, kyverno_policy
 
     # The NVIDIA GPU operator runs privileged DaemonSets in its own namespace.
@@ -134,7 +149,10 @@ def cluster_objects(profile: ClusterProfile) -> list[dict[str, Any]]:
         policy = [kyverno_policy(exempt_namespaces=exempt)]
     else:
         policy = admission_policies(exempt_namespaces=exempt)
-    objects = [*kueue_objects(profile), *policy]
+    return _owned([*kueue, *policy])
+
+
+def _owned(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for obj in objects:  # cluster-wide: owned by Ironplane (pruned when gone), by no app
         obj["metadata"].setdefault("labels", {}).update({MANAGED_BY: MANAGER, KIND: "cluster"})
     return objects

@@ -74,12 +74,14 @@ _KYVERNO_CONDITIONS: dict[str, dict[str, Any]] = {
         "value": True,
     },
     "privileged": {
-        "key": f"{{{{ {_ALL_CONTAINERS} | [?securityContext.privileged == `true`] | length(@) }}}}",
+        "key": f"{{{{ {_ALL_CONTAINERS} || `[]` | [?securityContext.privileged == `true`] "
+        "| length(@) }}",
         "operator": "GreaterThan",
         "value": 0,
     },
     "capabilities": {
-        "key": f"{{{{ {_ALL_CONTAINERS}.securityContext.capabilities.add[] | length(@) }}}}",
+        "key": f"{{{{ {_ALL_CONTAINERS}.securityContext.capabilities.add[] || `[]` "
+        "| length(@) }}",
         "operator": "GreaterThan",
         "value": 0,
     },
@@ -121,7 +123,18 @@ def kyverno_policy(*, exempt_namespaces: Sequence[str] = SYSTEM_NAMESPACES) -> d
     rules = [
         {
             "name": f"deny-{key}",
-            "match": {"any": [{"resources": {"kinds": ["Pod", "Pod/ephemeralcontainers"]}}]},
+            # Only what creates or changes a pod: on DELETE there is no object to judge (and a
+            # rule that fails to evaluate would block the deletion).
+            "match": {
+                "any": [
+                    {
+                        "resources": {
+                            "kinds": ["Pod", "Pod/ephemeralcontainers"],
+                            "operations": ["CREATE", "UPDATE"],
+                        }
+                    }
+                ]
+            },
             "exclude": {"any": exclude},
             "validate": {
                 "failureAction": "Enforce",

@@ -27,9 +27,9 @@ def policy_statements(
     permissions: Sequence[str],
 ) -> list[str]:
     """One ``Allow`` statement per permission (a placeholder one when none are asked for)."""
-    for value in (namespace, service_account, cluster_ocid or ""):
-        if "'" in value:
-            raise InvalidError(f"{value!r} cannot appear in a policy condition")
+    for value in (namespace, service_account, cluster_ocid or "", *permissions):
+        if "'" in value or any(ord(c) < 32 or c in "{}" for c in value):
+            raise InvalidError(f"{value!r} cannot appear in a policy statement")
     where = (
         "where all {request.principal.type = 'workload', "
         f"request.principal.namespace = '{namespace}', "

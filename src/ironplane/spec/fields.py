@@ -221,7 +221,7 @@ class Identity(SpecModel):
     @classmethod
     def _permissions(cls, value: list[str]) -> list[str]:
         for i, text in enumerate(value):
-            if not PERMISSION.match(text):
+            if not PERMISSION.fullmatch(text):
                 raise ValueError(
                     f"permissions[{i}]: {text!r} is not '<verb> <resource> in <location>' "
                     "(verb: inspect, read, use or manage; location: tenancy or compartment NAME)"

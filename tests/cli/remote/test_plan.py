@@ -78,3 +78,10 @@ def test_plan_needs_a_training_job(server: FakeServer, tmp_path: Path) -> None:
     path.write_text("kind: Workspace\nname: team-a\n")
     code, _, err = run_cli(["plan", "-f", str(path)])
     assert code == 2 and "no TrainingJob" in err
+
+
+def test_plan_needs_an_oci_cluster(server: FakeServer, tmp_path: Path) -> None:
+    server.on("GET", "/workspaces/team-a", WORKSPACE)
+    server.on("GET", "/clusters/oke-prod", {**CLUSTER, "provider": "generic", "nodes": []})
+    code, _, err = run_cli(["plan", "-f", str(_job(tmp_path, 1, "required"))])
+    assert code == 2 and "not an OCI cluster" in err

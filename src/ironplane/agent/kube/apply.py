@@ -51,6 +51,14 @@ PRUNED_KINDS: tuple[ResourceType, ...] = tuple(
         ("apps/v1", "StatefulSet"),
         ("batch/v1", "Job"),
         ("batch/v1", "CronJob"),
+        # Cluster-wide objects of the OCI profile: listed even after a restart (when nothing
+        # desired names them any more), so that removing them from the profile removes them.
+        ("kueue.x-k8s.io/v1beta2", "Topology"),
+        ("kueue.x-k8s.io/v1beta2", "ResourceFlavor"),
+        ("kueue.x-k8s.io/v1beta2", "ClusterQueue"),
+        ("kyverno.io/v1", "ClusterPolicy"),
+        ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"),
+        ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"),
     )
 )
 """Kinds always listed for pruning, whether or not the desired set has any."""

@@ -315,6 +315,12 @@ def node_info(node: Mapping[str, Any], used: Mapping[str, int] | None = None) ->
     )
 
 
+def _gpus_of(container: Mapping[str, Any]) -> int:
+    resources = container.get("resources") or {}
+    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+    return sum(quantity_int(requests.get(r, limits.get(r, "0"))) for r in GPU_RESOURCES)
+
+
 def gpus_in_use(pods: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """GPUs requested per node by the pods bound to it that have not finished."""
     used: dict[str, int] = {}
@@ -324,12 +330,9 @@ def gpus_in_use(pods: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         phase = (pod.get("status") or {}).get("phase")
         if not node or phase in ("Succeeded", "Failed"):
             continue
-        total = 0
-        for container in spec.get("containers") or []:
-            requests = (container.get("resources") or {}).get("requests") or {}
-            limits = (container.get("resources") or {}).get("limits") or {}
-            for resource in GPU_RESOURCES:
-                total += quantity_int(requests.get(resource, limits.get(resource, "0")))
+        # The pod's effective request: its containers together, or its largest init container.
+        total = sum(_gpus_of(c) for c in spec.get("containers") or [])
+        total = max([total, *(_gpus_of(c) for c in spec.get("initContainers") or [])])
         if total:
             used[node] = used.get(node, 0) + total
     return used

@@ -9,9 +9,10 @@
 - ray → RayJob (``ray.io/v1``): a CPU-only head and a worker group of ``nodes`` GPU workers; the
   entrypoint is the command and args.
 
-Every object is created suspended and labelled ``kueue.x-k8s.io/queue-name``, so Kueue admits it
-(and unsuspends it) when quota allows. ``retries`` and ``timeout`` map to the kind's backoff
-limit and active deadline. The shared pod parts are in ``training_pods.py``.
+On a cluster that runs Kueue (OCI, or the ``kueue`` add-on) every object is created suspended and
+labelled ``kueue.x-k8s.io/queue-name``, so Kueue admits it (and unsuspends it) when quota and
+topology allow; elsewhere it starts at once, with a warning. ``retries`` and ``timeout`` map to
+the kind's backoff limit and active deadline. The shared pod parts are in ``training_pods.py``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ironplane.compiler.kinds.training_pods import (
     node_env,
     node_pod,
     object_metadata,
+    queued,
     spec_of,
     template,
     topology_annotations,
@@ -95,7 +97,7 @@ def mpi_job(build: Build) -> dict[str, Any]:
             "cleanPodPolicy": "Running",
             "backoffLimit": spec.retries,
             **_deadline(build),
-            "suspend": True,
+            "suspend": queued(build),
         },
     }
     if not rdma:
@@ -135,7 +137,11 @@ def pytorch_job(build: Build) -> dict[str, Any]:
         "PyTorchJob",
         {
             "nprocPerNode": str(gpus) if gpus else "auto",
-            "runPolicy": {"backoffLimit": spec.retries, **_deadline(build), "suspend": True},
+            "runPolicy": {
+                "backoffLimit": spec.retries,
+                **_deadline(build),
+                "suspend": queued(build),
+            },
             "pytorchReplicaSpecs": replicas,
         },
     )
@@ -210,7 +216,7 @@ def train_job(build: Build) -> dict[str, Any]:
                 "apiGroup": "trainer.kubeflow.org",
                 "kind": "ClusterTrainingRuntime",
             },
-            "suspend": True,
+            "suspend": queued(build),
             **_deadline(build),
             "trainer": trainer,
             "runtimePatches": [patch],
@@ -240,7 +246,7 @@ def ray_job(build: Build) -> dict[str, Any]:
             "shutdownAfterJobFinishes": True,
             "backoffLimit": spec.retries,
             **_deadline(build),
-            "suspend": True,
+            "suspend": queued(build),
             "rayClusterSpec": {
                 "headGroupSpec": {"rayStartParams": {}, "template": template(build, head, {})},
                 "workerGroupSpecs": [

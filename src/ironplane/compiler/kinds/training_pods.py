@@ -47,8 +47,24 @@ def gpus_per_node(spec: TrainingJobSpec) -> int | None:
     return spec.resources.gpu.count if spec.resources and spec.resources.gpu else None
 
 
+def queued(build: Build) -> bool:
+    """Whether Kueue admits the job: created suspended with its queue label, or started at once
+    on a cluster without Kueue (neither OCI nor the ``kueue`` add-on)."""
+    from ironplane.compiler.cluster import uses_kueue
+
+    return uses_kueue(build.ctx.cluster)
+
+
 def queue_of(build: Build) -> str | None:
     spec = spec_of(build)
+    if not queued(build):
+        build.warn(
+            f"cluster {build.ctx.cluster.name!r} runs no Kueue (not OCI, no kueue add-on): the "
+            "job starts at once, without queueing or topology-aware placement",
+            path=("queue",) if spec.queue else (),
+            hint="add kueue to the Cluster's addons once it is installed",
+        )
+        return None
     queue = spec.queue or build.ctx.workspace.queue
     if queue is None:
         build.warn(

@@ -152,6 +152,8 @@ def placement_warnings(docs: Sequence[Document], state: _State) -> list[Diagnost
         cluster = by_id.get(ws.cluster_id) if ws is not None else None
         if cluster is None or not cluster.nodes or not isinstance(spec, TrainingJobSpec):
             continue
+        if cluster.spec.get("provider") != "oci":
+            continue  # no topology labels to place on: nothing to preview
         try:
             podset = podset_of(
                 spec, str(cluster.spec.get("provider", "generic")), cluster.spec.get("gpu_types")

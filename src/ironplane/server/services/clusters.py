@@ -121,6 +121,10 @@ async def update_cluster(
         return False
     row.spec = data
     row.updated_at = utcnow()
+    # Workspace objects depend on the cluster's profile (their LocalQueue): compile them again.
+    spaces = await session.scalars(select(WorkspaceRow).where(WorkspaceRow.cluster_id == row.id))
+    for ws in spaces:
+        ws.objects = workspace_objects(WorkspaceSpec.model_validate(ws.spec), spec)
     record(session, caller, action="cluster.update", target=f"cluster/{row.name}")
     return True
 

@@ -38,6 +38,11 @@ def plan(
             ws = spec.workspace or "default"
             name = cluster or client.workspaces.get(ws).cluster
             info = client.clusters.get(name)
+            if info.provider != "oci":
+                raise InvalidError(
+                    f"cluster {name!r} is not an OCI cluster: the preview places pods on the "
+                    "oci.oraclecloud.com/rdma.* topology labels Kueue uses there"
+                )
             podset = podset_of(spec, info.provider, info.spec.get("gpu_types"))
             result = preview(nodes_of(list(info.nodes)), podset)
             print(f"{ws}/{spec.name} on cluster {name}:")
