@@ -361,6 +361,7 @@ def test_second_fetch_is_a_cache_hit(
         "region": REGION,
         "workers": 2,
         "part_size": 1,
+        "link": None,  # called directly, not through Typer: every option explicit
     }
     fetch_weights(src("cached"), **args)
     first = capsys.readouterr()
@@ -374,6 +375,13 @@ def test_second_fetch_is_a_cache_hit(
     counter = Counting(server.client())
     again = run(server, "cached", tmp_path, client=counter)
     assert again.cached and counter.gets == [] and again.downloaded == 0
+    # --link: a fixed path for the engine, pointed at the content-keyed result (and re-pointed).
+    link = tmp_path / "pod" / "model"
+    fetch_weights(src("cached"), **{**args, "link": link})
+    capsys.readouterr()
+    assert link.is_symlink() and link.resolve() == Path(path).resolve()
+    fetch_weights(src("cached"), **{**args, "link": link})
+    assert link.resolve() == Path(path).resolve()
 
 
 def test_lock_serializes_fetches_of_the_same_content(server: Server, tmp_path: Path) -> None:

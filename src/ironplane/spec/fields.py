@@ -238,6 +238,12 @@ class Weights(SpecModel):
         "block://<volume> | hf://<repo>"
     )
     cache: Literal["nvme", "memory", "none"] = "nvme"
+    credentials: Label | None = Field(
+        default=None,
+        description="oci:// only: a secret group with aws_access_key_id and "
+        "aws_secret_access_key (an OCI Customer Secret Key); Ironplane's own puller then "
+        "downloads the weights through the S3-compatible API (`ironplane fetch-weights`)",
+    )
 
     @model_validator(mode="after")
     def _source_shape(self) -> Weights:
@@ -252,6 +258,11 @@ class Weights(SpecModel):
             raise FieldProblem("hf:// needs <org>/<repo>", allowed=allowed)
         if scheme in ("fss", "block") and not parts:
             raise FieldProblem(f"{scheme}:// needs a volume name", allowed=allowed)
+        if self.credentials is not None and scheme != "oci":
+            raise FieldProblem(
+                "credentials are for oci:// weights (the S3-compatible API)",
+                allowed="drop credentials, or use an oci:// source",
+            )
         if scheme in ("oci", "hf") and self.cache == "none":
             raise FieldProblem(
                 f"{scheme}:// weights are downloaded and need a cache",

@@ -34,6 +34,12 @@ def fetch_weights(
     part_size: int = typer.Option(
         64, "--part-size", min=1, help="Size of each ranged GET, in MiB."
     ),
+    link: Path | None = typer.Option(
+        None,
+        "--link",
+        help="Also point this symlink at the result: a fixed path for the engine to load, "
+        "whatever the content key.",
+    ),
 ) -> None:
     """Download weights once per node: parallel, resumable, checksum-verified; print the path.
 
@@ -56,4 +62,17 @@ def fetch_weights(
     )
     if result.cached:
         log("cached")
+    if link is not None:
+        _point(link, Path(result.path))
     print(result.path, flush=True)
+
+
+def _point(link: Path, target: Path) -> None:
+    """Make ``link`` a symlink to ``target``, replacing what is there atomically."""
+    import os
+
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name(link.name + ".new")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    os.replace(tmp, link)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ironplane import __version__
 from ironplane.compiler.core import Build
 from ironplane.compiler.kinds.server import Server, declared_probes, emit_server, port_name
-from ironplane.compiler.pods import NONROOT_UID, container_security, volume_claim
+from ironplane.compiler.pods import NONROOT_UID, container_security, secret_name, volume_claim
 from ironplane.spec.fields import Probe
 from ironplane.spec.kinds import ModelSpec
 
@@ -23,6 +24,9 @@ ENGINE_IMAGES = {
     "tgi": "ghcr.io/huggingface/text-generation-inference:3.3.6",
 }
 OCI_CLI_IMAGE = "ghcr.io/oracle/oci-cli:20251021"
+IRONPLANE_IMAGE = f"ghcr.io/ironplane/ironplane:{__version__}"
+NODE_CACHE = "/mnt/localdisk/ironplane/weights"
+"""Where OKE GPU shapes' local NVMe is mounted (oci-hpc-oke's RAID): a node-shared cache."""
 CACHE_DIR = "/models"
 WEIGHTS_DIR = "/weights"
 
@@ -114,6 +118,8 @@ def _weights(build: Build, spec: ModelSpec, server: Server) -> str:
             mount["subPath"] = sub
         server.mounts.append(mount)
         return WEIGHTS_DIR
+    if weights.scheme == "oci" and weights.credentials:
+        return _puller(build, spec, server)
     if weights.scheme == "oci":
         namespace, bucket, prefix = where[0], where[1], "/".join(where[2:])
         auth = "oke_workload_identity" if spec.identity else "instance_principal"
@@ -147,3 +153,58 @@ def _weights(build: Build, spec: ModelSpec, server: Server) -> str:
         hint="use fss://, oci:// or hf:// weights for now",
     )
     return spec.model
+
+
+def _puller(build: Build, spec: ModelSpec, server: Server) -> str:
+    """``oci://`` weights through Ironplane's puller (``ironplane fetch-weights``).
+
+    With ``cache: nvme`` in a privileged workspace the download lands in a node-shared,
+    content-keyed cache on the local NVMe (a hostPath), so each node fetches an artifact once;
+    elsewhere (restricted pods cannot mount host paths, or ``cache: memory``) in the pod's own
+    cache volume. Either way a symlink at a fixed path in the pod's cache names what to load.
+    """
+    weights = spec.weights
+    assert weights is not None and weights.credentials is not None
+    dest = f"{CACHE_DIR}/fetched"
+    mounts = [{"name": "model-cache", "mountPath": CACHE_DIR}]
+    security = container_security()
+    if weights.cache == "nvme" and build.ctx.workspace.privileged:
+        # The host directory is root's: the puller writes as root (no capabilities), the engine
+        # reads what it wrote (files are world-readable) through a read-only mount.
+        security = {**security, "runAsUser": 0, "runAsNonRoot": False}
+        server.volumes.append(
+            {
+                "name": "weights-node-cache",
+                "hostPath": {"path": NODE_CACHE, "type": "DirectoryOrCreate"},
+            }
+        )
+        node_mount = {"name": "weights-node-cache", "mountPath": NODE_CACHE}
+        server.mounts.append({**node_mount, "readOnly": True})
+        mounts.append(node_mount)
+        dest = NODE_CACHE
+    elif weights.cache == "nvme":
+        build.warn(
+            "a node-shared weights cache needs a privileged workspace (a host path on the local "
+            "NVMe); this pod downloads into its own cache",
+            path=("weights", "cache"),
+        )
+    link = f"{CACHE_DIR}/weights"
+    cmd = ["ironplane", "fetch-weights", weights.source, "--dest", dest, "--link", link]
+    if build.ctx.cluster.region:
+        cmd += ["--region", build.ctx.cluster.region]
+    group = secret_name(weights.credentials)
+    env = [
+        {"name": name.upper(), "valueFrom": {"secretKeyRef": {"name": group, "key": name}}}
+        for name in ("aws_access_key_id", "aws_secret_access_key")
+    ]
+    server.init_containers.append(
+        {
+            "name": "fetch-weights",
+            "image": IRONPLANE_IMAGE,
+            "command": cmd,
+            "env": env,
+            "volumeMounts": mounts,
+            "securityContext": security,
+        }
+    )
+    return link
