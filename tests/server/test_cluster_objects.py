@@ -46,3 +46,16 @@ async def test_workspaces_follow_their_cluster_profile(server: Server) -> None:
     await apply_yaml(api, generic + "addons: [kueue]\n")
     assert {"LocalQueue", "ClusterQueue", "ResourceFlavor"} <= await kinds()
     assert "Topology" not in await kinds()
+
+
+async def test_missing_puller_credentials_are_warned(server: Server) -> None:
+    api = server.admin
+    await apply_yaml(api, CLUSTER, WORKSPACE + "gpu: true\n")
+    model = (
+        "kind: Model\nname: llama\nworkspace: prod\nengine: vllm\n"
+        "model: meta-llama/Llama-3.1-8B-Instruct\nresources: {gpu: {count: 1, type: H100}}\n"
+        "weights: {source: oci://ns/bucket/llama, credentials: s3-keys}\n"
+    )
+    r = await apply_yaml(api, model)
+    messages = [w["message"] for w in r.json()["warnings"]]
+    assert any("secret group 's3-keys' does not exist" in m for m in messages), messages

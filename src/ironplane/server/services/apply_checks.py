@@ -13,7 +13,7 @@ from ironplane.compiler.core import CompileResult
 from ironplane.core.diagnostics import Diagnostic
 from ironplane.core.errors import InvalidError, SpecError
 from ironplane.server.db.tables import AppRow, AppVersionRow, SecretGroupRow, WorkspaceRow
-from ironplane.spec.fields import SecretRef
+from ironplane.spec.fields import SecretRef, Weights
 from ironplane.spec.kinds import ClusterSpec, WorkspaceSpec
 from ironplane.spec.loading import Document
 from ironplane.wire.manifests import identity
@@ -84,6 +84,10 @@ def _secret_refs(
     """Every ``{secret: group/key}`` in a spec, with its field path."""
     if isinstance(value, SecretRef):
         yield path, value.secret
+    elif isinstance(value, Weights) and value.credentials is not None:
+        # The puller's S3 key pair: two keys of the named group.
+        for key in ("aws_access_key_id", "aws_secret_access_key"):
+            yield (*path, "credentials"), f"{value.credentials}/{key}"
     elif isinstance(value, BaseModel):
         for name in type(value).model_fields:
             yield from _secret_refs(getattr(value, name), (*path, name))
