@@ -71,6 +71,11 @@ class Handle:
             return b"".join(chunks)
 
 
+def targets(*models: str, **extra: Any) -> dict[str, Any]:
+    """A model entry whose targets are the mock provider's upstream models (behaviours)."""
+    return {"targets": [{"provider": "mock", "model": m} for m in models], **extra}
+
+
 def base_config(upstream_url: str, **models: Any) -> dict[str, Any]:
     """A config with one provider ``mock`` and the given models (name -> model entry)."""
     entries = [{"name": name, **entry} for name, entry in models.items()] or [

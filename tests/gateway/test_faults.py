@@ -6,19 +6,14 @@ import asyncio
 import socket
 import time
 from pathlib import Path
-from typing import Any
 
 import openai
 import pytest
 
-from tests.gateway.conftest import KEY, Handle, base_config, running_gateway
+from tests.gateway.conftest import KEY, Handle, base_config, running_gateway, targets
 from tests.gateway.openai_mock import MockUpstream, wait_for
 
 MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-def _targets(*models: str, **extra: Any) -> dict[str, Any]:
-    return {"targets": [{"provider": "mock", "model": m} for m in models], **extra}
 
 
 def _tasks(gw: Handle) -> int:
@@ -33,7 +28,7 @@ def _sockets(gw: Handle) -> tuple[int, int]:
 def test_stream_broken_after_first_byte_ends_with_an_error_not_a_retry(
     upstream: MockUpstream, tmp_path: Path
 ) -> None:
-    cfg = base_config(upstream.url, gpt=_targets("break", "ok", strategy="priority", retries=2))
+    cfg = base_config(upstream.url, gpt=targets("break", "ok", strategy="priority", retries=2))
     with running_gateway(cfg, tmp_path) as gw:
         stream = gw.client().chat.completions.create(model="gpt", messages=MESSAGES, stream=True)
         got = []
@@ -46,7 +41,7 @@ def test_stream_broken_after_first_byte_ends_with_an_error_not_a_retry(
 
 
 def test_stalled_stream_hits_the_idle_timeout(upstream: MockUpstream, tmp_path: Path) -> None:
-    cfg = base_config(upstream.url, gpt=_targets("stall", idle_timeout="300ms"))
+    cfg = base_config(upstream.url, gpt=targets("stall", idle_timeout="300ms"))
     with running_gateway(cfg, tmp_path) as gw:
         stream = gw.client().chat.completions.create(model="gpt", messages=MESSAGES, stream=True)
         started = time.monotonic()
@@ -60,7 +55,7 @@ def test_stalled_stream_hits_the_idle_timeout(upstream: MockUpstream, tmp_path: 
 def test_client_leaving_mid_stream_cancels_the_upstream(
     upstream: MockUpstream, tmp_path: Path
 ) -> None:
-    cfg = base_config(upstream.url, gpt=_targets("endless"))
+    cfg = base_config(upstream.url, gpt=targets("endless"))
     with running_gateway(cfg, tmp_path) as gw:
         with gw.client() as warm:
             warm.chat.completions.create(model="gpt", messages=MESSAGES)
@@ -87,7 +82,7 @@ def test_client_leaving_mid_stream_cancels_the_upstream(
 def test_client_leaving_before_the_answer_frees_the_upstream(
     upstream: MockUpstream, tmp_path: Path
 ) -> None:
-    cfg = base_config(upstream.url, gpt=_targets("slow-500"))
+    cfg = base_config(upstream.url, gpt=targets("slow-500"))
     with running_gateway(cfg, tmp_path) as gw:
         port = int(gw.url.rsplit(":", 1)[1])
         body = b'{"model":"gpt","messages":[]}'
@@ -107,7 +102,7 @@ def test_client_leaving_before_the_answer_frees_the_upstream(
 def test_many_concurrent_streams_then_back_to_baseline(
     upstream: MockUpstream, tmp_path: Path
 ) -> None:
-    cfg = base_config(upstream.url, gpt=_targets("ok"))
+    cfg = base_config(upstream.url, gpt=targets("ok"))
     with running_gateway(cfg, tmp_path) as gw:
 
         async def drive() -> list[str]:

@@ -7,7 +7,6 @@ import re
 import socket
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import openai
@@ -15,15 +14,11 @@ import pytest
 
 from ironplane.gateway.limits import Limit
 from tests.gateway.anthropic_mock import anthropic_upstream
-from tests.gateway.conftest import KEY, base_config, running_gateway
+from tests.gateway.conftest import KEY, base_config, running_gateway, targets
 from tests.gateway.openai_mock import MockUpstream, wait_for
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 AUTH = {"Authorization": f"Bearer {KEY}"}
-
-
-def _targets(*models: str, **extra: Any) -> dict[str, Any]:
-    return {"targets": [{"provider": "mock", "model": m} for m in models], **extra}
 
 
 def _request(body: bytes, version: bytes = b"1.1", extra: bytes = b"") -> bytes:
@@ -43,7 +38,7 @@ def _request(body: bytes, version: bytes = b"1.1", extra: bytes = b"") -> bytes:
 def test_upstream_framing_and_odd_usage_still_answer(
     upstream: MockUpstream, tmp_path: Path, model: str
 ) -> None:
-    cfg = base_config(upstream.url, gpt=_targets(model, retries=2))
+    cfg = base_config(upstream.url, gpt=targets(model, retries=2))
     cfg["providers"][0]["max_connections"] = 1  # an interim answer must not free the connection
     with running_gateway(cfg, tmp_path) as gw:
         for _ in range(2):
@@ -54,7 +49,7 @@ def test_upstream_framing_and_odd_usage_still_answer(
 
 
 def test_upstream_204_is_relayed(upstream: MockUpstream, tmp_path: Path) -> None:
-    with running_gateway(base_config(upstream.url, gpt=_targets("status-204")), tmp_path) as gw:
+    with running_gateway(base_config(upstream.url, gpt=targets("status-204")), tmp_path) as gw:
         r = httpx.post(gw.url + "/v1/chat/completions", json={"model": "gpt"}, headers=AUTH)
         assert r.status_code == 204 and r.content == b""
 
@@ -62,7 +57,7 @@ def test_upstream_204_is_relayed(upstream: MockUpstream, tmp_path: Path) -> None
 def test_upstream_refusing_the_gateways_key_is_502_and_never_relayed(
     upstream: MockUpstream, tmp_path: Path
 ) -> None:
-    cfg = base_config(upstream.url, gpt=_targets("status-401", retries=0))
+    cfg = base_config(upstream.url, gpt=targets("status-401", retries=0))
     with running_gateway(cfg, tmp_path) as gw:
         with pytest.raises(openai.APIStatusError) as failed:
             gw.client().chat.completions.create(model="gpt", messages=MESSAGES)
@@ -124,7 +119,7 @@ def test_refused_body_never_reaches_the_upstream(upstream: MockUpstream, tmp_pat
 def test_a_client_that_stops_reading_does_not_cool_the_target(
     upstream: MockUpstream, tmp_path: Path
 ) -> None:
-    cfg = base_config(upstream.url, gpt=_targets("flood", idle_timeout="300ms"))
+    cfg = base_config(upstream.url, gpt=targets("flood", idle_timeout="300ms"))
     cfg["gateway"] = {"cooldown_failures": 1}
     with running_gateway(cfg, tmp_path) as gw:
         port = int(gw.url.rsplit(":", 1)[1])
@@ -145,7 +140,7 @@ def test_retry_overhead_excludes_time_spent_on_failed_attempts(
     upstream: MockUpstream, tmp_path: Path
 ) -> None:
     cfg = base_config(
-        upstream.url, gpt=_targets("hang", "ok", strategy="priority", retries=1, timeout="300ms")
+        upstream.url, gpt=targets("hang", "ok", strategy="priority", retries=1, timeout="300ms")
     )
     with running_gateway(cfg, tmp_path) as gw:
         gw.client().chat.completions.create(model="gpt", messages=MESSAGES)

@@ -11,14 +11,10 @@ import httpx
 import openai
 import pytest
 
-from tests.gateway.conftest import KEY, base_config, running_gateway
+from tests.gateway.conftest import KEY, base_config, running_gateway, targets
 from tests.gateway.openai_mock import MockUpstream
 
 MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-def targets(*models: str, **extra: Any) -> dict[str, Any]:
-    return {"targets": [{"provider": "mock", "model": m} for m in models], **extra}
 
 
 def upstream_errors(gw: Any) -> dict[str, int]:
