@@ -454,21 +454,16 @@ class Exchange:
             return
         if reason == "closed" and self.reused:
             # A kept-alive connection the upstream had just closed: not the target's fault.
-            assert self.target is not None
-            self.tried.remove(self.target)
+            # Send the same request again, on another (or a fresh) connection of its pool.
+            target = self.target
+            assert target is not None and target.pool is not None
             payload = self.payload
             self._reset_response()
             self.payload = payload
-            self.attempt_same()
+            self.ticket += 1
+            target.pool.acquire(self)
             return
         self._failed(reason, errors.UpstreamError("the upstream closed the connection"))
-
-    def attempt_same(self) -> None:
-        target = self.target
-        assert target is not None and target.pool is not None
-        self.tried.append(target)
-        self.ticket += 1
-        target.pool.acquire(self)
 
     def _break_stream(self, reason: str, error: IronplaneError) -> None:
         target = self.target

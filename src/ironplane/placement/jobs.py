@@ -46,18 +46,15 @@ def podset_of(
     )
 
 
-def nodes_of(inventory: list[Any]) -> list[Node]:
-    """Placement nodes from the nodes a cluster's agent reported (API objects or dicts)."""
-    out = []
-    for n in inventory:
-        get = n.get if isinstance(n, dict) else lambda k, d=None, n=n: getattr(n, k, d)
-        out.append(
-            Node(
-                name=str(get("name")),
-                labels=dict(get("labels") or {}),
-                allocatable_gpus=int(get("allocatable_gpus") or 0),
-                used_gpus=int(get("used_gpus") or 0),
-                ready=bool(get("ready", True)),
-            )
+def nodes_of(inventory: list[dict[str, Any]]) -> list[Node]:
+    """Placement nodes from the nodes a cluster's agent reported, as stored or served (dicts)."""
+    return [
+        Node(
+            name=str(n["name"]),
+            labels=dict(n.get("labels") or {}),
+            allocatable_gpus=int(n.get("allocatable_gpus") or 0),
+            used_gpus=int(n.get("used_gpus") or 0),
+            ready=bool(n.get("ready", True)),
         )
-    return out
+        for n in inventory
+    ]

@@ -148,20 +148,14 @@ def placement_warnings(docs: Sequence[Document], state: _State) -> list[Diagnost
     out: list[Diagnostic] = []
     for doc in docs:
         spec = doc.spec
-        ws = (
-            state.workspaces.get(spec.workspace or "")
-            if isinstance(spec, TrainingJobSpec)
-            else None
-        )
-        cluster = by_id.get(ws.cluster_id) if ws is not None else None
-        if cluster is None or not cluster.nodes or not isinstance(spec, TrainingJobSpec):
+        if not isinstance(spec, TrainingJobSpec):
             continue
-        if cluster.spec.get("provider") != "oci":
-            continue  # no topology labels to place on: nothing to preview
+        ws = state.workspaces.get(spec.workspace or "")
+        cluster = by_id.get(ws.cluster_id) if ws is not None else None
+        if cluster is None or not cluster.nodes or cluster.spec.get("provider") != "oci":
+            continue  # nothing reported yet, or no topology labels to place on
         try:
-            podset = podset_of(
-                spec, str(cluster.spec.get("provider", "generic")), cluster.spec.get("gpu_types")
-            )
+            podset = podset_of(spec, "oci", cluster.spec.get("gpu_types"))
         except InvalidError:
             continue  # no GPUs, or a GPU type the compiler already reports
         plan = preview(nodes_of(cluster.nodes), podset)

@@ -44,7 +44,7 @@ def plan(
                     "oci.oraclecloud.com/rdma.* topology labels Kueue uses there"
                 )
             podset = podset_of(spec, info.provider, info.spec.get("gpu_types"))
-            result = preview(nodes_of(list(info.nodes)), podset)
+            result = preview(nodes_of([n.model_dump() for n in info.nodes]), podset)
             print(f"{ws}/{spec.name} on cluster {name}:")
             print(result.render())
             misfits += 0 if result.fits else 1
