@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable, Sequence
 import pytest
 
 from ironplane.agent.runtime import Runtime
-from ironplane.core.errors import NotFoundError
-from ironplane.wire.agent_protocol import AppStatus, NodeInfo, Object
+from ironplane.core.errors import ConflictError, NotFoundError
+from ironplane.wire.agent_protocol import AppStatus, NodeInfo, Object, RunStatus
 
 
 @pytest.fixture
@@ -29,6 +29,10 @@ class RecordingRuntime(Runtime):
         self.converges: list[list[Object]] = []
         self.fail = fail
         self.restarts: list[tuple[str, str]] = []
+        self.actions: list[tuple[str, str, str, bool]] = []
+        """(op, workspace, app, full) of each promote and abort."""
+        self.job_runs: dict[str, RunStatus] = {}
+        self.run_params: dict[str, dict[str, str]] = {}
 
     async def start(self) -> None:
         pass
@@ -72,6 +76,44 @@ class RecordingRuntime(Runtime):
         if (workspace, app) not in self.apps():
             raise NotFoundError(f"app {workspace}/{app} is not running here")
         self.restarts.append((workspace, app))
+
+    async def promote(self, workspace: str, app: str, *, full: bool) -> str:
+        if (workspace, app) not in self.apps():
+            raise NotFoundError(f"app {workspace}/{app} has no rollout here")
+        self.actions.append(("promote", workspace, app, full))
+        return "promoted"
+
+    async def abort(self, workspace: str, app: str) -> str:
+        if (workspace, app) not in self.apps():
+            raise NotFoundError(f"app {workspace}/{app} has no rollout here")
+        self.actions.append(("abort", workspace, app, False))
+        return "aborted"
+
+    async def runs(self) -> list[RunStatus]:
+        return list(self.job_runs.values())
+
+    async def run_job(self, workspace: str, job: str, run: str, params: dict[str, str]) -> None:
+        if (workspace, job) not in self.apps():
+            raise NotFoundError(f"job {workspace}/{job} is not here")
+        if run in self.job_runs:
+            raise ConflictError(f"run {run} exists")
+        self.job_runs[run] = RunStatus(
+            id=run, workspace=workspace, job=job, phase="Running", started_at=time.time()
+        )
+        self.run_params[run] = params
+        self.changed.set()
+
+    async def stop_run(self, workspace: str, job: str, run: str) -> None:
+        got = self.job_runs.get(run)
+        if got is None or got.workspace != workspace or got.job != job:
+            raise NotFoundError(f"run {run} is not here")
+        got.phase, got.finished_at = "Stopped", time.time()
+        self.changed.set()
+
+    async def run_logs(self, workspace: str, job: str, run: str, lines: int) -> list[str]:
+        if run not in self.job_runs:
+            raise NotFoundError(f"run {run} is not here")
+        return [f"{run} line {i}" for i in range(lines)]
 
 
 async def eventually(

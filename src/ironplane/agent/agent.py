@@ -23,7 +23,13 @@ from ironplane import __version__
 from ironplane.agent.runtime import Runtime
 from ironplane.agent.settings import AgentSettings
 from ironplane.core.backoff import backoff
-from ironplane.core.errors import IronplaneError, NotFoundError
+from ironplane.core.errors import (
+    ConflictError,
+    InvalidError,
+    IronplaneError,
+    NotFoundError,
+    UnsupportedError,
+)
 from ironplane.wire import agent_protocol as proto
 from ironplane.wire.manifests import ManifestBundle, identity
 
@@ -254,18 +260,39 @@ class Agent:
 
     async def _command(self, frame: proto.Command) -> None:
         try:
-            if frame.op == "logs":
-                lines = await self.runtime.logs(frame.workspace, frame.app, frame.lines)
-                result = proto.CommandResult(id=frame.id, ok=True, lines=lines)
-            else:
-                await self.runtime.restart(frame.workspace, frame.app)
-                result = proto.CommandResult(id=frame.id, ok=True)
+            result = await self._do(frame)
         except NotFoundError as exc:
             result = proto.CommandResult(id=frame.id, ok=False, error=f"not_found: {exc.message}")
+        except (UnsupportedError, ConflictError, InvalidError) as exc:
+            result = proto.CommandResult(id=frame.id, ok=False, error=f"{exc.code}: {exc.message}")
         except Exception as exc:
             log.exception("command %s for %s/%s failed", frame.op, frame.workspace, frame.app)
             result = proto.CommandResult(id=frame.id, ok=False, error=str(exc)[:500])
         await self._send(result)
+
+    async def _do(self, frame: proto.Command) -> proto.CommandResult:
+        runtime, ws, app = self.runtime, frame.workspace, frame.app
+        lines: list[str] = []
+        message: str | None = None
+        if frame.op == "logs":
+            lines = await runtime.logs(ws, app, frame.lines)
+        elif frame.op == "restart":
+            await runtime.restart(ws, app)
+        elif frame.op == "promote":
+            message = await runtime.promote(ws, app, full=frame.full)
+        elif frame.op == "abort":
+            message = await runtime.abort(ws, app)
+        elif frame.run is None:
+            raise InvalidError(f"command {frame.op} needs a run name")
+        elif frame.op == "run":
+            await runtime.run_job(ws, app, frame.run, dict(frame.params))
+            self.runtime.changed.set()
+        elif frame.op == "stop":
+            await runtime.stop_run(ws, app, frame.run)
+            self.runtime.changed.set()
+        else:
+            lines = await runtime.run_logs(ws, app, frame.run, frame.lines)
+        return proto.CommandResult(id=frame.id, ok=True, lines=lines, message=message)
 
     # -- converging
 
@@ -317,9 +344,9 @@ class Agent:
         self, last_status: bytes | None, last_inventory: bytes | None, inventory_due: float
     ) -> tuple[bytes | None, bytes | None, float]:
         """Send the status and (when due) the inventory if they changed since last sent."""
-        statuses = await self.runtime.statuses()
-        encoded = msgspec.json.encode(statuses)
-        if encoded != last_status and await self._send(proto.Status(apps=statuses)):
+        statuses, runs = await self.runtime.statuses(), await self.runtime.runs()
+        encoded = msgspec.json.encode([statuses, runs])
+        if encoded != last_status and await self._send(proto.Status(apps=statuses, runs=runs)):
             last_status = encoded
         if time.monotonic() >= inventory_due:
             nodes = await self.runtime.inventory()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ironplane.core.errors import IronplaneError
-from ironplane.wire.agent_protocol import AppStatus, NodeInfo, Object
+from ironplane.wire.agent_protocol import AppStatus, NodeInfo, Object, RunStatus
 
 # Ownership labels the compiler puts on every object (ironplane.compiler.labels); repeated here
 # because the agent must not import the compiler.
@@ -62,3 +62,27 @@ class Runtime(Protocol):
 
     async def restart(self, workspace: str, app: str) -> None:
         """Restart the app's processes or pods; raises ``NotFoundError`` for unknown apps."""
+
+    async def promote(self, workspace: str, app: str, *, full: bool) -> str:
+        """Promote the app's rollout past its current pause (``full``: to the end, skipping the
+        remaining steps and analysis). Returns what was done, in words. Raises ``NotFoundError``
+        when the app has no rollout, ``UnsupportedError`` when the runtime has none."""
+
+    async def abort(self, workspace: str, app: str) -> str:
+        """Abort the app's rollout: traffic back to the stable version. As ``promote``."""
+
+    async def runs(self) -> list[RunStatus]:
+        """The job runs the runtime knows: active ones and recent finished ones."""
+
+    async def run_job(self, workspace: str, job: str, run: str, params: dict[str, str]) -> None:
+        """Start run ``run`` (its name) of job ``job`` with ``params`` (param name -> value;
+        the others take their defaults). Raises ``NotFoundError`` for an unknown job,
+        ``ConflictError`` when a run of that name exists, ``InvalidError`` for params the job
+        does not declare or required params not given."""
+
+    async def stop_run(self, workspace: str, job: str, run: str) -> None:
+        """Stop the run (its processes or pods end; it ends as Stopped). Stopping a finished run
+        changes nothing. Raises ``NotFoundError`` for an unknown run."""
+
+    async def run_logs(self, workspace: str, job: str, run: str, lines: int) -> list[str]:
+        """The last ``lines`` log lines of the run; ``NotFoundError`` for an unknown run."""

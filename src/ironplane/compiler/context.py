@@ -21,6 +21,9 @@ class ClusterProfile:
     addons: frozenset[str] = frozenset()
     gpu_types: Mapping[str, GpuNodeClass] = field(default_factory=dict)
     storage_classes: Mapping[str, str | None] = field(default_factory=dict)
+    ingress_gateway: str = "istio-system/ironplane-ingress"
+    """namespace/name of the Istio Gateway exposed ports bind to."""
+    prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
     declared: bool = True
     """False when no Cluster document was given and this profile is an assumed default."""
 
@@ -37,6 +40,8 @@ class ClusterProfile:
                 **default_storage_classes(spec.provider),
                 **{str(k): v for k, v in spec.storage_classes.items()},
             },
+            ingress_gateway=spec.ingress_gateway,
+            prometheus_url=spec.prometheus_url,
         )
 
     @classmethod

@@ -103,3 +103,9 @@ class RateLimitedError(IronplaneError):
 
 class UnavailableError(IronplaneError):
     code = "unavailable"
+
+
+class UnsupportedError(IronplaneError):
+    """The runtime cannot do this (e.g. a canary promote on the local runtime); says why."""
+
+    code = "unsupported"

@@ -31,6 +31,7 @@ from ironplane.core.errors import (
     SpecError,
     UnauthenticatedError,
     UnavailableError,
+    UnsupportedError,
 )
 
 log = logging.getLogger("ironplane.server")
@@ -42,6 +43,7 @@ STATUS: list[tuple[type[IronplaneError], int]] = [
     (ForbiddenError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
+    (UnsupportedError, 409),
     (RateLimitedError, 429),
     (UnavailableError, 503),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -21,6 +22,7 @@ from ironplane.spec.base import (
     SpecModel,
     secret_ref,
 )
+from ironplane.spec.cron import cron_problem
 
 GPU_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
@@ -113,10 +115,26 @@ Env = Annotated[
 
 
 class Expose(SpecModel):
+    """A public route through the cluster's Istio ingress gateway."""
+
     host: str = Field(
         pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
     )
-    path: str = Field(default="/", pattern=r"^/")
+    path: str = Field(default="/", pattern=r"^/", description="path prefix")
+    tls_secret: Label | None = Field(
+        default=None,
+        description="TLS certificate secret (kubernetes.io/tls) in the ingress gateway's "
+        "namespace; HTTPS is then served for host with this certificate",
+    )
+    timeout: Duration | None = Field(default=None, description="whole-request timeout")
+    retries: int | None = Field(default=None, ge=0, le=10, description="retry attempts")
+    per_try_timeout: Duration | None = Field(default=None, description="timeout of each attempt")
+
+    @model_validator(mode="after")
+    def _retries(self) -> Expose:
+        if self.per_try_timeout is not None and not self.retries:
+            raise FieldProblem("per_try_timeout needs retries", hint="set retries: 1 or more")
+        return self
 
 
 class PortSpec(SpecModel):
@@ -137,6 +155,17 @@ class Autoscaling(SpecModel):
     metric: Literal["rps", "cpu", "queue", "cron"] = "rps"
     target: float | None = Field(default=None, gt=0)
     scale_to_zero_after: Duration | None = None
+    query: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="queue metric: a PromQL query giving the queue length (a Model defaults "
+        "to its engine's waiting-requests metric)",
+    )
+    polling_interval: Duration | None = Field(default=None, description="how often KEDA checks")
+    cooldown: Duration | None = Field(
+        default=None, description="how long the load must stay low before scaling down"
+    )
     start: str | None = Field(default=None, description="cron metric: cron expression, scale up")
     end: str | None = Field(default=None, description="cron metric: cron expression, scale down")
     timezone: str | None = Field(default=None, description="cron metric: IANA zone; UTC default")
@@ -152,8 +181,19 @@ class Autoscaling(SpecModel):
         if self.metric == "cron":
             if not (self.start and self.end):
                 raise FieldProblem("the cron metric needs start and end cron expressions")
+            for which, expr in (("start", self.start), ("end", self.end)):
+                problem = cron_problem(expr)
+                if problem:
+                    raise FieldProblem(f"{which} {expr!r}: {problem}", allowed="e.g. '0 8 * * 1-5'")
         elif self.target is None:
             raise FieldProblem(f"the {self.metric} metric needs a target")
+        if self.metric != "queue" and self.query is not None:
+            raise FieldProblem("query applies to the queue metric only")
+        if self.metric == "cpu" and self.min == 0:
+            raise FieldProblem(
+                "the cpu metric cannot scale to zero (no pod, no CPU to measure)",
+                hint="set min: 1, or scale on rps or queue",
+            )
         return self
 
 
@@ -162,10 +202,32 @@ class CanaryStep(SpecModel):
     pause: Duration | None = Field(default=None, description="absent: wait for a manual promote")
 
 
+class Analysis(SpecModel):
+    """Checks of the new version from Prometheus (Istio's request metrics), run while it gets
+    traffic; a failed check aborts the rollout."""
+
+    max_error_rate: float | None = Field(
+        default=None, ge=0, le=1, description="highest share of 5xx answers, e.g. 0.01"
+    )
+    max_latency_p99: Duration | None = Field(default=None, description="e.g. 500ms or 2s")
+    interval: Duration = Field(default="1m", description="how often each check runs")
+    failure_limit: int = Field(default=1, ge=0, le=100, description="failed checks tolerated")
+
+    @model_validator(mode="after")
+    def _something(self) -> Analysis:
+        if self.max_error_rate is None and self.max_latency_p99 is None:
+            raise FieldProblem(
+                "analysis needs max_error_rate, max_latency_p99 or both",
+                hint="e.g. analysis: {max_error_rate: 0.01}",
+            )
+        return self
+
+
 class Rollout(SpecModel):
     strategy: Literal["rolling", "canary", "blue_green"] = "rolling"
     steps: list[CanaryStep] | None = None
     auto_promote_after: Duration | None = None
+    analysis: Analysis | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Rollout:
@@ -173,11 +235,28 @@ class Rollout(SpecModel):
             raise FieldProblem("steps apply to the canary strategy only")
         if self.auto_promote_after is not None and self.strategy != "blue_green":
             raise FieldProblem("auto_promote_after applies to the blue_green strategy only")
+        if self.analysis is not None and self.strategy == "rolling":
+            raise FieldProblem(
+                "analysis applies to the canary and blue_green strategies",
+                hint="set strategy: canary or blue_green",
+            )
         if self.steps:
             weights = [s.weight for s in self.steps]
-            if weights != sorted(weights):
-                raise FieldProblem(f"canary weights must not decrease (got {weights})")
+            if any(b <= a for a, b in itertools.pairwise(weights)):
+                raise FieldProblem(
+                    f"canary weights must increase from step to step (got {weights})",
+                    hint="e.g. steps: [{weight: 10, pause: 2m}, {weight: 50, pause: 5m}]",
+                )
         return self
+
+
+class Metrics(SpecModel):
+    """Where the workload serves Prometheus metrics (scraped through a ServiceMonitor, or a
+    PodMonitor when the port is not one of the app's ports)."""
+
+    port: Port
+    path: str = Field(default="/metrics", pattern=r"^/")
+    interval: Duration | None = Field(default=None, description="scrape interval")
 
 
 class Probe(SpecModel):

@@ -10,7 +10,8 @@ Every frame is one JSON text message, a struct tagged by ``type``. The session:
                             ◀─────────────── Desired(full=False, base_revision=N, ...) changes
     Status / Inventory ────────────────────▶ per-app status, node inventory
     Ping / Pong ◀─────────────────────────▶ both ways
-                            ◀─────────────── Command(logs | restart)
+                            ◀─────────────── Command(logs | restart | promote | abort |
+                                                     run | stop | run_logs)
     CommandResult ─────────────────────────▶
 
 A delta whose ``base_revision`` is not what the agent applied last is answered with ``Resync``,
@@ -101,6 +102,61 @@ class Event(msgspec.Struct, kw_only=True):
     message: str = ""
 
 
+class AnalysisMetric(msgspec.Struct, kw_only=True):
+    """One metric of an analysis run (an Argo ``AnalysisRun``'s ``status.metricResults``)."""
+
+    name: str
+    phase: str
+    """Pending | Running | Successful | Failed | Error | Inconclusive."""
+    value: str | None = None
+    """The last measured value, as Argo records it."""
+    message: str | None = None
+
+
+class AnalysisInfo(msgspec.Struct, kw_only=True):
+    name: str
+    phase: str
+    metrics: list[AnalysisMetric] = []
+    message: str | None = None
+
+
+class RolloutInfo(msgspec.Struct, kw_only=True):
+    """Where a canary or blue-green rollout stands (an Argo ``Rollout``'s status)."""
+
+    strategy: Literal["canary", "blue_green"]
+    phase: str
+    """Argo's phase: Healthy | Progressing | Paused | Degraded."""
+    step: int | None = None
+    """Canary: the index of the current step (``status.currentStepIndex``)."""
+    steps: int | None = None
+    """Canary: how many steps the strategy has."""
+    canary_weight: int | None = None
+    """Percent of traffic on the new version (canary)."""
+    stable_weight: int | None = None
+    paused: bool = False
+    """Waiting at a pause step or for a manual promote."""
+    aborted: bool = False
+    message: str | None = None
+    stable_revision: str | None = None
+    """Pod template hash of the stable ReplicaSet."""
+    current_revision: str | None = None
+    """Pod template hash of the newest ReplicaSet (the canary, or the blue-green preview)."""
+    analysis: list[AnalysisInfo] = []
+
+
+class ScalingInfo(msgspec.Struct, kw_only=True):
+    """The autoscaler's view (a KEDA ``ScaledObject`` and the HPA it drives)."""
+
+    min: int | None = None
+    max: int | None = None
+    current: int | None = None
+    desired: int | None = None
+    active: bool | None = None
+    """KEDA's ``Active`` condition: a trigger is above its activation threshold."""
+    paused: bool = False
+    message: str | None = None
+
+
 class AppStatus(msgspec.Struct, kw_only=True):
     """What is really running for one app, the same shape from every runtime."""
 
@@ -115,12 +171,36 @@ class AppStatus(msgspec.Struct, kw_only=True):
     conditions: list[Condition] = []
     events: list[Event] = []
     error: str | None = None
+    rollout: RolloutInfo | None = None
+    scaling: ScalingInfo | None = None
+
+
+RunPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Stopped", "Unknown"]
+
+
+class RunStatus(msgspec.Struct, kw_only=True):
+    """One run of a Job: an Argo ``Workflow``, a batch ``Job`` made from the job's template, or
+    a local process run. ``id`` is the run's name (the control plane's id for runs it started,
+    the runtime's name for scheduled runs)."""
+
+    id: str
+    workspace: str
+    job: str
+    phase: RunPhase
+    started_at: float | None = None
+    """Unix time."""
+    finished_at: float | None = None
+    message: str | None = None
+    scheduled: bool = False
+    """Started by the job's schedule rather than by ``jobs run``."""
 
 
 class Status(Frame, tag="status", kw_only=True):
     apps: list[AppStatus]
     full: bool = True
     """True: ``apps`` is every app the agent knows (apps absent from it have no status)."""
+    runs: list[RunStatus] = []
+    """The job runs the runtime knows (recent and active), whatever ``full`` says."""
 
 
 class NodeInfo(msgspec.Struct, kw_only=True):
@@ -146,19 +226,33 @@ class Pong(Frame, tag="pong", kw_only=True):
     at: float
 
 
+CommandOp = Literal["logs", "restart", "promote", "abort", "run", "stop", "run_logs"]
+
+
 class Command(Frame, tag="command", kw_only=True):
+    """An on-demand request. ``logs``/``restart``: the app. ``promote`` (``full``: skip the
+    remaining steps) / ``abort``: the app's rollout. ``run``: start run ``run`` of job ``app``
+    with ``params``. ``stop`` / ``run_logs``: run ``run`` of job ``app``."""
+
     id: str
-    op: Literal["logs", "restart"]
+    op: CommandOp
     workspace: str
     app: str
     lines: int = 100
+    run: str | None = None
+    params: dict[str, str] = {}
+    full: bool = False
 
 
 class CommandResult(Frame, tag="command_result", kw_only=True):
+    """``error`` starting ``not_found:`` means the app or run does not exist; starting
+    ``unsupported:`` means the runtime cannot do it (the rest says why)."""
+
     id: str
     ok: bool
     lines: list[str] = []
     error: str | None = None
+    message: str | None = None
 
 
 class Error(Frame, tag="error", kw_only=True):

@@ -17,8 +17,8 @@ from ironplane.agent.kube.errors import HTTPError, message, runtime_error
 from ironplane.agent.kube.status import PodEvents, derive, gpus_in_use, node_info
 from ironplane.agent.kube.watching import Informer
 from ironplane.agent.runtime import APP, WORKSPACE
-from ironplane.core.errors import NotFoundError
-from ironplane.wire.agent_protocol import AppStatus, NodeInfo, Object
+from ironplane.core.errors import NotFoundError, UnsupportedError
+from ironplane.wire.agent_protocol import AppStatus, NodeInfo, Object, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +193,26 @@ class KubeRuntime:
                 )
             except HTTPError as exc:
                 raise runtime_error("restart", deployment, exc) from exc
+
+    # --- rollouts and job runs (placeholders until implemented) ----------------------------
+
+    async def promote(self, workspace: str, app: str, *, full: bool) -> str:
+        raise UnsupportedError("promote is not implemented by this runtime yet")
+
+    async def abort(self, workspace: str, app: str) -> str:
+        raise UnsupportedError("abort is not implemented by this runtime yet")
+
+    async def runs(self) -> list[RunStatus]:
+        return []
+
+    async def run_job(self, workspace: str, job: str, run: str, params: dict[str, str]) -> None:
+        raise UnsupportedError("job runs are not implemented by this runtime yet")
+
+    async def stop_run(self, workspace: str, job: str, run: str) -> None:
+        raise UnsupportedError("job runs are not implemented by this runtime yet")
+
+    async def run_logs(self, workspace: str, job: str, run: str, lines: int) -> list[str]:
+        raise UnsupportedError("job runs are not implemented by this runtime yet")
 
     async def _owned(self, rt: ResourceType, workspace: str, app: str) -> list[Object]:
         labels = {**OWNED, WORKSPACE: workspace, APP: app}

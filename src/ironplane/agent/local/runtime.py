@@ -32,8 +32,15 @@ from ironplane.agent.runtime import KIND, VERSION, RuntimeError_
 
 if TYPE_CHECKING:
     from ironplane.agent.runtime import Runtime
-from ironplane.core.errors import NotFoundError
-from ironplane.wire.agent_protocol import AppStatus, Condition, NodeInfo, Object, Phase
+from ironplane.core.errors import NotFoundError, UnsupportedError
+from ironplane.wire.agent_protocol import (
+    AppStatus,
+    Condition,
+    NodeInfo,
+    Object,
+    Phase,
+    RunStatus,
+)
 from ironplane.wire.manifests import identity
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
@@ -252,6 +259,26 @@ class LocalRuntime:
             return []
         indices = sorted({i for w in workloads for i in w.log_indices()})
         return merge([(i, context.sink(i).tail(lines)) for i in indices], lines)
+
+    # --- rollouts and job runs (placeholders until implemented) ----------------------------
+
+    async def promote(self, workspace: str, app: str, *, full: bool) -> str:
+        raise UnsupportedError("promote is not implemented by this runtime yet")
+
+    async def abort(self, workspace: str, app: str) -> str:
+        raise UnsupportedError("abort is not implemented by this runtime yet")
+
+    async def runs(self) -> list[RunStatus]:
+        return []
+
+    async def run_job(self, workspace: str, job: str, run: str, params: dict[str, str]) -> None:
+        raise UnsupportedError("job runs are not implemented by this runtime yet")
+
+    async def stop_run(self, workspace: str, job: str, run: str) -> None:
+        raise UnsupportedError("job runs are not implemented by this runtime yet")
+
+    async def run_logs(self, workspace: str, job: str, run: str, lines: int) -> list[str]:
+        raise UnsupportedError("job runs are not implemented by this runtime yet")
 
     def pids(self, workspace: str, app: str) -> list[int]:
         """The process ids running for the app now (diagnostics and tests)."""

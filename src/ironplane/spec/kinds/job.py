@@ -8,20 +8,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ironplane.spec.base import Duration, FieldProblem, Image, SpecModel
+from ironplane.spec.cron import cron_problem
 from ironplane.spec.kinds.server import AppFields
 
 _PARAM_REF = re.compile(r"\{\{\s*([A-Za-z0-9_.-]*)\s*\}\}")
-_CRON_FIELD = r"(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?"
-_CRON = re.compile(
-    rf"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|"
-    rf"{_CRON_FIELD}(,{_CRON_FIELD})*(\s+{_CRON_FIELD}(,{_CRON_FIELD})*){{4}})$"
-)
-
-
-def cron_problem(expr: str) -> str | None:
-    if not _CRON.match(expr.strip()):
-        return "not a 5-field cron expression (minute hour day-of-month month day-of-week)"
-    return None
 
 
 class Param(SpecModel):

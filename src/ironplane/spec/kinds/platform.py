@@ -51,6 +51,16 @@ class ClusterSpec(SpecModel):
     storage_classes: dict[VolumeType, str] = Field(
         default_factory=dict, description="StorageClass per volume type (provider default else)"
     )
+    ingress_gateway: str = Field(
+        default="istio-system/ironplane-ingress",
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="the Istio Gateway (namespace/name) that exposed ports bind to",
+    )
+    prometheus_url: str = Field(
+        default="http://prometheus-operated.monitoring.svc:9090",
+        pattern=r"^https?://[^\s]+$",
+        description="Prometheus that KEDA and rollout analysis query",
+    )
 
 
 class WorkspaceSpec(SpecModel):

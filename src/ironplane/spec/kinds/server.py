@@ -12,6 +12,7 @@ from ironplane.spec.fields import (
     Env,
     Health,
     Identity,
+    Metrics,
     Mount,
     PortSpec,
     Resources,
@@ -47,6 +48,9 @@ class ServerFields(AppFields):
     rollout: Rollout = Field(default_factory=Rollout)
     health: Health | None = None
     shm: Quantity | None = Field(default=None, description="/dev/shm size (memory-backed)")
+    metrics: Metrics | None = Field(
+        default=None, description="Prometheus metrics endpoint (a Model's engine serves one)"
+    )
 
     @model_validator(mode="after")
     def _scaling(self) -> ServerFields:
@@ -77,4 +81,9 @@ class ServiceSpec(ServerFields):
                         f"health.{probe_name}.port {probe.port} is not one of the ports",
                         allowed=", ".join(map(str, numbers)) or "(no ports declared)",
                     )
+        if self.rollout.strategy == "canary" and not any(p.expose for p in self.ports):
+            raise FieldProblem(
+                "the canary strategy shifts traffic at the ingress and needs an exposed port",
+                hint="add expose: {host: ...} to a port, or use strategy: blue_green",
+            )
         return self
