@@ -22,7 +22,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from ironplane.server.db.tables import ClusterRow, JobRunRow
 from tests.server.conftest import Server
 
 pytestmark = pytest.mark.anyio
@@ -92,6 +94,11 @@ ACTORS = [
 ]
 
 SERVICE = "kind: Service\nname: {name}\nworkspace: {ws}\nimage: example.com/app:{tag}\n"
+BLUE_GREEN = SERVICE + "rollout: {{strategy: blue_green}}\n"
+JOB = (
+    "kind: Job\nname: {name}\nworkspace: {ws}\nimage: example.com/job:1\n"
+    "command: [run, '{{{{n}}}}']\nparams: [{{name: n, default: '0'}}]\n"
+)
 
 
 @dataclass
@@ -379,6 +386,34 @@ ENDPOINTS: dict[tuple[str, str], tuple[Rule, Build]] = {
         Rule("workspace", "apps.write"),
         simple("POST", "/workspaces/{t}/apps/base-{t}/restart", ok={503}),
     ),
+    ("POST", "/workspaces/{workspace}/apps/{app}/rollout/promote"): (
+        Rule("workspace", "apps.write"),
+        simple("POST", "/workspaces/{t}/apps/bg-{t}/rollout/promote", {"full": True}, ok={503}),
+    ),
+    ("POST", "/workspaces/{workspace}/apps/{app}/rollout/abort"): (
+        Rule("workspace", "apps.write"),
+        simple("POST", "/workspaces/{t}/apps/bg-{t}/rollout/abort", ok={503}),
+    ),
+    ("POST", "/workspaces/{workspace}/jobs/{job}/runs"): (
+        Rule("workspace", "apps.write"),
+        simple("POST", "/workspaces/{t}/jobs/job-{t}/runs", {"params": {"n": "1"}}, ok={503}),
+    ),
+    ("GET", "/workspaces/{workspace}/jobs/{job}/runs"): (
+        Rule("workspace", "apps.read"),
+        simple("GET", "/workspaces/{t}/jobs/job-{t}/runs"),
+    ),
+    ("GET", "/workspaces/{workspace}/runs/{run}"): (
+        Rule("workspace", "apps.read"),
+        simple("GET", "/workspaces/{t}/runs/run-{t}"),
+    ),
+    ("POST", "/workspaces/{workspace}/runs/{run}/stop"): (
+        Rule("workspace", "apps.write"),
+        simple("POST", "/workspaces/{t}/runs/run-{t}/stop", ok={503}),
+    ),
+    ("GET", "/workspaces/{workspace}/runs/{run}/logs"): (
+        Rule("workspace", "apps.read"),
+        simple("GET", "/workspaces/{t}/runs/run-{t}/logs", ok={503}),
+    ),
     ("GET", "/workspaces/{workspace}/secrets"): (
         Rule("workspace", "secrets.list"),
         simple("GET", "/workspaces/{t}/secrets"),
@@ -459,7 +494,11 @@ async def setup_world(server: Server) -> World:
         "kind: Workspace\nname: wa1\ncluster: cla\n",
         "kind: Workspace\nname: wa2\ncluster: cla\n",
         "kind: Workspace\nname: wb1\ncluster: clb\n",
-    ] + [SERVICE.format(name=f"base-{ws}", ws=ws, tag=0) for ws in CLUSTER_OF]
+    ]
+    for ws in CLUSTER_OF:
+        docs.append(SERVICE.format(name=f"base-{ws}", ws=ws, tag=0))
+        docs.append(BLUE_GREEN.format(name=f"bg-{ws}", ws=ws, tag=0))
+        docs.append(JOB.format(name=f"job-{ws}", ws=ws))
     r = await admin.post(
         "/apply", json={"documents": [{"source": "w.yaml", "content": "---\n".join(docs)}]}
     )
@@ -471,6 +510,7 @@ async def setup_world(server: Server) -> World:
     w.tokens["admin"] = server.admin_token
     for ws in CLUSTER_OF:
         await w.ok("PUT", f"/workspaces/{ws}/secrets/base", {"values": {"k": "v"}})
+    await _record_runs(server)
     await w.ok("POST", "/users", {"name": "someone"})
     await w.ok("POST", "/users", {"name": "pw-user", "password": "pw-user-password"})
     await w.ok("POST", "/teams", {"name": "team-x"})
@@ -498,6 +538,25 @@ async def setup_world(server: Server) -> World:
         assert r.status_code == 200, r.text
         w.tokens[actor.name] = r.json()["token"]
     return w
+
+
+async def _record_runs(server: Server) -> None:
+    """One run per job, as an agent's report would record it (no agent runs in this test)."""
+    async with server.app.state.services.db.session() as s:
+        clusters = {r.name: r.id for r in await s.scalars(select(ClusterRow))}
+        for ws, cluster in CLUSTER_OF.items():
+            s.add(
+                JobRunRow(
+                    cluster_id=clusters[cluster],
+                    workspace=ws,
+                    job=f"job-{ws}",
+                    name=f"run-{ws}",
+                    started_by="user:admin",
+                    params={},
+                    scheduled=False,
+                    phase="Running",
+                )
+            )
 
 
 def _openapi_endpoints(server: Server) -> set[tuple[str, str]]:

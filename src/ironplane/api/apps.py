@@ -64,6 +64,49 @@ class AppStatusEvent(Response):
     message: str = ""
 
 
+class AnalysisMetricStatus(Response):
+    name: str
+    phase: str
+    value: str | None = None
+    message: str | None = None
+
+
+class AnalysisStatus(Response):
+    name: str
+    phase: str
+    metrics: list[AnalysisMetricStatus] = []
+    message: str | None = None
+
+
+class RolloutStatus(Response):
+    """A canary or blue-green rollout as the agent sees it (Argo Rollouts)."""
+
+    strategy: Literal["canary", "blue_green"]
+    phase: str
+    step: int | None = None
+    steps: int | None = None
+    canary_weight: int | None = None
+    stable_weight: int | None = None
+    paused: bool = False
+    aborted: bool = False
+    message: str | None = None
+    stable_revision: str | None = None
+    current_revision: str | None = None
+    analysis: list[AnalysisStatus] = []
+
+
+class ScalingStatus(Response):
+    """The autoscaler's view (KEDA)."""
+
+    min: int | None = None
+    max: int | None = None
+    current: int | None = None
+    desired: int | None = None
+    active: bool | None = None
+    paused: bool = False
+    message: str | None = None
+
+
 class AppStatus(Response):
     """What the cluster's agent last reported for the app."""
 
@@ -74,6 +117,8 @@ class AppStatus(Response):
     conditions: list[AppStatusCondition] = []
     events: list[AppStatusEvent] = []
     error: str | None = None
+    rollout: RolloutStatus | None = None
+    scaling: ScalingStatus | None = None
     updated_at: datetime
 
 
@@ -127,3 +172,15 @@ class AppLogs(Response):
 
 class Restarted(Response):
     restarted: str
+
+
+class PromoteRequest(Request):
+    full: bool = False
+    """Skip the remaining steps (and analysis) and make the new version stable now."""
+
+
+class RolloutAction(Response):
+    workspace: str
+    app: str
+    action: Literal["promote", "abort", "restart"]
+    message: str

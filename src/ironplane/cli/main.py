@@ -20,10 +20,12 @@ from ironplane.cli.commands.remote import (
     describe,
     get,
     identity,
+    jobs,
     login,
     plan,
     roles,
     rollback,
+    rollout,
     secrets,
     service_accounts,
     teams,
@@ -51,6 +53,8 @@ app.command("plan")(plan.plan)
 app.add_typer(identity.app, name="identity")
 app.command("logs")(agent_ops.logs)
 app.command("restart")(agent_ops.restart)
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(rollout.app, name="rollout")
 app.add_typer(delete.app, name="delete")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(users.app, name="users")

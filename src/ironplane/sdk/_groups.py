@@ -79,6 +79,16 @@ class Apps(Bound[M]):
     rollback = endpoint(p.apps_rollback)
     logs = endpoint(p.apps_logs)
     restart = endpoint(p.apps_restart)
+    promote = endpoint(p.apps_promote)
+    abort = endpoint(p.apps_abort)
+
+
+class Runs(Bound[M]):
+    start = endpoint(p.runs_start)
+    list = endpoint(p.runs_list)
+    get = endpoint(p.runs_get)
+    stop = endpoint(p.runs_stop)
+    logs = endpoint(p.runs_logs)
 
 
 class Secrets(Bound[M]):
@@ -111,5 +121,6 @@ class Api(Bound[M]):
         self.clusters: Clusters[M] = Clusters(send)
         self.workspaces: Workspaces[M] = Workspaces(send)
         self.apps: Apps[M] = Apps(send)
+        self.runs: Runs[M] = Runs(send)
         self.secrets: Secrets[M] = Secrets(send)
         self.audit: Audit[M] = Audit(send)

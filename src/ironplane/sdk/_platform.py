@@ -12,7 +12,9 @@ from ironplane.api.apps import (
     ApplyRequest,
     ApplyResult,
     Change,
+    PromoteRequest,
     Restarted,
+    RolloutAction,
     RollbackRequest,
     SourceText,
     Version,
@@ -22,6 +24,7 @@ from ironplane.api.audit import AuditEvent
 from ironplane.api.clusters import Cluster, ClusterRegistered, DesiredState, Workspace
 from ironplane.api.common import Deleted
 from ironplane.api.identity import TokenCreated
+from ironplane.api.runs import JobRun, RunLogs, RunRequest
 from ironplane.api.secrets import SecretGroup, SecretGroupPatch, SecretGroupPut, SecretGroupValues
 from ironplane.sdk._call import Call, body, many, one, path
 
@@ -149,6 +152,53 @@ def apps_logs(workspace: str, app: str, *, lines: int = 100) -> Call[AppLogs]:
 def apps_restart(workspace: str, app: str) -> Call[Restarted]:
     """Restart the app's processes or pods through its cluster's agent."""
     return Call("POST", _app(workspace, app, "restart"), one(Restarted))
+
+
+def apps_promote(workspace: str, app: str, *, full: bool = False) -> Call[RolloutAction]:
+    """Promote the app's canary or blue-green rollout past its pause (``full``: to the end)."""
+    data = body(PromoteRequest, full=full)
+    return Call("POST", _app(workspace, app, "rollout", "promote"), one(RolloutAction), json=data)
+
+
+def apps_abort(workspace: str, app: str) -> Call[RolloutAction]:
+    """Abort the app's canary or blue-green rollout: traffic back to the stable version."""
+    return Call("POST", _app(workspace, app, "rollout", "abort"), one(RolloutAction))
+
+
+# -- job runs
+
+
+def runs_start(workspace: str, job: str, params: Mapping[str, str] | None = None) -> Call[JobRun]:
+    """Start a run of the job; params not given take their defaults."""
+    data = body(RunRequest, params=dict(params or {}))
+    return Call("POST", path("workspaces", workspace, "jobs", job, "runs"), one(JobRun), json=data)
+
+
+def runs_list(workspace: str, job: str, *, limit: int = 50) -> Call[list[JobRun]]:
+    """The job's runs, newest first."""
+    return Call(
+        "GET",
+        path("workspaces", workspace, "jobs", job, "runs"),
+        many(JobRun),
+        params={"limit": limit},
+    )
+
+
+def runs_get(workspace: str, run: str) -> Call[JobRun]:
+    return Call("GET", path("workspaces", workspace, "runs", run), one(JobRun))
+
+
+def runs_stop(workspace: str, run: str) -> Call[JobRun]:
+    return Call("POST", path("workspaces", workspace, "runs", run, "stop"), one(JobRun))
+
+
+def runs_logs(workspace: str, run: str, *, lines: int = 100) -> Call[RunLogs]:
+    return Call(
+        "GET",
+        path("workspaces", workspace, "runs", run, "logs"),
+        one(RunLogs),
+        params={"lines": lines},
+    )
 
 
 # -- secrets

@@ -15,12 +15,22 @@ from ironplane.server.bootstrap import announce, bootstrap, mark_agents_disconne
 from ironplane.server.context import Services
 from ironplane.server.db.engine import Database
 from ironplane.server.limits import BodyLimit, valid_text
-from ironplane.server.routers import access, agents, apps, audit, auth, clusters, identity, secrets
+from ironplane.server.routers import (
+    access,
+    agents,
+    apps,
+    audit,
+    auth,
+    clusters,
+    identity,
+    runs,
+    secrets,
+)
 from ironplane.server.security.crypto import SecretBox
 from ironplane.server.security.throttle import LoginThrottle
 from ironplane.server.settings import ServerSettings
 
-ROUTERS = (auth, identity, access, clusters, apps, agents, secrets, audit)
+ROUTERS = (auth, identity, access, clusters, apps, agents, runs, secrets, audit)
 _ERRORS = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in (

@@ -7,8 +7,22 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
-from ironplane.core.errors import NotFoundError, UnavailableError
-from ironplane.wire.agent_protocol import Command, CommandResult
+from ironplane.core.errors import (
+    ConflictError,
+    InvalidError,
+    IronplaneError,
+    NotFoundError,
+    UnavailableError,
+    UnsupportedError,
+)
+from ironplane.wire.agent_protocol import Command, CommandOp, CommandResult
+
+_REFUSALS: dict[str, type[IronplaneError]] = {
+    "not_found": NotFoundError,
+    "conflict": ConflictError,
+    "invalid": InvalidError,
+    "unsupported": UnsupportedError,
+}
 
 if TYPE_CHECKING:
     from ironplane.server.agents.session import AgentSession
@@ -46,14 +60,36 @@ class Hub:
         return session.last_seen if session else None
 
     async def command(
-        self, cluster_id: int, cluster: str, *, op: str, workspace: str, app: str, lines: int = 100
+        self,
+        cluster_id: int,
+        cluster: str,
+        *,
+        op: CommandOp,
+        workspace: str,
+        app: str,
+        lines: int = 100,
+        run: str | None = None,
+        params: dict[str, str] | None = None,
+        full: bool = False,
     ) -> CommandResult:
+        """Send a command to the cluster's agent and wait for its answer. The agent's refusals
+        map to the error hierarchy: ``not_found:`` -> NotFoundError, ``conflict:`` ->
+        ConflictError, ``invalid:`` -> InvalidError, ``unsupported:`` -> UnsupportedError."""
         session = self.sessions.get(cluster_id)
         if session is None:
             raise UnavailableError(
                 f"the agent of cluster {cluster!r} is not connected; start it, or check its logs"
             )
-        frame = Command(id=uuid.uuid4().hex, op=op, workspace=workspace, app=app, lines=lines)  # type: ignore[arg-type]
+        frame = Command(
+            id=uuid.uuid4().hex,
+            op=op,
+            workspace=workspace,
+            app=app,
+            lines=lines,
+            run=run,
+            params=params or {},
+            full=full,
+        )
         started = time.monotonic()
         try:
             result = await asyncio.wait_for(session.request(frame), self.command_timeout_s)
@@ -66,8 +102,11 @@ class Hub:
                 f"the agent of cluster {cluster!r} did not answer within "
                 f"{time.monotonic() - started:.0f}s"
             ) from None
-        if not result.ok and result.error and result.error.startswith("not_found:"):
-            raise NotFoundError(result.error.removeprefix("not_found:").strip())
+        if not result.ok and result.error:
+            code, sep, rest = result.error.partition(":")
+            refusal = _REFUSALS.get(code) if sep else None
+            if refusal is not None:
+                raise refusal(rest.strip())
         if not result.ok:
             raise UnavailableError(f"the agent of cluster {cluster!r} failed: {result.error}")
         return result

@@ -37,6 +37,7 @@ from ironplane.server.db.tables import (
 from ironplane.server.db.types import utcnow
 from ironplane.server.services.audit import record
 from ironplane.server.services.clusters import desired_of
+from ironplane.server.services.runs import record_reported
 from ironplane.wire import agent_protocol as proto
 from ironplane.wire.manifests import identity
 
@@ -424,6 +425,7 @@ class AgentSession:
                 gone = [r.id for key, r in rows.items() if key not in seen]
                 if gone:
                     await s.execute(delete(AppStatusRow).where(AppStatusRow.id.in_(gone)))
+            await record_reported(s, self.cluster_id, own, status.runs)
 
     async def _record_inventory(self, inventory: proto.Inventory) -> None:
         async with self.services.db.session() as s:

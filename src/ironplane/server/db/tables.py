@@ -250,3 +250,28 @@ class AppStatusRow(Base):
     data: Mapped[dict[str, Any]]
     """The agent's AppStatus as JSON: phase, ready, desired, version, conditions, events, error."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobRunRow(Base):
+    """One run of a Job: started through the API (``started_by`` the caller) or by its
+    schedule (reported by the agent, ``started_by`` "schedule"). Phases come from the agent."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (
+        UniqueConstraint("cluster_id", "workspace", "name"),
+        Index("ix_job_runs_job", "workspace", "job", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    workspace: Mapped[str] = mapped_column(String(63))
+    job: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(63))
+    started_by: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]]
+    scheduled: Mapped[bool] = mapped_column(Boolean, default=False)
+    phase: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

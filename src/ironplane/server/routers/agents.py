@@ -7,7 +7,7 @@ import logging
 from fastapi import APIRouter, Depends, Query, WebSocket
 from sqlalchemy import select
 
-from ironplane.api.apps import AppLogs, Restarted
+from ironplane.api.apps import AppLogs, PromoteRequest, Restarted, RolloutAction
 from ironplane.api.permissions import Permission as P
 from ironplane.core.errors import IronplaneError
 from ironplane.server.agents.session import (
@@ -19,6 +19,7 @@ from ironplane.server.context import Services
 from ironplane.server.db.tables import WorkspaceRow
 from ironplane.server.security.authn import authenticate
 from ironplane.server.security.guards import Access, allow
+from ironplane.server.services import rollouts
 from ironplane.server.services.audit import record
 
 router = APIRouter()
@@ -104,3 +105,22 @@ async def app_restart(
     async with a.services.db.session() as s:
         record(s, a.caller, action="app.restart", target=f"app/{workspace}/{app}")
     return Restarted(restarted=f"{workspace}/{app}")
+
+
+@router.post(_APP + "/rollout/promote", tags=["apps"])
+async def rollout_promote(
+    workspace: str,
+    app: str,
+    body: PromoteRequest,
+    a: Access = Depends(allow(P.APPS_WRITE, on="workspace")),
+) -> RolloutAction:
+    """Promote a canary or blue-green rollout past its current pause (``full``: to the end)."""
+    return await rollouts.act(a.services, a.caller, workspace, app, "promote", full=body.full)
+
+
+@router.post(_APP + "/rollout/abort", tags=["apps"])
+async def rollout_abort(
+    workspace: str, app: str, a: Access = Depends(allow(P.APPS_WRITE, on="workspace"))
+) -> RolloutAction:
+    """Abort a canary or blue-green rollout: all traffic back to the stable version."""
+    return await rollouts.act(a.services, a.caller, workspace, app, "abort")
