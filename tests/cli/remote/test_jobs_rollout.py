@@ -170,3 +170,12 @@ def test_rollout_promote_abort_restart(server: FakeServer) -> None:
     assert code == 0 and out.strip() == "team-a/chat-api: x"
     code, out, _ = run_cli(["rollout", "restart", "team-a/chat-api"])
     assert code == 0 and out.strip() == "restarted team-a/chat-api"
+
+
+def test_describe_app_shows_the_reported_status_with_the_rollout(server: FakeServer) -> None:
+    detail = {"app": {**s.APP, "status": ROLLOUT_STATUS}, "versions": []}
+    server.on("GET", "/workspaces/team-a/apps/chat-api", detail)
+    code, out, err = run_cli(["describe", "app", "team-a/chat-api"])
+    assert code == 0, err
+    status = out.split("Status (as the cluster's agent reports it):", 1)[1]
+    assert "replicas" in status and "3/4 ready" in status and "step" in status

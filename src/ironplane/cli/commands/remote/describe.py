@@ -6,6 +6,7 @@ import typer
 
 from ironplane.cli import session
 from ironplane.cli.commands.remote._common import resolve_app, workspace_option
+from ironplane.cli.commands.remote.rollout import status_rows
 from ironplane.cli.tables import Format, cell, dump, output_option, print_table, short_hash
 
 app = typer.Typer(help="Show one object in detail.", no_args_is_help=True)
@@ -47,6 +48,9 @@ def describe_app(
     width = max(len(label) for label, _ in fields) + 2
     for label, value in fields:
         print(f"{label + ':':<{width}}{cell(value)}")
+    if a.status is not None:
+        print("\nStatus (as the cluster's agent reports it):")
+        print_table(["FIELD", "VALUE"], status_rows(a))
     if active is not None:
         print(f"\nObjects of version {active.number}:")
         print_table(
