@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ironplane.spec.base import Duration, FieldProblem, Image, SpecModel
-from ironplane.spec.cron import cron_problem
+from ironplane.spec.cron import cron_problem, timezone_problem
 from ironplane.spec.kinds.server import AppFields
 
 _PARAM_REF = re.compile(r"\{\{\s*([A-Za-z0-9_.-]*)\s*\}\}")
@@ -31,6 +31,13 @@ class JobSpec(AppFields):
     concurrency: Literal["forbid", "allow", "replace"] = "forbid"
     retries: int = Field(default=0, ge=0, le=10)
     timeout: Duration | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None and (problem := timezone_problem(value)):
+            raise FieldProblem(problem)
+        return value
 
     @model_validator(mode="after")
     def _checks(self) -> JobSpec:
