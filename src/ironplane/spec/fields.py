@@ -22,7 +22,7 @@ from ironplane.spec.base import (
     SpecModel,
     secret_ref,
 )
-from ironplane.spec.cron import cron_problem
+from ironplane.spec.cron import cron_problem, timezone_problem
 
 GPU_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
@@ -169,6 +169,13 @@ class Autoscaling(SpecModel):
     start: str | None = Field(default=None, description="cron metric: cron expression, scale up")
     end: str | None = Field(default=None, description="cron metric: cron expression, scale down")
     timezone: str | None = Field(default=None, description="cron metric: IANA zone; UTC default")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None and (problem := timezone_problem(value)):
+            raise FieldProblem(problem)
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Autoscaling:
