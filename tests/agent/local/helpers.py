@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import inspect
+import json
 import socket
 import sys
 import time
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 from ironplane.agent.local import LocalRuntime
 from ironplane.wire.agent_protocol import AppStatus
+from ironplane.wire.jobs import COMMAND_ANNOTATION, PARAM_REF, PARAMS_ANNOTATION
 
 PY = sys.executable
 T = TypeVar("T")
@@ -242,3 +244,42 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def job_template(
+    app: str,
+    command: list[str],
+    *,
+    args: list[str] | None = None,
+    params: list[tuple[str, str | None]] | None = None,
+    schedule: str | None = None,
+    annotate: bool = True,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """A Job's batch CronJob as the compiler makes it (``wire.jobs``): suspended without a
+    schedule, defaults filled into the pod's command and args (params without one left as
+    ``{{name}}``), the params and the raw command in annotations."""
+    declared = params or []
+    values = {name: default for name, default in declared if default is not None}
+
+    def fill(words: list[str]) -> list[str]:
+        return [PARAM_REF.sub(lambda m: values.get(m.group(1), m.group(0)), w) for w in words]
+
+    obj = cronjob(
+        app,
+        fill(command),
+        schedule=schedule or "@yearly",
+        suspend=schedule is None,
+        **kwargs,
+    )
+    if args is not None:
+        pod = obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        pod["containers"][0]["args"] = fill(args)
+    if annotate:
+        obj["metadata"]["annotations"] = {
+            PARAMS_ANNOTATION: json.dumps(
+                [{"default": default, "name": name} for name, default in declared]
+            ),
+            COMMAND_ANNOTATION: json.dumps({"args": args, "command": command}),
+        }
+    return obj

@@ -6,46 +6,81 @@ retried after the runtime's backoff delays until ``backoffLimit`` retries are sp
 A Job runs once (converging the same Job again does not run it again); a CronJob starts runs at
 its schedule (minute resolution, in ``spec.timeZone`` when this machine knows it, else local time)
 following its ``concurrencyPolicy``: ``Allow`` runs side by side, ``Forbid`` skips a start while
-a run is active, ``Replace`` stops the active run first. Each concurrent run writes its own log
-(``<slot>.log``, the lowest free slot).
+a scheduled run is active, ``Replace`` stops the active scheduled run first (as the Kubernetes
+CronJob controller counts only the Jobs it started, manual runs do not count). Each concurrent
+run writes its own log slot (``<slot>.log``, the lowest free slot: the app's log) and its own
+run log (``runs``).
+
+A manual run (``run_now``, for ``jobs run``) starts at once from a CronJob, suspended or not and
+without touching its schedule, with its command resolved from the run-template annotations:
+given params, else defaults.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import time
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Literal
 
+from ironplane.agent.local.logs import Tee
 from ironplane.agent.local.model import WorkloadDef, launch_spec
 from ironplane.agent.local.process import Child, describe_exit
+from ironplane.agent.local.runs import Outcome, RunRecord, check_run_name
 from ironplane.agent.local.state import AppContext, WorkloadStatus
-from ironplane.wire.agent_protocol import Condition
+from ironplane.core.errors import ConflictError, InvalidError, UnsupportedError
+from ironplane.wire.agent_protocol import Condition, Phase
+from ironplane.wire.jobs import check_params, resolve
 
 _TICK_S = 1.0
 """The scheduler re-reads the clock at least this often (clock jumps, sleeps)."""
 
 
 class JobRun:
-    def __init__(self, number: int, slot: int, definition: WorkloadDef, app: AppContext) -> None:
-        self.number = number
+    """One run: attempts of the template's first container until one succeeds, the retries are
+    spent, the deadline passes or it is stopped. ``argv`` replaces the container's command for
+    a manual run with params; ``ended`` is called from the run's own task once it ended, so
+    whoever awaited ``stop`` or the task sees the run's end in full."""
+
+    def __init__(
+        self,
+        record: RunRecord,
+        slot: int,
+        definition: WorkloadDef,
+        app: AppContext,
+        argv: tuple[str, ...] | None = None,
+        ended: Callable[[JobRun], None] | None = None,
+    ) -> None:
+        self.record = record
         self.slot = slot
         self.definition = definition
         self.app = app
-        self.outcome: Literal["Succeeded", "Failed"] | None = None
+        self.argv = argv
+        self._ended = ended
+        self.outcome: Outcome | None = None
+        self.message: str | None = None
         self.error: str | None = None
         self.child: Child | None = None
         self._stopping = False
+        self._stop_why = "stopped"
         self._wake = asyncio.Event()
-        self.task = asyncio.create_task(self._run(), name=f"{app.app}-run-{number}")
+        self.task = asyncio.create_task(self._main(), name=f"{app.app}-run-{record.id}")
+
+    @property
+    def id(self) -> str:
+        return self.record.id
 
     @property
     def pid(self) -> int | None:
         return self.child.pid if self.child is not None and self.child.running else None
 
-    async def stop(self) -> None:
+    async def stop(self, why: str = "stopped") -> None:
+        """End the run as Stopped (``why`` says by what); a run that already ended stays as is."""
+        if not self._stopping:
+            self._stop_why = why
         self._stopping = True
         self._wake.set()
         if self.child is not None:
@@ -53,20 +88,41 @@ class JobRun:
             await self.child.terminate(container.grace_s if container else 10.0)
         await self.task
 
-    def _finish(self, outcome: Literal["Succeeded", "Failed"], reason: str, message: str) -> None:
-        self.outcome = outcome
-        self.error = None if outcome == "Succeeded" else message
+    def _finish(self, outcome: Outcome, reason: str, message: str) -> None:
+        self.outcome, self.message = outcome, message
+        self.error = message if outcome == "Failed" else None
         self.app.events.add(reason, message, warning=outcome == "Failed")
+
+    def _stopped(self, detail: str) -> None:
+        self._finish("Stopped", "Stopped", f"run {self.id} {self._stop_why}: {detail}")
+
+    async def _main(self) -> None:
+        try:
+            await self._run()
+        except Exception as exc:  # a bug here must end the run, not leave it active forever
+            self._finish("Failed", "RuntimeError", f"run {self.id} failed in the runtime: {exc!r}")
+        finally:
+            if self.outcome is None:  # cancelled
+                self._stopped("cancelled")
+            assert self.outcome is not None
+            self.record.finish(self.outcome, self.message, self.app.settings.clock())
+            self.app.runs.prune()
+            if self._ended is not None:
+                self._ended(self)
+            self.app.notify()
 
     async def _run(self) -> None:
         definition, events = self.definition, self.app.events
         container = definition.container
         assert container is not None
+        if self.argv is not None:
+            container = dataclasses.replace(container, argv=self.argv)
         port = container.ports[0] if container.ports else None
         launch = launch_spec(container, self.app.directory, port)
+        sink = Tee(self.app.sink(self.slot), self.record.sink)
         loop = asyncio.get_running_loop()
         deadline = None if definition.deadline_s is None else loop.time() + definition.deadline_s
-        run = f"run {self.number}"
+        run = f"run {self.id}"
         for attempt in itertools.count(1):
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
@@ -76,18 +132,22 @@ class JobRun:
                     f"{run} exceeded activeDeadlineSeconds={definition.deadline_s:g}",
                 )
                 return
+            if self._stopping:
+                self._stopped("before its process started")
+                return
             try:
-                child = await Child.spawn(
-                    launch.argv, launch.env, launch.cwd, self.app.sink(self.slot)
-                )
+                child = await Child.spawn(launch.argv, launch.env, launch.cwd, sink)
             except OSError as exc:
                 result = f"cannot start {launch.argv[0]!r}: {exc.strerror}"
             else:
                 self.child = child
                 if self._stopping:
                     await child.terminate(launch.grace_s)
+                    self._stopped("before its process started")
                     return
+                self.record.phase = "Running"
                 events.add("Started", f"{run} attempt {attempt} started (pid {child.pid})")
+                self.app.notify()
                 returncode = await child.wait_for(remaining)
                 if returncode is None:
                     returncode = await child.terminate(launch.grace_s)
@@ -99,7 +159,7 @@ class JobRun:
                     )
                     return
                 if self._stopping:
-                    events.add("Stopped", f"{run} stopped: {describe_exit(returncode)}")
+                    self._stopped(describe_exit(returncode))
                     return
                 if returncode == 0:
                     self._finish("Succeeded", "Completed", f"{run} succeeded (exit code 0)")
@@ -124,6 +184,7 @@ class JobRun:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
             if self._stopping:
+                self._stopped(f"while waiting to retry after attempt {attempt} {result}")
                 return
 
 
@@ -136,7 +197,6 @@ class JobWorkload:
         self.runs: list[JobRun] = []
         self.last: JobRun | None = None
         self.next_at: float | None = None
-        self._numbers = itertools.count(1)
         self._scheduler: asyncio.Task[None] | None = None
 
     @property
@@ -196,7 +256,8 @@ class JobWorkload:
     async def stop(self) -> None:
         await self._stop_scheduler()
         runs = list(self.runs)
-        await asyncio.gather(*(run.stop() for run in runs))
+        why = "stopped with its job (removed, replaced, or the runtime stopped)"
+        await asyncio.gather(*(run.stop(why) for run in runs))
         self.app.notify()
 
     async def restart(self) -> None:
@@ -204,40 +265,88 @@ class JobWorkload:
         if self.definition.problem is not None:
             return
         self.app.events.add("Restarting", "stopping active runs and starting a new run")
-        await asyncio.gather(*(run.stop() for run in list(self.runs)))
+        await asyncio.gather(*(run.stop("stopped by a restart") for run in list(self.runs)))
         self._start_run()
 
     # runs
 
-    def _start_run(self) -> JobRun:
+    def _start_run(
+        self,
+        *,
+        name: str | None = None,
+        at: float | None = None,
+        argv: tuple[str, ...] | None = None,
+    ) -> JobRun:
+        """Start a run named ``name`` (a manual run), or one the runtime names after the minute
+        ``at`` (scheduled; now when None)."""
         taken = {run.slot for run in self.runs}
         slot = next(i for i in itertools.count() if i not in taken)
-        run = JobRun(next(self._numbers), slot, self.definition, self.app)
+        now = self.app.settings.clock()
+        history = self.app.runs
+        scheduled = name is None
+        if name is None:
+            name = history.free_name(f"{self.app.app}-{int((now if at is None else at) // 60)}")
+        record = history.add(name, scheduled=scheduled, at=now)
+        run = JobRun(record, slot, self.definition, self.app, argv, self._ended)
         self.runs.append(run)
-        run.task.add_done_callback(lambda _: self._ended(run))
         self.app.notify()
         return run
 
     def _ended(self, run: JobRun) -> None:
         if run in self.runs:
             self.runs.remove(run)
-        if not run.task.cancelled() and (exc := run.task.exception()) is not None:
-            run.outcome, run.error = "Failed", f"run {run.number} failed in the runtime: {exc!r}"
-            self.app.events.add("RuntimeError", run.error, warning=True)
-        if run.outcome is not None:
+        if run.outcome in ("Succeeded", "Failed"):
             self.last = run
         self.app.notify()
 
-    async def fire(self) -> JobRun | None:
-        """A scheduled start, following the concurrency policy."""
+    def run_now(self, run: str, params: Mapping[str, str]) -> JobRun:
+        """Start run ``run`` now with ``params`` (see the module docstring). Raises
+        ``UnsupportedError`` for a template that cannot run here, ``InvalidError`` for a bad
+        run name, params or template, ``ConflictError`` for a name the job's runs already have;
+        nothing is started then."""
+        definition = self.definition
+        where = f"job {self.app.app!r} in workspace {self.app.workspace!r}"
+        problem = definition.problem
+        if problem is not None and problem.phase == "NotRunnable":
+            raise UnsupportedError(f"{where} cannot run locally: {problem.message}")
+        if problem is not None:
+            raise InvalidError(f"{where} cannot run: {problem.message}; fix it and apply again")
+        container = definition.container
+        assert container is not None
+        check_run_name(run)
+        if run in self.app.runs:
+            raise ConflictError(
+                f"{where} already has a run named {run!r}; give the new run another name"
+            )
+        template = definition.template
+        check_params(template.params, params, job=self.app.app)
+        if template.command is not None:
+            words = [*template.command, *(template.args or ())]
+            argv = tuple(resolve(words, template.params, params))
+        elif template.params:
+            argv = tuple(resolve(container.argv, template.params, params))
+        else:
+            argv = container.argv
+        self.app.events.add("RunRequested", f"run {run} requested")
+        return self._start_run(name=run, argv=argv)
+
+    def active(self, run: str) -> JobRun | None:
+        return next((r for r in self.runs if r.id == run), None)
+
+    async def fire(self, at: float | None = None) -> JobRun | None:
+        """A scheduled start (for the minute ``at``), following the concurrency policy."""
         policy = self.definition.concurrency
-        if self.runs and policy == "Forbid":
-            self.app.events.add("JobAlreadyActive", "skipped a scheduled run: a run is active")
+        scheduled = [run for run in self.runs if run.record.scheduled]
+        if scheduled and policy == "Forbid":
+            self.app.events.add(
+                "JobAlreadyActive", "skipped a scheduled run: a scheduled run is active"
+            )
             return None
-        if self.runs and policy == "Replace":
+        if scheduled and policy == "Replace":
             self.app.events.add("Replacing", "stopping the active run for the scheduled one")
-            await asyncio.gather(*(run.stop() for run in list(self.runs)))
-        return self._start_run()
+            why = "stopped for the next scheduled run (concurrencyPolicy Replace)"
+            await asyncio.gather(*(run.stop(why) for run in scheduled))
+        return self._start_run(at=at)
 
     def _next_fire(self, now: float) -> float | None:
         schedule, zone = self.definition.schedule, self.definition.time_zone
@@ -263,7 +372,7 @@ class JobWorkload:
                 return
             while (now := clock()) < self.next_at:
                 await asyncio.sleep(min(self.next_at - now, _TICK_S))
-            await self.fire()
+            await self.fire(self.next_at)
 
     # reports
 
@@ -283,8 +392,9 @@ class JobWorkload:
                 ],
             )
         if self.cron and definition.suspend:
+            # A suspended CronJob's schedule is off; a manual run of it still runs.
             return WorkloadStatus(
-                "Suspended",
+                "Running" if active else "Suspended",
                 live,
                 active,
                 conditions=[Condition(type="Suspended", status="True", reason="Suspended")],
@@ -299,14 +409,14 @@ class JobWorkload:
             )
         if active:
             return WorkloadStatus("Running", live, active, conditions=conditions)
-        if self.last is not None and self.last.outcome is not None:
-            outcome = self.last.outcome
+        if self.last is not None and self.last.outcome in ("Succeeded", "Failed"):
+            outcome: Phase = "Succeeded" if self.last.outcome == "Succeeded" else "Failed"
             conditions.append(
                 Condition(
                     type="Complete" if outcome == "Succeeded" else "Failed",
                     status="True",
                     reason=outcome,
-                    message=f"run {self.last.number} {outcome.lower()}",
+                    message=f"run {self.last.id} {outcome.lower()}",
                 )
             )
             return WorkloadStatus(outcome, conditions=conditions, error=self.last.error)

@@ -4,22 +4,34 @@ Each file stays at most ``max_bytes`` long: a write that does not fit is cut at 
 that fits (a single line longer than a whole file is cut where the file is full), the file becomes
 ``.log.1`` (``.log.1`` becomes ``.log.2`` …, ``backups`` files kept) and the rest goes on in a new
 file. The files carry the output only; for merging the lines of several replicas in the order
-they arrived, a sink remembers a sequence number per recent line.
+they arrived, a sink remembers a sequence number per recent line. A ``Tee`` writes one process's
+output to several sinks (a job run's output goes to the app's log slot and to the run's own log).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 KEEP_LINE_ORDER = 5000
 _READ_BLOCK = 65536
 _sequence = itertools.count()
+
+
+class Sink(Protocol):
+    """Where a process's output goes (``pump``)."""
+
+    def open(self) -> object: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def end_of_stream(self) -> None: ...
 
 
 class LogSink:
@@ -127,6 +139,26 @@ class LogSink:
         return list(zip(seqs, found, strict=True))
 
 
+class Tee:
+    """One stream written to several sinks; a sink that cannot open does not stop the others."""
+
+    def __init__(self, *sinks: LogSink) -> None:
+        self.sinks = sinks
+
+    def open(self) -> None:
+        for sink in self.sinks:
+            with contextlib.suppress(OSError):
+                sink.open()
+
+    def write(self, data: bytes) -> None:
+        for sink in self.sinks:
+            sink.write(data)
+
+    def end_of_stream(self) -> None:
+        for sink in self.sinks:
+            sink.end_of_stream()
+
+
 def read_tail(paths: Sequence[Path], lines: int) -> tuple[list[str], bool]:
     """The last ``lines`` lines of the files read as one stream (``paths`` newest first), and
     whether the last of them is unfinished (no newline yet)."""
@@ -160,7 +192,7 @@ def read_tail(paths: Sequence[Path], lines: int) -> tuple[list[str], bool]:
     return found[-lines:], partial
 
 
-async def pump(stream: asyncio.StreamReader, sink: LogSink) -> None:
+async def pump(stream: asyncio.StreamReader, sink: Sink) -> None:
     """Copy a process's output into ``sink`` until the pipe closes."""
     try:
         while chunk := await stream.read(_READ_BLOCK):

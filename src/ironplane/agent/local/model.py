@@ -4,7 +4,8 @@ Only owned workloads run: a Deployment (``apps/v1``), Job or CronJob (``batch/v1
 ownership labels ``ironplane.dev/workspace`` and ``ironplane.dev/app``. Its first container is the
 process: ``command + args`` with Kubernetes ``$(VAR)`` expansion, the container's ``env`` and
 ``envFrom`` (values, Secrets and ConfigMaps of the same set) and ``PORT``. What cannot run becomes
-a ``Problem`` that the status reports instead of a process.
+a ``Problem`` that the status reports instead of a process; so does every other owned object
+that is not merely kept (``kinds``): its definition has ``api_kind`` ``Other``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import msgspec
 
 from ironplane.agent.local.cron import CronError, CronSchedule
 from ironplane.agent.local.env import ConfigError, Sources, expand, resolve_env
+from ironplane.agent.local.kinds import not_runnable
+from ironplane.agent.local.runs import RunTemplate, TemplateError, run_template
 from ironplane.agent.runtime import APP, KIND, VERSION, WORKSPACE
 from ironplane.wire.agent_protocol import Object
 from ironplane.wire.manifests import identity
@@ -30,7 +33,7 @@ from ironplane.wire.manifests import identity
 DEFAULT_GRACE_S = 10.0
 _NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _json = msgspec.json.Encoder(order="sorted")
-WorkloadKind = Literal["Deployment", "Job", "CronJob"]
+WorkloadKind = Literal["Deployment", "Job", "CronJob", "Other"]
 _WORKLOADS: Mapping[tuple[str, str], WorkloadKind] = {
     ("apps/v1", "Deployment"): "Deployment",
     ("batch/v1", "Job"): "Job",
@@ -99,6 +102,8 @@ class WorkloadDef:
     time_zone: zoneinfo.ZoneInfo | None = None
     notes: tuple[str, ...] = ()
     """Warnings to record as events when the workload starts."""
+    template: RunTemplate = field(default_factory=RunTemplate)
+    """A CronJob's params and raw command for manual runs (``runs.run_template``)."""
 
 
 @dataclass(frozen=True)
@@ -304,6 +309,10 @@ def _definition(obj: Object, kind: WorkloadKind, sources: Sources) -> WorkloadDe
                 }
                 if extra["concurrency"] not in ("Allow", "Forbid", "Replace"):
                     raise ConfigError(f"concurrencyPolicy {extra['concurrency']!r} is unknown")
+                annotations = meta.get("annotations") or {}
+                if not isinstance(annotations, Mapping):
+                    raise ConfigError("metadata.annotations must be a map")
+                extra["template"] = run_template(annotations)
                 if spec.get("timeZone"):
                     try:
                         extra["time_zone"] = zoneinfo.ZoneInfo(str(spec["timeZone"]))
@@ -322,10 +331,10 @@ def _definition(obj: Object, kind: WorkloadKind, sources: Sources) -> WorkloadDe
             )
             extra["notes"] = tuple(notes)
             template = job.get("template") or {}
-    except (ConfigError, CronError, AttributeError, TypeError, ValueError) as exc:
+    except (ConfigError, CronError, TemplateError, AttributeError, TypeError, ValueError) as exc:
         if isinstance(exc, CronError):
             message = exc.message
-        elif isinstance(exc, ConfigError):
+        elif isinstance(exc, ConfigError | TemplateError):
             message = str(exc)
         else:
             message = f"malformed spec: {exc!r}"
@@ -341,15 +350,39 @@ def _definition(obj: Object, kind: WorkloadKind, sources: Sources) -> WorkloadDe
     return WorkloadDef(**base, fingerprint=fingerprint, container=container, **extra)
 
 
+def _other(obj: Object) -> WorkloadDef | None:
+    """An owned object the local runtime cannot run, as a definition carrying why."""
+    who = owner(obj)
+    why = None if who is None else not_runnable(obj)
+    if who is None or why is None:
+        return None
+    meta = obj.get("metadata") or {}
+    found = labels(obj)
+    version = found.get(VERSION)
+    return WorkloadDef(
+        identity=identity(obj),
+        api_kind="Other",
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        workspace=who[0],
+        app=who[1],
+        kind=found.get(KIND, str(obj.get("kind", "")).lower()),
+        version=version,
+        fingerprint=_fingerprint(version, why),
+        problem=Problem("NotRunnable", "NotRunLocally", why),
+        replicas=0,
+    )
+
+
 def workload_defs(objects: Iterable[Object]) -> dict[str, WorkloadDef]:
-    """The owned workloads among ``objects``, by identity (other objects are left alone)."""
+    """The owned workloads among ``objects`` by identity, and the owned objects that cannot run
+    locally (``api_kind`` ``Other``); the objects that are merely kept are left out."""
     objects = list(objects)
     sources = Sources(objects)
     result: dict[str, WorkloadDef] = {}
     for obj in objects:
         kind = _WORKLOADS.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
-        if kind is not None:
-            definition = _definition(obj, kind, sources)
-            if definition is not None:
-                result[definition.identity] = definition
+        definition = _definition(obj, kind, sources) if kind is not None else _other(obj)
+        if definition is not None:
+            result[definition.identity] = definition
     return result

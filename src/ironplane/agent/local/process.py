@@ -13,7 +13,7 @@ import os
 import signal
 from pathlib import Path
 
-from ironplane.agent.local.logs import LogSink, pump
+from ironplane.agent.local.logs import Sink, pump
 
 _DRAIN_S = 2.0
 _GROUP_GONE_POLLS = 200
@@ -60,7 +60,7 @@ def group_alive(pgid: int) -> bool:
 
 
 class Child:
-    def __init__(self, process: asyncio.subprocess.Process, sink: LogSink) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, sink: Sink) -> None:
         self.process = process
         self.pid = process.pid
         assert process.stdout is not None
@@ -71,7 +71,7 @@ class Child:
 
     @classmethod
     async def spawn(
-        cls, argv: tuple[str, ...], env: dict[str, str], cwd: Path, sink: LogSink
+        cls, argv: tuple[str, ...], env: dict[str, str], cwd: Path, sink: Sink
     ) -> Child:
         """Raises ``OSError`` when the command cannot be started (not found, not executable)."""
         process = await asyncio.create_subprocess_exec(

@@ -1,9 +1,16 @@
 """The local runtime: compiled workloads run as processes on this machine, no Kubernetes.
 
 Objects are kept in memory only. Owned Deployments, Jobs and CronJobs run (see ``model``,
-``deployments``, ``jobs``); every other object is kept without a process (Namespaces, Services,
-Secrets… and kinds this runtime does not know). Each app (workspace + app label) has a directory
-``root/<workspace>/<app>/``: the processes' working directory and their logs (``<index>.log``).
+``deployments``, ``jobs``); Namespaces, Services, Secrets and the like are kept without a
+process; any other owned kind (an Argo Rollout, a KEDA ScaledObject, a training operator's job…)
+is reported NotRunnable with the reason (``kinds``). Objects without the ownership labels are
+kept and not reported. Each app (workspace + app label) has a directory
+``root/<workspace>/<app>/``: the processes' working directory and their logs (``<index>.log``;
+job runs also ``runs/<run>.log``).
+
+Job runs (``runs``): a CronJob is a run template; ``run_job`` starts a run now, ``runs`` reports
+the active and the last ``runs_kept`` finished runs of each job (in memory only), ``stop_run``
+and ``run_logs`` act on one run. Rollout steps (``promote``/``abort``) are not run locally.
 
 A process is the pod's first container's ``command + args``; a container without ``command`` is
 NotRunnable (the local runtime runs commands, not images). Replica 0 gets ``PORT`` = the first
@@ -27,7 +34,9 @@ from ironplane.agent.local.deployments import DeploymentWorkload
 from ironplane.agent.local.jobs import JobWorkload
 from ironplane.agent.local.logs import merge
 from ironplane.agent.local.model import WorkloadDef, labels, owner, workload_defs
+from ironplane.agent.local.runs import RunRecord
 from ironplane.agent.local.state import AppContext, Settings, Workload, WorkloadStatus
+from ironplane.agent.local.unrunnable import UnrunnableWorkload
 from ironplane.agent.runtime import KIND, VERSION, RuntimeError_
 
 if TYPE_CHECKING:
@@ -99,15 +108,19 @@ class LocalRuntime:
         clock: Callable[[], float] = time.time,
         backoff_reset_s: float = 60.0,
         ready_without_probe_s: float = 1.0,
+        runs_kept: int = 20,
     ) -> None:
         """``restart_backoff``: delays before restarting a crashed replica or retrying a failed
         Job attempt (capped at the last); ``probe_interval_s``: the readiness probe period when
         the probe sets none, and the most a not-yet-ready replica waits between probes;
         ``clock``: wall-clock time for events and cron schedules; ``backoff_reset_s``: a
         process up this long starts its backoff afresh; ``ready_without_probe_s``: a replica
-        without a readiness probe is ready once running this long."""
+        without a readiness probe is ready once running this long; ``runs_kept``: finished
+        runs remembered per job, with their logs."""
         if not restart_backoff or any(delay < 0 for delay in restart_backoff):
             raise ValueError("restart_backoff needs at least one delay, none negative")
+        if runs_kept < 0:
+            raise ValueError("runs_kept cannot be negative")
         self.root = Path(root)
         self.changed = asyncio.Event()
         self.settings = Settings(
@@ -118,6 +131,7 @@ class LocalRuntime:
             log_max_bytes=log_max_bytes,
             log_backups=log_backups,
             clock=clock,
+            runs_kept=runs_kept,
         )
         self._objects: dict[str, Object] = {}
         self._workloads: dict[str, Workload] = {}
@@ -167,6 +181,8 @@ class LocalRuntime:
         app = self._app(definition)
         if definition.api_kind == "Deployment":
             return DeploymentWorkload(definition, app)
+        if definition.api_kind == "Other":
+            return UnrunnableWorkload(definition, app)
         return JobWorkload(definition, app)
 
     async def converge(self, objects: Sequence[Object]) -> None:
@@ -260,25 +276,68 @@ class LocalRuntime:
         indices = sorted({i for w in workloads for i in w.log_indices()})
         return merge([(i, context.sink(i).tail(lines)) for i in indices], lines)
 
-    # --- rollouts and job runs (placeholders until implemented) ----------------------------
+    # rollouts: one version at a time locally
+
+    _NO_ROLLOUTS = (
+        "the local runtime runs one version of an app at a time: canary and blue-green steps "
+        "are not run locally (apply rolls the new version out at once); to start the app's "
+        "processes again, use restart"
+    )
 
     async def promote(self, workspace: str, app: str, *, full: bool) -> str:
-        raise UnsupportedError("promote is not implemented by this runtime yet")
+        raise UnsupportedError(f"cannot promote {workspace}/{app}: {self._NO_ROLLOUTS}")
 
     async def abort(self, workspace: str, app: str) -> str:
-        raise UnsupportedError("abort is not implemented by this runtime yet")
+        raise UnsupportedError(f"cannot abort a rollout of {workspace}/{app}: {self._NO_ROLLOUTS}")
+
+    # job runs
+
+    def _template(self, workspace: str, job: str) -> JobWorkload:
+        if (workspace, job) not in self._groups():
+            raise NotFoundError(
+                f"job {job!r} is not in workspace {workspace!r} of the local runtime: "
+                "apply it first, or check the names"
+            )
+        for workload in self._of(workspace, job):
+            if isinstance(workload, JobWorkload) and workload.cron:
+                return workload
+        raise NotFoundError(
+            f"{workspace}/{job} is not a Job: it has no run template (a batch CronJob) in the "
+            "local runtime, and only Jobs can be run"
+        )
+
+    def _record(self, workspace: str, job: str, run: str) -> RunRecord:
+        context = self._apps.get((workspace, job))
+        record = None if context is None else context.runs.get(run)
+        if record is None:
+            raise NotFoundError(
+                f"run {run!r} of job {workspace}/{job} is not known to the local runtime (it "
+                f"keeps the active runs and the last {self.settings.runs_kept} finished runs "
+                "of each job, in memory only)"
+            )
+        return record
 
     async def runs(self) -> list[RunStatus]:
-        return []
+        records = [record for context in self._apps.values() for record in context.runs.records()]
+        records.sort(key=lambda r: (r.workspace, r.job, r.started_at, r.id))
+        return [record.status() for record in records]
 
     async def run_job(self, workspace: str, job: str, run: str, params: dict[str, str]) -> None:
-        raise UnsupportedError("job runs are not implemented by this runtime yet")
+        async with self._lock:
+            self._template(workspace, job).run_now(run, params)
 
     async def stop_run(self, workspace: str, job: str, run: str) -> None:
-        raise UnsupportedError("job runs are not implemented by this runtime yet")
+        async with self._lock:
+            record = self._record(workspace, job, run)
+            if not record.active:
+                return
+            for workload in self._of(workspace, job):
+                active = workload.active(run) if isinstance(workload, JobWorkload) else None
+                if active is not None:
+                    await active.stop("stopped on request")
 
     async def run_logs(self, workspace: str, job: str, run: str, lines: int) -> list[str]:
-        raise UnsupportedError("job runs are not implemented by this runtime yet")
+        return self._record(workspace, job, run).tail(lines)
 
     def pids(self, workspace: str, app: str) -> list[int]:
         """The process ids running for the app now (diagnostics and tests)."""

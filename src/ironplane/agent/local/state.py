@@ -12,6 +12,7 @@ from typing import Protocol
 
 from ironplane.agent.local.logs import LogSink
 from ironplane.agent.local.model import WorkloadDef
+from ironplane.agent.local.runs import RunHistory
 from ironplane.wire.agent_protocol import Condition, Event, Phase
 
 EVENTS_KEPT = 50
@@ -28,7 +29,9 @@ class Settings:
     log_max_bytes: int = 10 * 1024 * 1024
     log_backups: int = 3
     clock: Callable[[], float] = time.time
-    """Wall-clock time (Unix seconds) for events and cron schedules."""
+    """Wall-clock time (Unix seconds) for events, cron schedules and run times."""
+    runs_kept: int = 20
+    """Finished runs remembered per job (with their logs)."""
 
     def backoff_delay(self, failures: int) -> float:
         """The wait before restart number ``failures`` (1-based), capped at the last value."""
@@ -59,8 +62,8 @@ class EventLog:
 
 
 class AppContext:
-    """One app (workspace + app label): its directory, events and log sinks, shared by the
-    workloads of the app and kept across their replacements."""
+    """One app (workspace + app label): its directory, events, log sinks and job runs, shared by
+    the workloads of the app and kept across their replacements."""
 
     def __init__(
         self,
@@ -80,6 +83,14 @@ class AppContext:
         """Some replica of the app was ready once: later shortfalls are Progressing, not Pending."""
         self._sinks: dict[int, LogSink] = {}
         directory.mkdir(parents=True, exist_ok=True)
+        self.runs = RunHistory(
+            workspace,
+            app,
+            directory,
+            keep=settings.runs_kept,
+            log_max_bytes=settings.log_max_bytes,
+            log_backups=settings.log_backups,
+        )
 
     def sink(self, index: int) -> LogSink:
         if index not in self._sinks:
@@ -95,6 +106,7 @@ class AppContext:
             with contextlib.suppress(OSError):
                 sink.close()
         self._sinks.clear()
+        self.runs.close()
 
 
 @dataclass
