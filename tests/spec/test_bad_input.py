@@ -246,9 +246,9 @@ CASES = [
         "bad-cron",
         "kind: Job\nname: nightly\nworkspace: prod\nimage: x/y:1\ncommand: [a]\n"
         "schedule: 'every night'\n",
-        1,
-        "(document)",
-        "not a 5-field cron expression",
+        6,
+        "schedule",
+        "expected 5 fields",
         allowed="0 2 * * *",
     ),
     Case(
@@ -322,6 +322,70 @@ CASES = [
         "(document)",
         "must be a mapping, not a list",
     ),
+    Case(
+        "autoscaling-bad-start-cron",
+        SERVICE + "autoscaling: {max: 3, metric: cron, start: 'at eight', end: '0 20 * * *'}\n",
+        5,
+        "autoscaling",
+        "start 'at eight': expected 5 fields",
+        allowed="0 8 * * 1-5",
+    ),
+    Case(
+        "autoscaling-bad-end-cron",
+        SERVICE + "autoscaling:\n  max: 3\n  metric: cron\n  start: '0 8 * * *'\n  end: '0 25'\n",
+        6,  # a block mapping starts on its first key
+        "autoscaling",
+        "end '0 25': expected 5 fields",
+    ),
+    Case(
+        "autoscaling-min-over-max",
+        SERVICE + "autoscaling: {min: 5, max: 3, target: 10}\n",
+        5,
+        "autoscaling",
+        "min (5) is greater than max (3)",
+    ),
+    Case(
+        "autoscaling-queue-without-query",
+        SERVICE + "autoscaling: {max: 3, metric: queue, target: 10}\n",
+        5,
+        "autoscaling",
+        "the queue metric needs a query",
+        hint="query: sum(",
+    ),
+    Case(
+        "autoscaling-cpu-without-cpu-request",
+        SERVICE + "autoscaling:\n  max: 3\n  metric: cpu\n  target: 70\n",
+        7,
+        "autoscaling.metric",
+        "the pod requests no CPU",
+        given="cpu",
+        hint="set resources.cpu",
+    ),
+    Case(
+        "autoscaling-cpu-fractional-target",
+        SERVICE + "resources: {cpu: 1}\nautoscaling:\n  max: 3\n  metric: cpu\n  target: 62.5\n",
+        9,
+        "autoscaling.target",
+        "whole percent",
+        given="62.5",
+    ),
+    Case(
+        "autoscaling-model-queue-from-zero",
+        "kind: Model\nname: llm\nworkspace: prod\nengine: vllm\nmodel: x/y\n"
+        "autoscaling:\n  min: 0\n  max: 3\n  metric: queue\n  target: 4\n",
+        7,
+        "autoscaling.min",
+        "vllm:num_requests_waiting",
+        hint="scale on rps",
+    ),
+    Case(
+        "autoscaling-cooldown-over-an-hour",
+        SERVICE + "autoscaling:\n  max: 3\n  target: 10\n  cooldown: 90m\n",
+        8,
+        "autoscaling.cooldown",
+        "at most 1h",
+        given="90m",
+    ),
 ]
 
 
@@ -363,3 +427,95 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     code, _, err = run_cli(["render", "-f", str(tmp_path / "nope.yaml")])
     assert code == 2
     assert "nope.yaml: no such file" in err
+
+
+JOB = "kind: Job\nname: nightly\nworkspace: prod\nimage: x/y:1\ncommand: [a]\n"
+
+JOB_CASES = [
+    Case(
+        "cron-with-seconds",
+        JOB + "schedule: '0 0 2 * * *'\n",
+        6,
+        "schedule",
+        "schedule '0 0 2 * * *': expected 5 fields",
+        allowed="@daily",
+    ),
+    Case(
+        "bad-concurrency",
+        JOB + "concurrency: skip\n",
+        6,
+        "concurrency",
+        "not one of the allowed values",
+        given="'skip'",
+        allowed="forbid, allow, replace",
+    ),
+    Case("too-many-retries", JOB + "retries: 11\n", 6, "retries", "less than or equal to 10"),
+    Case(
+        "bad-param-name",
+        JOB + "params: [{name: 1st}]\n",
+        6,
+        "params[0].name",
+        "does not have the expected form",
+        given="'1st'",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", JOB_CASES, ids=lambda c: c.id)
+def test_bad_job_document(case: Case, tmp_path: Path) -> None:
+    """Job inputs the scheduler (Kubernetes or Argo) would refuse only after apply."""
+    test_bad_document(case, tmp_path)
+
+
+EXPOSED = "ports: [{port: 8000, expose: {host: chat.example.com}}]\n"
+
+ROLLOUT_CASES = [
+    Case(
+        "canary-without-exposed-port",
+        SERVICE + "ports: [{port: 8000}]\nrollout: {strategy: canary}\n",
+        1,
+        "(document)",
+        "the canary strategy shifts traffic at the ingress and needs an exposed port",
+        hint="add expose: {host: ...} to a port, or use strategy: blue_green",
+    ),
+    Case(
+        "canary-weights-not-increasing",
+        SERVICE + EXPOSED + "rollout:\n  strategy: canary\n  steps: [{weight: 50}, {weight: 20}]\n",
+        7,  # a block mapping starts on its first key
+        "rollout",
+        "canary weights must increase from step to step (got [50, 20])",
+        hint="steps: [{weight: 10, pause: 2m}, {weight: 50, pause: 5m}]",
+    ),
+    Case(
+        "canary-weights-repeated",
+        SERVICE + EXPOSED + "rollout:\n  strategy: canary\n  steps: [{weight: 30}, {weight: 30}]\n",
+        7,
+        "rollout",
+        "canary weights must increase",
+    ),
+    Case(
+        "blue-green-without-ports",
+        SERVICE + "rollout: {strategy: blue_green}\n",
+        5,
+        "rollout.strategy",
+        "without ports the app has no Service to switch",
+        given="blue_green",
+        hint="add a port, or use strategy: rolling",
+    ),
+    Case(
+        "two-ports-on-one-route",
+        SERVICE + "ports:\n  - {port: 8000, expose: {host: chat.example.com, path: /v1}}\n"
+        "  - {port: 8001, expose: {host: chat.example.com, path: /v1}}\n",
+        7,
+        "ports[1].expose.path",
+        "chat.example.com/v1 is already routed to port 8000",
+        given="/v1",
+        hint="own host or path prefix",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", ROLLOUT_CASES, ids=lambda c: c.id)
+def test_bad_exposure_or_rollout(case: Case, tmp_path: Path) -> None:
+    """Exposure and rollout inputs the spec models or the compiler refuse, located."""
+    test_bad_document(case, tmp_path)

@@ -36,3 +36,21 @@ def test_known_time_zones_pass(tmp_path: Path) -> None:
     path.write_text(JOB + "schedule: '0 2 * * *'\ntimezone: Europe/Paris\n")
     code, out, err = run_cli(["render", "-f", str(path)])
     assert code == 0 and "kind: CronJob" in out, err
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        ("99 2 * * *", "minute field '99': 99 is out of range 0-59"),
+        ("0 2 * *", "expected 5 fields"),
+        ("0 25 * * *", "hour field '25'"),
+    ],
+)
+def test_out_of_range_schedules_are_refused_at_their_line(
+    tmp_path: Path, schedule: str, message: str
+) -> None:
+    path = tmp_path / "app.yaml"
+    path.write_text(JOB + f"schedule: '{schedule}'\n")
+    code, out, err = run_cli(["render", "-f", str(path)])
+    assert code == 2 and out == "", err
+    assert message in err, err

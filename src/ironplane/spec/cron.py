@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import zoneinfo
 
-_CRON_FIELD = r"(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?"
-_CRON = re.compile(
-    rf"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|"
-    rf"{_CRON_FIELD}(,{_CRON_FIELD})*(\s+{_CRON_FIELD}(,{_CRON_FIELD})*){{4}})$"
-)
+from ironplane.core.cron import CronError, CronSchedule
 
 
 def cron_problem(expr: str) -> str | None:
-    """Why ``expr`` is not a cron expression, or None."""
-    if not _CRON.match(expr.strip()):
-        return "not a 5-field cron expression (minute hour day-of-month month day-of-week)"
+    """Why ``expr`` is not a cron expression (which field, and why), or None."""
+    try:
+        CronSchedule.parse(expr)
+    except CronError as exc:
+        return exc.message.removeprefix(f"invalid cron schedule {expr!r}: ")
     return None
 
 

@@ -22,11 +22,11 @@ from typing import Any, Literal
 
 import msgspec
 
-from ironplane.agent.local.cron import CronError, CronSchedule
 from ironplane.agent.local.env import ConfigError, Sources, expand, resolve_env
 from ironplane.agent.local.kinds import not_runnable
 from ironplane.agent.local.runs import RunTemplate, TemplateError, run_template
 from ironplane.agent.runtime import APP, KIND, VERSION, WORKSPACE
+from ironplane.core.cron import CronError, CronSchedule
 from ironplane.wire.agent_protocol import Object
 from ironplane.wire.manifests import identity
 

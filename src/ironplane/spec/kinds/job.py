@@ -32,6 +32,15 @@ class JobSpec(AppFields):
     retries: int = Field(default=0, ge=0, le=10)
     timeout: Duration | None = None
 
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None and (problem := cron_problem(value)):
+            raise FieldProblem(
+                f"schedule {value!r}: {problem}", allowed="e.g. '0 2 * * *' or @daily"
+            )
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str | None) -> str | None:
@@ -41,12 +50,6 @@ class JobSpec(AppFields):
 
     @model_validator(mode="after")
     def _checks(self) -> JobSpec:
-        if self.schedule is not None:
-            problem = cron_problem(self.schedule)
-            if problem:
-                raise FieldProblem(
-                    f"schedule {self.schedule!r}: {problem}", allowed="e.g. '0 2 * * *' or @daily"
-                )
         names = [p.name for p in self.params]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:

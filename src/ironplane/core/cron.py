@@ -1,4 +1,5 @@
-"""A minimal five-field cron matcher (minute resolution), as Kubernetes CronJobs use it.
+"""A five-field cron parser and matcher (minute resolution), as Kubernetes CronJobs use it: specs
+validate schedules with it, the local runtime runs them with it.
 
 ``minute hour day-of-month month day-of-week``; each field is ``*`` or a comma list of values,
 ranges ``a-b`` and steps ``*/n``, ``a-b/n`` or ``a/n`` (from ``a`` to the field's end). Months

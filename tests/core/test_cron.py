@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from ironplane.agent.local.cron import CronError, CronSchedule
+from ironplane.core.cron import CronError, CronSchedule
 from ironplane.core.errors import InvalidError
 
 
