@@ -142,3 +142,56 @@ async def test_up_runs_applied_services_as_processes(
 
 async def _is(value: Any, expected: object) -> bool:
     return bool(await value == expected)
+
+
+async def test_up_runs_jobs_with_params_through_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`jobs run -p` with `up`: the control plane records the run, the local runtime runs the
+    command with the param, the run's log and phase come back, and a long run can be stopped."""
+    code = "import sys, time; print('dataset=' + sys.argv[1], flush=True); time.sleep(float(sys.argv[2]))"
+    job = (
+        "kind: Job\nname: evaluate\nworkspace: default\nimage: python:3.12\n"
+        f"command: [{sys.executable!r}, '-c', {code!r}, '{{{{dataset}}}}', '{{{{sleep}}}}']\n"
+        "params: [{name: dataset, default: mmlu}, {name: sleep, default: '0'}]\n"
+    )
+    async with running_up(tmp_path / "data") as embedded:
+        monkeypatch.setenv("IRONPLANE_CONFIG", str(tmp_path / "cli.yaml"))
+        monkeypatch.setenv("IRONPLANE_URL", embedded.url)
+        monkeypatch.setenv("IRONPLANE_TOKEN", embedded.admin_token)
+        source = tmp_path / "job.yaml"
+        source.write_text(job)
+        result = await asyncio.to_thread(run_cli, ["apply", "-f", str(source)])
+        assert result[0] == 0, result[2]
+
+        async def cli(*args: str) -> str:
+            rc, out, err = await asyncio.to_thread(run_cli, list(args))
+            assert rc == 0, err
+            return out
+
+        async def agent_has_it() -> bool:
+            rows = (await cli("get", "apps")).splitlines()[1:]
+            return any(r.split()[1:4] == ["evaluate", "Job", "Suspended"] for r in rows)
+
+        await eventually(agent_has_it, what="the job reaches the local runtime")
+        rc, _, err = await asyncio.to_thread(
+            run_cli, ["jobs", "run", "evaluate", "-p", "datasett=x"]
+        )
+        assert rc == 2 and "did you mean 'dataset'" in err
+        out = await cli("jobs", "run", "evaluate", "-p", "dataset=gsm8k", "--wait")
+        name = out.split()[2].split("/")[1].rstrip(":")
+        assert out.strip().endswith("Succeeded")
+        assert (await cli("jobs", "logs", name)).splitlines() == ["dataset=gsm8k"]
+
+        out = await cli("jobs", "run", "evaluate", "-p", "sleep=60")
+        long_run = out.split()[2].split("/")[1]
+
+        async def phase(run: str, want: str) -> bool:
+            rows = (await cli("jobs", "runs", "evaluate")).splitlines()[1:]
+            return any(r.split()[:2] == [run, want] for r in rows)
+
+        await eventually(lambda: phase(long_run, "Running"), what="the long run is running")
+        await cli("jobs", "stop", long_run)
+        await eventually(lambda: phase(long_run, "Stopped"), what="the stop")
+        rows = (await cli("jobs", "runs", "evaluate")).splitlines()
+        assert len(rows) == 3 and all("user:admin" in r for r in rows[1:])
