@@ -65,20 +65,30 @@ def test_whole_example_set_renders_and_validates(crd_dir: Path) -> None:
     objects = [o for o in yaml.safe_load_all(out) if o]
     kinds = sorted({o["kind"] for o in objects})
     assert kinds == [
+        "AnalysisTemplate",
         "ClusterQueue",
         "CronJob",
+        "CronWorkflow",
         "Deployment",
+        "DestinationRule",
+        "Gateway",
         "LocalQueue",
         "MPIJob",
         "Namespace",
         "PersistentVolumeClaim",
         "PyTorchJob",
         "ResourceFlavor",
+        "Role",
+        "RoleBinding",
+        "Rollout",
         "Service",
         "ServiceAccount",
+        "ServiceMonitor",
         "Topology",
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
+        "VirtualService",
+        "WorkflowTemplate",
     ]
     assert objects[0]["kind"] == "Namespace", "namespaces must come first"
     validate_manifests(objects, crd_dir)

@@ -159,11 +159,12 @@ def test_version_label_changes_with_the_spec_but_selector_does_not() -> None:
     assert labels.VERSION not in one["spec"]["template"]["metadata"]["labels"]
 
 
-def test_autoscaled_deployment_leaves_replicas_to_the_autoscaler() -> None:
+def test_autoscaled_deployment_without_keda_runs_min_replicas() -> None:
+    # With KEDA the count is left to the autoscaler: tests/compiler/test_autoscaling.py.
     text = SERVICE.replace("replicas: 3", "autoscaling: {min: 1, max: 4, metric: rps, target: 20}")
     compiled = compile_text(text)
-    assert "replicas" not in find(compiled, "Deployment", "chat-api")["spec"]
-    assert any("autoscaling is not compiled yet" in w.message for w in compiled.warnings)
+    assert find(compiled, "Deployment", "chat-api")["spec"]["replicas"] == 1
+    assert any("has no keda add-on" in w.message for w in compiled.warnings)
 
 
 def test_generic_cluster_uses_gpu_feature_discovery_labels() -> None:

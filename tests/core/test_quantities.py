@@ -4,7 +4,13 @@ from decimal import Decimal
 
 import pytest
 
-from ironplane.core.quantities import QuantityProblem, format_cpu, parse_duration, parse_quantity
+from ironplane.core.quantities import (
+    QuantityProblem,
+    format_cpu,
+    parse_duration,
+    parse_latency_ms,
+    parse_quantity,
+)
 
 
 @pytest.mark.parametrize(
@@ -46,3 +52,14 @@ def test_bad_durations(text: str) -> None:
 @pytest.mark.parametrize(("cores", "text"), [("2", "2"), ("0.5", "500m"), ("1.25", "1250m")])
 def test_format_cpu(cores: str, text: str) -> None:
     assert format_cpu(Decimal(cores)) == text
+
+
+@pytest.mark.parametrize(("text", "ms"), [("250ms", 250.0), ("1.5s", 1500.0), ("2s", 2000.0)])
+def test_latencies(text: str, ms: float) -> None:
+    assert parse_latency_ms(text) == ms
+
+
+@pytest.mark.parametrize("text", ["500", "1m", "ms", "-1s", "1.s"])
+def test_bad_latencies(text: str) -> None:
+    with pytest.raises(QuantityProblem):
+        parse_latency_ms(text)

@@ -76,6 +76,20 @@ def parse_duration(text: str) -> int:
     return parts.get("h", 0) * 3600 + parts.get("m", 0) * 60 + parts.get("s", 0)
 
 
+_LATENCY = re.compile(r"^(?P<n>[0-9]+(?:\.[0-9]+)?)(?P<unit>ms|s)$")
+LATENCY_HELP = "a latency such as 250ms, 500ms or 1.5s"
+
+
+def parse_latency_ms(text: str) -> float:
+    """A latency (``250ms``, ``1.5s``) in milliseconds."""
+    match = _LATENCY.match(text.strip())
+    if match is None:
+        hint = f"add a unit, e.g. {text.strip()}ms" if text.strip().isdigit() else None
+        raise QuantityProblem(f"{text!r} is not a latency", hint)
+    value = float(match["n"])
+    return value if match["unit"] == "ms" else value * 1000
+
+
 def format_cpu(cores: Decimal) -> str:
     """CPU in the canonical Kubernetes form: whole cores as ``2``, fractions as ``500m``."""
     if cores == cores.to_integral_value():

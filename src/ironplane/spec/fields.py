@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
+from ironplane.core.quantities import LATENCY_HELP, QuantityProblem, parse_latency_ms
 from ironplane.spec.base import (
     AbsPath,
     Cpu,
@@ -216,9 +217,23 @@ class Analysis(SpecModel):
     max_error_rate: float | None = Field(
         default=None, ge=0, le=1, description="highest share of 5xx answers, e.g. 0.01"
     )
-    max_latency_p99: Duration | None = Field(default=None, description="e.g. 500ms or 2s")
+    max_latency_p99: str | None = Field(
+        default=None, description="highest 99th-percentile latency, e.g. 500ms or 2s"
+    )
     interval: Duration = Field(default="1m", description="how often each check runs")
     failure_limit: int = Field(default=1, ge=0, le=100, description="failed checks tolerated")
+
+    @field_validator("max_latency_p99")
+    @classmethod
+    def _latency(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            if parse_latency_ms(value) <= 0:
+                raise FieldProblem("the latency must be above zero", allowed=LATENCY_HELP)
+        except QuantityProblem as exc:
+            raise FieldProblem(str(exc), allowed=LATENCY_HELP, hint=exc.hint) from None
+        return value
 
     @model_validator(mode="after")
     def _something(self) -> Analysis:

@@ -23,6 +23,12 @@ ENGINE_IMAGES = {
     "sglang": "lmsysorg/sglang:v0.5.4",
     "tgi": "ghcr.io/huggingface/text-generation-inference:3.3.6",
 }
+ENGINE_QUEUE_METRICS = {
+    "vllm": "vllm:num_requests_waiting",
+    "sglang": "sglang:num_queue_reqs",
+    "tgi": "tgi_queue_size",
+}
+"""Each engine's gauge of requests waiting for a batch slot: the autoscaler's default queue."""
 OCI_CLI_IMAGE = "ghcr.io/oracle/oci-cli:20251021"
 IRONPLANE_IMAGE = f"ghcr.io/ironplane/ironplane:{__version__}"
 NODE_CACHE = "/mnt/localdisk/ironplane/weights"
@@ -42,6 +48,8 @@ def engine_command(spec: ModelSpec, model_path: str) -> list[str]:
     elif spec.engine == "sglang":
         cmd = ["python3", "-m", "sglang.launch_server", "--model-path", model_path]
         cmd += ["--host", "0.0.0.0", "--port", port, "--served-model-name", spec.gateway_name]
+        # SGLang serves /metrics only when asked; vLLM and TGI always do.
+        cmd += ["--enable-metrics"]
         if gpus > 1:
             cmd += ["--tp-size", str(gpus)]
     else:

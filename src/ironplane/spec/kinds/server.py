@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ironplane.spec.base import FieldProblem, Image, Name, Quantity, SpecModel
 from ironplane.spec.fields import (
@@ -66,6 +66,17 @@ class ServiceSpec(ServerFields):
     kind: Literal["Service"]
     image: Image
     ports: list[PortSpec] = Field(default_factory=list)
+
+    @field_validator("autoscaling")
+    @classmethod
+    def _queue_query(cls, value: Autoscaling | None) -> Autoscaling | None:
+        # A Model defaults to its engine's queue gauge; a Service's queue lives wherever it does.
+        if value is not None and value.metric == "queue" and value.query is None:
+            raise FieldProblem(
+                "the queue metric needs a query (a PromQL query giving the queue length)",
+                hint='e.g. query: sum(jobs_waiting{queue="chat"})',
+            )
+        return value
 
     @model_validator(mode="after")
     def _ports(self) -> ServiceSpec:
