@@ -327,10 +327,12 @@ async def test_kinds_that_cannot_run_locally_are_not_runnable(runtime: LocalRunt
             scaled,
             _owned("keda.sh/v1alpha1", "ScaledObject", "scaled"),
             _owned("rbac.authorization.k8s.io/v1", "Role", "rbac"),
+            _owned("monitoring.coreos.com/v1", "ServiceMonitor", "scraped"),
         ]
     )
     statuses = {s.app: s for s in await runtime.statuses()}
     assert statuses["rbac"].phase == "Running"  # kept: nothing of it needs to run
+    assert statuses["scraped"].phase == "Running"
     expected = {
         "canary": ["Rollout dev/canary (argoproj.io/v1alpha1)", "Argo Rollouts", "argo-rollouts"],
         "flow": ["WorkflowTemplate dev/flow", "Argo Workflows", "argo-workflows"],

@@ -1,7 +1,8 @@
 """Which owned objects the local runtime keeps without running, and which it cannot run at all.
 
 The local runtime runs Deployments, Jobs and CronJobs (``model``). A few built-in kinds need no
-process and are simply kept (namespaces, accounts, services, secrets, config, claims, RBAC).
+process and are simply kept (namespaces, accounts, services, secrets, config, claims, RBAC,
+Prometheus monitors).
 Every other owned kind would do something on a Kubernetes cluster — an Argo ``Rollout`` runs the
 app's pods, a ``WorkflowTemplate`` is the job's run template, a KEDA ``ScaledObject`` scales, a
 training operator's object runs the training — so keeping it quietly would make an app look
@@ -28,6 +29,9 @@ PASSIVE: frozenset[tuple[str, str]] = frozenset(
         ("networking.k8s.io", "NetworkPolicy"),
         ("policy", "PodDisruptionBudget"),
         ("scheduling.k8s.io", "PriorityClass"),
+        # Scrape configuration: the app runs the same without a Prometheus to read it.
+        ("monitoring.coreos.com", "ServiceMonitor"),
+        ("monitoring.coreos.com", "PodMonitor"),
     }
 )
 """(API group, kind) kept without a process: nothing of them needs to run locally."""
