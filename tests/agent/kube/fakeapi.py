@@ -17,6 +17,14 @@ over HTTP. It implements only what the agent relies on, modelled on the real ser
   changes outside metadata, ``managedFields`` rendered as FieldsV1;
 * merge patches (``application/merge-patch+json``; strategic merge patches are treated as merge
   patches) as operation Update;
+* merge patches of the ``/status`` subresource (``PATCH .../{name}/status``): only ``status``
+  changes (``null`` removes a field), the resourceVersion moves, the generation does not; 404
+  for a CRD registered without ``subresources.status``, as from the real server; status fields
+  are not tracked in ``managedFields``;
+* POST (create) on a collection: 201 with the stored object, 409 AlreadyExists when the name is
+  taken, ``metadata.generateName`` (a random 5-character suffix) when no name is given, 422 when
+  neither is; ``status`` in the body ignored (as for kinds with a status subresource); the
+  creator recorded as an Update manager;
 * GET, LIST (``labelSelector``: ``k=v``, ``k!=v``, ``k``, ``!k``, ``in``, ``notin``;
   ``fieldSelector`` on metadata.name/namespace) with the list's ``resourceVersion``; items of
   built-in groups carry no apiVersion/kind, as from the real server;
@@ -33,13 +41,18 @@ over HTTP. It implements only what the agent relies on, modelled on the real ser
   resourceVersion, ``uid``, ``creationTimestamp``, ``generation``.
 
 It does not implement: authentication or authorization (RBAC is never checked), discovery,
-admission, validation beyond names and versions, defaulting, POST/PUT, JSON patch, list paging,
+admission, validation beyond names and versions, defaulting, PUT, JSON patch, list paging,
 bookmarks, version conversion (every version of a group sees the same objects), controllers
 (nothing creates pods or fills in status: tests do, through the hooks), finalizers.
 
+Kinds not served: ``unserve(group, plural)`` answers every request for that resource like a
+real server without its CRD (a 404 Status), ``unserve(group)`` like one without the whole API
+group (a plain-text ``404 page not found``); ``reinstate`` undoes it (the CRD was installed).
+
 Test hooks (plain methods, called from the test's event loop): ``put``, ``set_status``,
-``remove``, ``get``, ``add_node``, ``add_pod``, ``set_logs``, ``fail_next``,
-``disconnect_watches``, ``compact``, the ``calls`` log and ``applied()``.
+``remove``, ``get``, ``add_node``, ``add_pod``, ``set_logs``, ``fail_next``, ``unserve``,
+``reinstate``, ``disconnect_watches``, ``compact``, the ``calls`` log (each with the request body of
+writes) and ``applied()``.
 """
 
 from __future__ import annotations
@@ -47,9 +60,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import datetime as dt
 import json
+import random
 import socket
+import string
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -96,7 +112,14 @@ RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
     ("networking.k8s.io", "networkpolicies"): ("NetworkPolicy", True),
     ("networking.k8s.io", "ingresses"): ("Ingress", True),
     ("policy", "poddisruptionbudgets"): ("PodDisruptionBudget", True),
+    ("autoscaling", "horizontalpodautoscalers"): ("HorizontalPodAutoscaler", True),
     ("argoproj.io", "rollouts"): ("Rollout", True),
+    ("argoproj.io", "analysisruns"): ("AnalysisRun", True),
+    ("argoproj.io", "analysistemplates"): ("AnalysisTemplate", True),
+    ("argoproj.io", "workflows"): ("Workflow", True),
+    ("argoproj.io", "workflowtemplates"): ("WorkflowTemplate", True),
+    ("argoproj.io", "cronworkflows"): ("CronWorkflow", True),
+    ("keda.sh", "scaledobjects"): ("ScaledObject", True),
     ("kueue.x-k8s.io", "clusterqueues"): ("ClusterQueue", False),
     ("kueue.x-k8s.io", "resourceflavors"): ("ResourceFlavor", False),
 }
@@ -172,7 +195,8 @@ class Target:
 
 @dataclass(frozen=True)
 class Call:
-    """One request the fake answered (``verb``: apply, patch, get, list, watch, delete, log)."""
+    """One request the fake answered (``verb``: apply, patch, create, get, list, watch, delete,
+    log, or ``<method>-<subresource>`` such as patch-status); ``body``: what a write sent."""
 
     verb: str
     group: str
@@ -182,6 +206,7 @@ class Call:
     kind: str | None
     code: int
     query: Mapping[str, str]
+    body: Any = None
 
 
 @dataclass
@@ -257,6 +282,8 @@ class FakeKube:
         self._rv = 100
         self._objects: dict[Key, Stored] = {}
         self._crds: dict[tuple[str, str], tuple[str, bool]] = {}
+        self._no_status: set[tuple[str, str]] = set()  # CRDs without a status subresource
+        self._unserved: set[tuple[str, str | None]] = set()
         self._history: deque[Change] = deque()
         self._compacted = 0
         self._watchers: set[Watcher] = set()
@@ -433,6 +460,15 @@ class FakeKube:
         self._history.clear()
         self._compacted = self._rv
 
+    def unserve(self, group: str, plural: str | None = None) -> None:
+        """Answer requests for ``group``/``plural`` (every resource of ``group`` when ``plural``
+        is None) with 404, as a cluster without that CRD (or API group) does."""
+        self._unserved.add((group, plural))
+
+    def reinstate(self, group: str, plural: str | None = None) -> None:
+        """Undo ``unserve``: the CRD is installed now."""
+        self._unserved.discard((group, plural))
+
     def applied(self, kind: str | None = None) -> list[str]:
         """``Kind namespace/name`` (``Kind name`` when cluster-scoped) of each successful apply,
         in order."""
@@ -557,6 +593,11 @@ class FakeKube:
                 kind_name = kind_name or str(body["kind"])
         code = 200
         try:
+            if (target.group, None) in self._unserved:
+                code = 404
+                return PlainTextResponse("404 page not found\n", 404)
+            if (target.group, target.plural) in self._unserved:
+                raise Fail(404, "the server could not find the requested resource")
             self._check_scope(target, kind)
             self._inject(verb, target, kind_name)
             response = await self._dispatch(verb, target, query, body, request)
@@ -578,6 +619,7 @@ class FakeKube:
                     kind_name,
                     code,
                     query,
+                    copy.deepcopy(body),
                 )
             )
 
@@ -615,6 +657,20 @@ class FakeKube:
     ) -> Response:
         if verb == "log":
             return self._log(target, query)
+        if verb == "create":
+            if not isinstance(body, dict):
+                raise Fail(400, "the request body is not an object")
+            return self._create(target, query, body)
+        if verb == "patch-status":
+            content_type = request.headers.get("content-type", "").split(";")[0].strip()
+            if content_type not in (
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json",
+            ):
+                raise Fail(415, "this fake takes only merge patches of /status")
+            if not isinstance(body, dict):
+                raise Fail(400, "the request body is not an object")
+            return self._patch_status(target, query, body)
         if verb == "watch":
             return self._watch(target, query)
         if verb == "list":
@@ -838,6 +894,81 @@ class FakeKube:
         obj = self._compose(target, stored.obj["kind"], stored, user)
         return self._store(target, stored, obj, managers, (manager, "Update"))
 
+    def _create(self, target: Target, query: Mapping[str, str], body: Object) -> Response:
+        if target.name is not None:
+            raise Fail(405, "POST is allowed on collections only")
+        kind = self._resource(target.group, target.plural)
+        meta = body.get("metadata") or {}
+        if body.get("apiVersion") != target.api_version:
+            raise Fail(
+                400,
+                f"the API version in the data ({body.get('apiVersion')}) does not match the "
+                f"expected API version ({target.api_version})",
+            )
+        if kind and body.get("kind") != kind[0]:
+            raise Fail(
+                400,
+                f"the kind in the data ({body.get('kind')}) does not match the expected kind "
+                f"({kind[0]})",
+            )
+        if target.namespace is not None and meta.get("namespace", target.namespace) != (
+            target.namespace
+        ):
+            raise Fail(
+                400,
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request",
+            )
+        name = meta.get("name")
+        if not name and meta.get("generateName"):
+            suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+            name = f"{meta['generateName']}{suffix}"
+        if not name:
+            raise Fail(422, "metadata.name: Required value: name or generateName is required")
+        if (
+            target.namespace is not None
+            and self.require_namespaces
+            and ("", "namespaces", "", target.namespace) not in self._objects
+        ):
+            raise Fail(
+                404,
+                f'namespaces "{target.namespace}" not found',
+                name=target.namespace,
+                kind="namespaces",
+            )
+        named = dataclasses.replace(target, name=str(name))
+        if self._key(named) in self._objects:
+            raise Fail(
+                409,
+                f'{target.resource} "{name}" already exists',
+                "AlreadyExists",
+                name=name,
+                group=target.group,
+                kind=target.plural,
+            )
+        manager = query.get("fieldManager") or "unknown"
+        body = {**body, "metadata": {k: v for k, v in meta.items() if k != "generateName"}}
+        body["metadata"]["name"] = name
+        user, managers = ssa.update({}, body, {}, manager)
+        obj = self._compose(named, str(body.get("kind") or ""), None, user)
+        if named.group == "apiextensions.k8s.io" and named.plural == "customresourcedefinitions":
+            self._register_crd(obj)
+        return self._store(named, None, obj, managers, (manager, "Update"))
+
+    def _patch_status(self, target: Target, query: Mapping[str, str], body: Object) -> Response:
+        if (target.group, target.plural) in self._no_status:
+            raise Fail(404, "the server could not find the requested resource")
+        stored = self._require(target)
+        holder = {"status": copy.deepcopy(stored.obj.get("status") or {})}
+        if "status" in body:
+            ssa.merge_patch(holder, {"status": body["status"]})
+        obj = copy.deepcopy(stored.obj)
+        obj.pop("status", None)
+        if holder.get("status") is not None:
+            obj["status"] = holder["status"]
+        manager = query.get("fieldManager") or "unknown"
+        return self._store(target, stored, obj, stored.managers, (manager, "Update"))
+
     def _compose(self, target: Target, kind: str, stored: Stored | None, user: Object) -> Object:
         user = copy.deepcopy(user)
         user_meta = user.pop("metadata", {})
@@ -895,6 +1026,12 @@ class FakeKube:
     def _register_crd(self, crd: Object) -> None:
         spec = crd.get("spec") or {}
         names = spec.get("names") or {}
+        key = (spec.get("group", ""), names.get("plural", ""))
+        versions = [v for v in spec.get("versions") or [] if isinstance(v, dict)]
+        if any("status" in (v.get("subresources") or {}) for v in versions):
+            self._no_status.discard(key)
+        else:
+            self._no_status.add(key)
         self._crds[(spec.get("group", ""), names.get("plural", ""))] = (
             names.get("kind", ""),
             spec.get("scope", "Namespaced") == "Namespaced",
@@ -1043,6 +1180,8 @@ def _verb(method: str, target: Target, query: Mapping[str, str], content_type: s
         return "apply" if content_type == "application/apply-patch+yaml" else "patch"
     if method == "DELETE" and target.name is not None:
         return "delete"
+    if method == "POST" and target.name is None:
+        return "create"
     return method.lower()
 
 

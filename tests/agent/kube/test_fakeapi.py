@@ -389,3 +389,113 @@ def test_apply_ownership_model() -> None:
         ssa.apply(live, {"spec": {"c": 5}}, owners, "m1", force=False)  # replaces m2's map
     live, owners = ssa.apply(live, {"spec": {"a": 1, "c": 5}}, owners, "m1", force=True)
     assert live == {"spec": {"a": 1, "c": 5}} and ("m2", "Apply") not in owners
+
+
+MERGE = "application/merge-patch+json"
+
+
+async def test_create_with_post(http: httpx.AsyncClient) -> None:
+    created = await http.post(CM_URL, json=cm(a="1"), params={"fieldManager": "runs"})
+    assert created.status_code == 201
+    meta = created.json()["metadata"]
+    assert (meta["name"], meta["namespace"], meta["generation"]) == ("cfg", "ns", 1)
+    assert [(m["manager"], m["operation"]) for m in meta["managedFields"]] == [("runs", "Update")]
+    assert (await http.get(f"{CM_URL}/cfg")).json()["data"] == {"a": "1"}
+
+    taken = await http.post(CM_URL, json=cm(a="2"))
+    assert taken.status_code == 409
+    assert (taken.json()["reason"], taken.json()["message"]) == (
+        "AlreadyExists",
+        'configmaps "cfg" already exists',
+    )
+    generated = cm()
+    generated["metadata"] = {"generateName": "run-", "namespace": "ns"}
+    named = (await http.post(CM_URL, json=generated)).json()["metadata"]["name"]
+    assert named.startswith("run-") and len(named) == len("run-") + 5
+    nameless = cm()
+    del nameless["metadata"]["name"]
+    assert (await http.post(CM_URL, json=nameless)).status_code == 422
+    mismatched = await http.post("/api/v1/namespaces/nope/configmaps", json=cm())
+    assert mismatched.status_code == 400  # the body says namespace ns
+    unplaced = cm()
+    del unplaced["metadata"]["namespace"]
+    elsewhere = await http.post("/api/v1/namespaces/nope/configmaps", json=unplaced)
+    assert elsewhere.status_code == 404  # no such namespace
+    assert (await http.post(CM_URL, json={**cm(), "apiVersion": "v2"})).status_code == 400
+
+
+async def test_create_ignores_status_and_patches_of_status_change_only_status(
+    fake: FakeKube, http: httpx.AsyncClient
+) -> None:
+    url = "/apis/argoproj.io/v1alpha1/namespaces/ns/rollouts"
+    body = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": "ns"},
+        "spec": {"replicas": 2},
+        "status": {"phase": "Healthy"},
+    }
+    created = (await http.post(url, json=body)).json()
+    assert "status" not in created
+    fake.set_status("Rollout", "ns", "web", {"phase": "Paused", "pauseConditions": [{"r": 1}]})
+    patch = {"status": {"pauseConditions": None, "abort": True}, "spec": {"replicas": 9}}
+    patched = await http.patch(
+        f"{url}/web/status", content=json.dumps(patch), headers={"Content-Type": MERGE}
+    )
+    assert patched.status_code == 200
+    result = patched.json()
+    assert result["status"] == {"phase": "Paused", "abort": True}  # null removed a field
+    assert result["spec"] == {"replicas": 2}  # the spec is not the status subresource's
+    assert result["metadata"]["generation"] == created["metadata"]["generation"]
+    assert int(result["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
+    missing = await http.patch(
+        f"{url}/nope/status", content=json.dumps(patch), headers={"Content-Type": MERGE}
+    )
+    assert missing.status_code == 404
+
+
+async def test_a_crd_without_a_status_subresource_has_no_status_endpoint(
+    http: httpx.AsyncClient,
+) -> None:
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"kind": "Gadget", "plural": "gadgets"},
+            "versions": [{"name": "v1", "served": True, "storage": True}],
+        },
+    }
+    await apply(
+        http,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.example.com",
+        crd,
+        "t",
+    )
+    url = "/apis/example.com/v1/namespaces/ns/gadgets"
+    gadget = {"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}}
+    assert (await http.post(url, json=gadget)).status_code == 201
+    patched = await http.patch(
+        f"{url}/g/status", content=json.dumps({"status": {}}), headers={"Content-Type": MERGE}
+    )
+    assert patched.status_code == 404
+
+
+async def test_kinds_not_served(fake: FakeKube, http: httpx.AsyncClient) -> None:
+    fake.unserve("argoproj.io")
+    fake.unserve("keda.sh", "scaledobjects")
+    group = await http.get("/apis/argoproj.io/v1alpha1/workflows")
+    assert (group.status_code, group.text) == (404, "404 page not found\n")
+    resource = await http.get("/apis/keda.sh/v1alpha1/scaledobjects", params={"watch": "true"})
+    assert resource.status_code == 404 and resource.json()["reason"] == "NotFound"
+    assert (await http.get("/apis/keda.sh/v1alpha1/scaledjobs")).status_code == 200
+    fake.reinstate("argoproj.io")
+    assert (await http.get("/apis/argoproj.io/v1alpha1/workflows")).status_code == 200
+    assert [(c.verb, c.code) for c in fake.calls[-4:]] == [
+        ("list", 404),
+        ("watch", 404),
+        ("list", 200),
+        ("list", 200),
+    ]

@@ -1,15 +1,24 @@
-"""deploy/agent-rbac.yaml grants what the Kubernetes runtime uses, and runs the agent locked down."""
+"""deploy/agent-rbac.yaml grants what the Kubernetes runtime uses, and runs the agent locked down.
+
+Checked two ways: statically (the kinds the runtime applies, prunes and watches) and by replaying
+every request the runtime made against the fake API server in a session that uses each feature
+(converge, statuses, logs, restart, promote, abort, job runs) through the ClusterRole's rules."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from ironplane.agent.kube import KubeRuntime
 from ironplane.agent.kube.apply import PRUNED_KINDS
 from ironplane.agent.kube.client import ResourceType
-from ironplane.agent.kube.runtime import WATCHED
+from ironplane.agent.kube.runtime import ANALYSIS_RUNS, RUN_KINDS, WATCHED
+from tests.agent.kube import crd_objects as c
+from tests.agent.kube import objects as o
+from tests.agent.kube.conftest import Cluster
 
 RBAC = Path(__file__).resolve().parents[3] / "deploy" / "agent-rbac.yaml"
 APPLY_AND_PRUNE = {"get", "list", "create", "patch", "delete"}
@@ -31,8 +40,16 @@ def test_the_role_grants_what_the_runtime_uses_and_no_wildcards() -> None:
     rules = documents()["ClusterRole"]["rules"]
     for rt in PRUNED_KINDS:
         assert granted(rules, rt) >= APPLY_AND_PRUNE, rt.kind
-    for rt in WATCHED:
+    for rt in (*WATCHED, ANALYSIS_RUNS, *RUN_KINDS):
         assert {"list", "watch"} <= granted(rules, rt), rt.kind
+    # What the agent reads but never writes, and what it creates but never deletes.
+    hpa = ResourceType.of("autoscaling/v2", "HorizontalPodAutoscaler")
+    assert granted(rules, hpa) == {"get", "list", "watch"}
+    assert granted(rules, ANALYSIS_RUNS) == {"get", "list", "watch"}
+    workflows = ResourceType.of("argoproj.io/v1alpha1", "Workflow")
+    assert granted(rules, workflows) == {"get", "list", "watch", "create", "patch"}
+    status = [r for r in rules if "rollouts/status" in r["resources"]]
+    assert [(r["apiGroups"], r["verbs"]) for r in status] == [(["argoproj.io"], ["patch"])]
     assert granted(rules, ResourceType.of("v1", "Node")) == {"get", "list", "watch"}
     assert granted(rules, ResourceType.of("v1", "Pod")) == {"get", "list", "watch"}
     pod_log = [r for r in rules if "pods/log" in r["resources"]]
@@ -63,3 +80,76 @@ def test_the_agent_runs_locked_down_and_reads_its_token_from_a_secret() -> None:
     assert "secretKeyRef" in env["IRONPLANE_AGENT_TOKEN"]["valueFrom"]
     assert env["IRONPLANE_SERVER_URL"]["value"].startswith("https://")
     assert "Service" not in docs
+
+
+def allowed(rules: list[dict[str, Any]], group: str, resource: str, verb: str) -> bool:
+    return any(
+        group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]
+        for rule in rules
+    )
+
+
+# The fake's verbs as RBAC (resource suffix, verbs): server-side apply needs patch, and create
+# when the object is new.
+RBAC_VERBS = {
+    "apply": ("", ("patch", "create")),
+    "patch": ("", ("patch",)),
+    "patch-status": ("/status", ("patch",)),
+    "create": ("", ("create",)),
+    "get": ("", ("get",)),
+    "list": ("", ("list",)),
+    "watch": ("", ("watch",)),
+    "delete": ("", ("delete",)),
+    "log": ("/log", ("get",)),
+}
+
+
+@pytest.mark.anyio
+async def test_every_request_the_runtime_makes_is_granted(
+    cluster: Cluster, runtime: KubeRuntime
+) -> None:
+    fake = cluster.need_fake()
+    ws = cluster.namespace()
+    rollout = c.canary_rollout(ws, "web")
+    paused = c.rollout_status(
+        phase="Paused", step=1, pauseConditions=[{"reason": "CanaryPauseStep"}]
+    )
+    cronjob = c.run_cronjob(ws, "etl")
+    desired = [
+        o.namespace(ws),
+        rollout,
+        c.scaled_object(ws, "web"),
+        o.deployment(ws, "api"),
+        c.workflow_template(ws, "train"),
+        c.cron_workflow(ws, "train"),
+        cronjob,
+        o.pvc(ws, "data"),
+    ]
+    await runtime.converge(desired)
+    fake.set_status("Rollout", ws, "web", paused)
+    fake.add_pod(ws, "api-1", labels=o.pod_labels(ws, "api"))
+    fake.add_pod(ws, "r2-abc", labels={"batch.kubernetes.io/job-name": "r2"})
+    fake.add_node("gpu-1", gpus=8)
+    await runtime.statuses()
+    await runtime.runs()
+    await runtime.inventory()
+    await runtime.logs(ws, "api", 10)
+    await runtime.restart(ws, "api")
+    await runtime.restart(ws, "web")
+    await runtime.promote(ws, "web", full=False)
+    await runtime.promote(ws, "web", full=True)
+    await runtime.abort(ws, "web")
+    await runtime.run_job(ws, "train", "r1", {})
+    await runtime.run_job(ws, "etl", "r2", {})
+    await runtime.stop_run(ws, "train", "r1")
+    await runtime.stop_run(ws, "etl", "r2")
+    await runtime.run_logs(ws, "etl", "r2", 10)
+    await runtime.converge([o.namespace(ws)])  # prunes the rest
+
+    rules = documents()["ClusterRole"]["rules"]
+    used = {(call.verb, call.group, call.plural) for call in fake.calls}
+    assert {verb for verb, _, _ in used} == set(RBAC_VERBS)  # every kind of request was made
+    for verb, group, plural in sorted(used):
+        suffix, needs = RBAC_VERBS[verb]
+        for need in needs:
+            assert allowed(rules, group, plural + suffix, need), (verb, group, plural)

@@ -8,7 +8,7 @@ import pytest
 
 from ironplane.agent.kube.client import ResourceType, plural_of
 from ironplane.agent.kube.errors import KubeRuntimeError, describe, runtime_error
-from ironplane.agent.kube.runtime import log_container, split_timestamp
+from ironplane.agent.kube.logs import log_container, split_timestamp
 from ironplane.agent.kube.status import (
     PodEvents,
     deployment_part,

@@ -18,9 +18,12 @@ from typing import Any, cast
 
 from lightkube import ALL_NS, AsyncClient, KubeConfig
 from lightkube.config.models import Cluster, User
+from lightkube.core.resource import ApiInfo
 from lightkube.generic_resource import (
     GenericGlobalResource,
+    GenericGlobalStatus,
     GenericNamespacedResource,
+    GenericNamespacedStatus,
     create_api_info,
 )
 from lightkube.types import CascadeType, PatchType
@@ -61,6 +64,11 @@ KNOWN: Mapping[tuple[str, str], tuple[str, bool]] = {
     ("policy", "PodDisruptionBudget"): ("poddisruptionbudgets", True),
     ("autoscaling", "HorizontalPodAutoscaler"): ("horizontalpodautoscalers", True),
     ("argoproj.io", "Rollout"): ("rollouts", True),
+    ("argoproj.io", "AnalysisRun"): ("analysisruns", True),
+    ("argoproj.io", "AnalysisTemplate"): ("analysistemplates", True),
+    ("argoproj.io", "Workflow"): ("workflows", True),
+    ("argoproj.io", "WorkflowTemplate"): ("workflowtemplates", True),
+    ("argoproj.io", "CronWorkflow"): ("cronworkflows", True),
     ("keda.sh", "ScaledObject"): ("scaledobjects", True),
     ("keda.sh", "ScaledJob"): ("scaledjobs", True),
     ("keda.sh", "TriggerAuthentication"): ("triggerauthentications", True),
@@ -141,6 +149,21 @@ def _lightkube_class(rt: ResourceType) -> Any:
     base = GenericNamespacedResource if rt.namespaced else GenericGlobalResource
     info = create_api_info(rt.group, rt.version, rt.kind, rt.plural)
     return type(rt.kind, (base,), {"_api_info": info})
+
+
+@functools.cache
+def _lightkube_status_class(rt: ResourceType) -> Any:
+    """The ``/status`` subresource of ``rt``, as lightkube addresses subresources."""
+    parent = _lightkube_class(rt)._api_info
+    base = GenericNamespacedStatus if rt.namespaced else GenericGlobalStatus
+    info = ApiInfo(
+        resource=parent.resource,
+        parent=parent.resource,
+        plural=parent.plural,
+        verbs=["get", "patch", "put"],
+        action="status",
+    )
+    return type(f"{rt.kind}Status", (base,), {"_api_info": info})
 
 
 def make_client(
@@ -259,6 +282,16 @@ class KubeApi:
             raise
         return True
 
+    async def create(self, obj: Object, *, field_manager: str) -> Object:
+        """Create the object (POST); the API answers 409 AlreadyExists when it exists."""
+        rt = ResourceType.of_object(obj)
+        meta = obj.get("metadata") or {}
+        kwargs: dict[str, Any] = {"namespace": meta.get("namespace")} if rt.namespaced else {}
+        result = await self.client.create(
+            _lightkube_class(rt)(obj), field_manager=field_manager, **kwargs
+        )
+        return _plain(result, rt)
+
     async def merge_patch(
         self,
         rt: ResourceType,
@@ -267,10 +300,13 @@ class KubeApi:
         patch: Object,
         *,
         field_manager: str,
+        status: bool = False,
     ) -> Object:
+        """A JSON merge patch (``null`` removes a field); ``status``: of the ``/status``
+        subresource, the only way to change the status of a kind that has one."""
         kwargs: dict[str, Any] = {"namespace": namespace} if rt.namespaced else {}
         result = await self.client.patch(
-            _lightkube_class(rt),
+            _lightkube_status_class(rt) if status else _lightkube_class(rt),
             name,
             patch,
             patch_type=PatchType.MERGE,

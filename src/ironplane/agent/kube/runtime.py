@@ -1,28 +1,39 @@
-"""``KubeRuntime``: the agent's runtime for a Kubernetes cluster, on lightkube."""
+"""``KubeRuntime``: the agent's runtime for a Kubernetes cluster, on lightkube.
+
+A thin facade: converge is ``apply.Converger``; statuses come from the informers
+(``watching``) through ``status`` and ``crd_status``; job runs through ``run_status`` (reports)
+and ``runs`` (run, stop, logs); rollout actions through ``rollouts``; logs through ``logs``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from lightkube import AsyncClient
 
 from ironplane.agent.kube.apply import OWNED, Converger
 from ironplane.agent.kube.client import KubeApi, ResourceType, make_client
-from ironplane.agent.kube.errors import HTTPError, message, runtime_error
+from ironplane.agent.kube.errors import HTTPError, runtime_error
+from ironplane.agent.kube.logs import merged_logs
+from ironplane.agent.kube.parts import owners, rfc3339_now
+from ironplane.agent.kube.rollouts import Rollouts
+from ironplane.agent.kube.run_status import collect_runs
+from ironplane.agent.kube.runs import JOBS, WORKFLOWS, JobRuns
 from ironplane.agent.kube.status import PodEvents, derive, gpus_in_use, node_info
 from ironplane.agent.kube.watching import Informer
-from ironplane.agent.runtime import APP, WORKSPACE
-from ironplane.core.errors import NotFoundError, UnsupportedError
+from ironplane.agent.runtime import APP, KIND, WORKSPACE
+from ironplane.core.errors import NotFoundError
 from ironplane.wire.agent_protocol import AppStatus, NodeInfo, Object, RunStatus
+from ironplane.wire.jobs import RUN_KIND
 
 log = logging.getLogger(__name__)
 
-# What statuses are derived from, watched with the ownership label.
+# What statuses are derived from, watched with the ownership label. The custom resources'
+# informers idle where their CRD is not installed. KEDA copies the ScaledObject's labels onto
+# the HPA it makes (controllers/keda/hpa.go), so the ownership label finds those HPAs too.
 WATCHED: tuple[ResourceType, ...] = tuple(
     ResourceType.of(api_version, kind)
     for api_version, kind in (
@@ -33,13 +44,22 @@ WATCHED: tuple[ResourceType, ...] = tuple(
         ("apps/v1", "Deployment"),
         ("batch/v1", "Job"),
         ("batch/v1", "CronJob"),
+        ("argoproj.io/v1alpha1", "Rollout"),
+        ("keda.sh/v1alpha1", "ScaledObject"),
+        ("autoscaling/v2", "HorizontalPodAutoscaler"),
+        ("argoproj.io/v1alpha1", "WorkflowTemplate"),
+        ("argoproj.io/v1alpha1", "CronWorkflow"),
     )
 )
+ANALYSIS_RUNS = ResourceType.of("argoproj.io/v1alpha1", "AnalysisRun")
+"""Watched in every namespace without a label selector: Argo Rollouts does not copy a Rollout's
+labels onto its AnalysisRuns; they join their Rollout by ownerReference."""
+RUN_KINDS: tuple[ResourceType, ...] = (WORKFLOWS, JOBS)
+"""Job runs, watched with the label ironplane.dev/kind=job-run (they carry no managed-by)."""
 NODES = ResourceType.of("v1", "Node")
 PODS = ResourceType.of("v1", "Pod")
 DEPLOYMENTS = ResourceType.of("apps/v1", "Deployment")
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 
 
 class KubeRuntime:
@@ -82,13 +102,32 @@ class KubeRuntime:
             )
             for rt in WATCHED
         }
+        self.analysis_runs = Informer(
+            self.api, ANALYSIS_RUNS, resync_s=resync_s, on_change=self._on_analysis_run
+        )
+        self.run_informers: dict[str, Informer] = {
+            rt.kind: Informer(
+                self.api, rt, labels={KIND: RUN_KIND}, resync_s=resync_s, on_change=self._on_change
+            )
+            for rt in RUN_KINDS
+        }
         self.nodes = Informer(self.api, NODES, resync_s=resync_s, on_change=self._on_node)
+        self.rollouts = Rollouts(self.api, field_manager)
+        self.job_runs = JobRuns(self.api, field_manager)
 
     # --- lifecycle -------------------------------------------------------------------------
 
+    def _all_informers(self) -> list[Informer]:
+        return [
+            *self.informers.values(),
+            self.analysis_runs,
+            *self.run_informers.values(),
+            self.nodes,
+        ]
+
     async def start(self) -> None:
         """Start the watches and wait (at most ``start_timeout_s``) for their first lists."""
-        everything = [*self.informers.values(), self.nodes]
+        everything = self._all_informers()
         for informer in everything:
             informer.start()
         waits = [informer.synced.wait() for informer in everything]
@@ -98,7 +137,7 @@ class KubeRuntime:
             log.warning("the Kubernetes API did not answer every list in time; watching on")
 
     async def close(self) -> None:
-        for informer in [*self.informers.values(), self.nodes]:
+        for informer in self._all_informers():
             await informer.stop()
         if self._owns_client:
             with contextlib.suppress(Exception):
@@ -113,6 +152,13 @@ class KubeRuntime:
         self.pod_events.observe(old, new)
         self.changed.set()  # statuses, and the GPUs in use on the nodes
 
+    def _on_analysis_run(self, old: Object | None, new: Object | None) -> None:
+        """Only runs of the Rollouts the agent watches matter (this watch sees every one)."""
+        ours = {(r.get("metadata") or {}).get("uid") for r in self.informers["Rollout"].values()}
+        run = new or old or {}
+        if any(ref.get("uid") in ours for ref in owners(run, "Rollout")):
+            self.changed.set()
+
     def _on_node(self, old: Object | None, new: Object | None) -> None:
         if old is None or new is None or node_info(old) != node_info(new):
             self.changed.set()
@@ -124,6 +170,8 @@ class KubeRuntime:
 
     async def statuses(self) -> list[AppStatus]:
         snapshot = {kind: informer.values() for kind, informer in self.informers.items()}
+        snapshot["AnalysisRun"] = self.analysis_runs.values()
+        snapshot["Workflow"] = self.run_informers["Workflow"].values()  # a CronWorkflow's phase
         return derive(snapshot, self.pod_events.for_app)
 
     async def inventory(self) -> list[NodeInfo]:
@@ -145,42 +193,19 @@ class KubeRuntime:
         pods = await self._owned(PODS, workspace, app)
         if not pods:
             raise NotFoundError(f"app {app!r} in workspace {workspace!r} has no pods")
-        if lines <= 0:
-            return []
-        pods.sort(key=lambda pod: str(pod["metadata"]["name"]))
-        several = len(pods) > 1
-        stamped: list[tuple[tuple[str, int], int, int, str]] = []
-        notes: list[str] = []
-        for index, pod in enumerate(pods):
-            meta = pod["metadata"]
-            prefix = f"[{meta['name']}] " if several else ""
-            try:
-                got = await self.api.log(
-                    str(meta["namespace"]),
-                    str(meta["name"]),
-                    container=log_container(pod),
-                    tail_lines=lines,
-                    timestamps=True,
-                )
-            except HTTPError as exc:
-                notes.append(f"{prefix}(no logs: {message(exc)})")
-                continue
-            last = ("", 0)
-            for number, line in enumerate(got):
-                stamp, text = split_timestamp(line)
-                last = stamp or last
-                stamped.append((last, index, number, prefix + text))
-        stamped.sort()
-        return notes + [text for *_, text in stamped[-lines:]]
+        return await merged_logs(self.api, pods, lines)
 
     async def restart(self, workspace: str, app: str) -> None:
         """What ``kubectl rollout restart`` does: a new pod template annotation
-        ``kubectl.kubernetes.io/restartedAt`` on each of the app's Deployments."""
+        ``kubectl.kubernetes.io/restartedAt`` on each of the app's Deployments; for an app whose
+        pods an Argo Rollout runs, what ``kubectl argo rollouts restart`` does (``restartAt``)."""
         deployments = await self._owned(DEPLOYMENTS, workspace, app)
-        if not deployments:
-            raise NotFoundError(f"app {app!r} in workspace {workspace!r} has no Deployment")
-        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
+        rollouts = await self.rollouts.owned(workspace, app)
+        if not deployments and not rollouts:
+            raise NotFoundError(
+                f"app {app!r} in workspace {workspace!r} has no Deployment or Rollout to restart"
+            )
+        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: rfc3339_now()}}}}}
         for deployment in deployments:
             meta = deployment["metadata"]
             try:
@@ -193,26 +218,30 @@ class KubeRuntime:
                 )
             except HTTPError as exc:
                 raise runtime_error("restart", deployment, exc) from exc
+        await self.rollouts.restart(rollouts)
 
-    # --- rollouts and job runs (placeholders until implemented) ----------------------------
+    # --- rollouts and job runs ---------------------------------------------------------------
 
     async def promote(self, workspace: str, app: str, *, full: bool) -> str:
-        raise UnsupportedError("promote is not implemented by this runtime yet")
+        return await self.rollouts.promote(workspace, app, full=full)
 
     async def abort(self, workspace: str, app: str) -> str:
-        raise UnsupportedError("abort is not implemented by this runtime yet")
+        return await self.rollouts.abort(workspace, app)
 
     async def runs(self) -> list[RunStatus]:
-        return []
+        """Runs from the watches: the labelled Workflows and Jobs, and the Jobs our CronJobs
+        made (watched with the ownership label, as the CronJobs' status needs them)."""
+        jobs = [*self.run_informers["Job"].values(), *self.informers["Job"].values()]
+        return collect_runs(self.run_informers["Workflow"].values(), jobs)
 
     async def run_job(self, workspace: str, job: str, run: str, params: dict[str, str]) -> None:
-        raise UnsupportedError("job runs are not implemented by this runtime yet")
+        await self.job_runs.run_job(workspace, job, run, params)
 
     async def stop_run(self, workspace: str, job: str, run: str) -> None:
-        raise UnsupportedError("job runs are not implemented by this runtime yet")
+        await self.job_runs.stop_run(workspace, job, run)
 
     async def run_logs(self, workspace: str, job: str, run: str, lines: int) -> list[str]:
-        raise UnsupportedError("job runs are not implemented by this runtime yet")
+        return await self.job_runs.run_logs(workspace, job, run, lines)
 
     async def _owned(self, rt: ResourceType, workspace: str, app: str) -> list[Object]:
         labels = {**OWNED, WORKSPACE: workspace, APP: app}
@@ -222,25 +251,3 @@ class KubeRuntime:
             what = {"kind": rt.kind, "metadata": {"namespace": workspace, "name": app}}
             raise runtime_error("list", what, exc) from exc
         return items
-
-
-def log_container(pod: Mapping[str, Any]) -> str | None:
-    """The container whose log is the pod's: the annotated default, ``main``, else the first."""
-    names = [str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []]
-    annotated = ((pod.get("metadata") or {}).get("annotations") or {}).get(DEFAULT_CONTAINER)
-    for choice in (annotated, "main"):
-        if choice in names:
-            return choice
-    return names[0] if names else None
-
-
-def split_timestamp(line: str) -> tuple[tuple[str, int] | None, str]:
-    """``2025-01-01T00:00:00.123456789Z text`` -> ((seconds part, nanoseconds), text)."""
-    head, sep, text = line.partition(" ")
-    if not sep or not head.endswith("Z") or "T" not in head:
-        return None, line
-    seconds, _, fraction = head[:-1].partition(".")
-    digits = (fraction + "000000000")[:9]
-    if not digits.isdigit():
-        return None, line
-    return (seconds, int(digits)), text

@@ -3,10 +3,12 @@
 Pure functions over plain dicts (the watch caches), plus ``PodEvents``, which turns pod changes
 into ``Event``s. An app is the objects sharing the labels ``ironplane.dev/workspace`` and
 ``ironplane.dev/app``. Its phase comes from its workloads (Deployments, Jobs a CronJob did not
-make, CronJobs; the worst of them), else its PersistentVolumeClaims, else its Namespace (a
-workspace), else Running when it has only Services. Pods add problems: a container waiting in
-CrashLoopBackOff, ImagePullBackOff and the like makes the app Degraded with the reason in
-``error``.
+make, CronJobs, and the custom resources read in ``crd_status``: an Argo Rollout, which replaces
+its Deployment's say, a WorkflowTemplate or CronWorkflow; the worst of them), else its
+PersistentVolumeClaims, else its Namespace (a workspace), else Running when it has only
+Services. Pods add problems: a container waiting in CrashLoopBackOff, ImagePullBackOff and the
+like makes the app Degraded with the reason in ``error``. A Rollout adds ``rollout`` (steps,
+weights, analysis), a KEDA ScaledObject adds ``scaling``.
 """
 
 from __future__ import annotations
@@ -18,9 +20,28 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ironplane.agent.runtime import APP, KIND, VERSION, WORKSPACE
+from ironplane.agent.kube.crd_status import (
+    cron_workflow_part,
+    rollout_info,
+    rollout_part,
+    scaling_info,
+    workflow_template_part,
+)
+from ironplane.agent.kube.parts import (
+    AppKey,
+    Part,
+    app_of,
+    condition,
+    conditions_of,
+    int_of,
+    is_true,
+    labels_of,
+    name_of,
+    owners,
+)
+from ironplane.agent.runtime import KIND, VERSION
 from ironplane.core.quantities import QuantityProblem, parse_quantity
-from ironplane.wire.agent_protocol import AppStatus, Condition, Event, NodeInfo, Object, Phase
+from ironplane.wire.agent_protocol import AppStatus, Condition, Event, NodeInfo, Object
 
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 WAITING_PROBLEMS = frozenset(
@@ -47,84 +68,26 @@ _SEVERITY: Mapping[str, int] = {
     "Suspended": 0,
     "NotRunnable": 6,
 }
-AppKey = tuple[str, str]
-
-
-def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    return (obj.get("metadata") or {}).get("labels") or {}
-
-
-def app_of(obj: Mapping[str, Any]) -> AppKey | None:
-    labels = _labels(obj)
-    workspace, app = labels.get(WORKSPACE), labels.get(APP)
-    return (workspace, app) if workspace and app else None
-
-
-def _name(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("name", ""))
-
-
-def _condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if isinstance(cond, Mapping) and cond.get("type") == kind:
-            return cond
-    return None
-
-
-def _true(obj: Mapping[str, Any], kind: str) -> bool:
-    cond = _condition(obj, kind)
-    return cond is not None and cond.get("status") == "True"
-
-
-def conditions_of(obj: Mapping[str, Any]) -> list[Condition]:
-    return [
-        Condition(
-            type=str(c.get("type", "")),
-            status=str(c.get("status", "Unknown")),
-            reason=c.get("reason") or None,
-            message=c.get("message") or None,
-        )
-        for c in (obj.get("status") or {}).get("conditions") or []
-        if isinstance(c, Mapping)
-    ]
-
-
-def _int(value: Any, default: int = 0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-@dataclass
-class Part:
-    """One object's contribution to its app's status."""
-
-    phase: Phase
-    ready: int = 0
-    desired: int = 0
-    error: str | None = None
-    conditions: list[Condition] = field(default_factory=list)
 
 
 def deployment_part(deployment: Mapping[str, Any]) -> Part:
     spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
-    desired = _int(spec.get("replicas"), 1)
-    ready = _int(status.get("readyReplicas"))
+    desired = int_of(spec.get("replicas"), 1)
+    ready = int_of(status.get("readyReplicas"))
     part = Part("Progressing", ready, desired, conditions=conditions_of(deployment))
-    progressing = _condition(deployment, "Progressing")
+    progressing = condition(deployment, "Progressing")
     if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
         part.phase = "Degraded"
         part.error = progressing.get("message") or "ProgressDeadlineExceeded"
         return part
-    generation = _int((deployment.get("metadata") or {}).get("generation"), 1)
-    observed = _int(status.get("observedGeneration")) >= generation
-    available = _condition(deployment, "Available")
+    generation = int_of((deployment.get("metadata") or {}).get("generation"), 1)
+    observed = int_of(status.get("observedGeneration")) >= generation
+    available = condition(deployment, "Available")
     if (
         observed
         and ready >= desired
-        and _int(status.get("updatedReplicas"), desired if desired == 0 else 0) >= desired
-        and _int(status.get("unavailableReplicas")) == 0
+        and int_of(status.get("updatedReplicas"), desired if desired == 0 else 0) >= desired
+        and int_of(status.get("unavailableReplicas")) == 0
         and (available is None or available.get("status") == "True" or desired == 0)
     ):
         part.phase = "Running"
@@ -133,24 +96,24 @@ def deployment_part(deployment: Mapping[str, Any]) -> Part:
 
 def job_part(job: Mapping[str, Any]) -> Part:
     spec, status = job.get("spec") or {}, job.get("status") or {}
-    desired = _int(spec.get("parallelism"), 1)
-    ready = _int(status.get("ready"), _int(status.get("active")))
+    desired = int_of(spec.get("parallelism"), 1)
+    ready = int_of(status.get("ready"), int_of(status.get("active")))
     part = Part("Pending", ready, desired, conditions=conditions_of(job))
-    failed = _condition(job, "Failed")
-    if _true(job, "Complete") or _true(job, "SuccessCriteriaMet"):
+    failed = condition(job, "Failed")
+    if is_true(job, "Complete") or is_true(job, "SuccessCriteriaMet"):
         part.phase = "Succeeded"
     elif failed is not None and failed.get("status") == "True":
         part.phase, part.error = "Failed", failed.get("message") or failed.get("reason") or "Failed"
-    elif spec.get("suspend") or _true(job, "Suspended"):
+    elif spec.get("suspend") or is_true(job, "Suspended"):
         part.phase = "Suspended"
-    elif _int(status.get("active")) > 0:
+    elif int_of(status.get("active")) > 0:
         part.phase = "Running"
     return part
 
 
 def _made_by(job: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
     refs = (job.get("metadata") or {}).get("ownerReferences") or []
-    return any(r.get("kind") == "CronJob" and r.get("name") == _name(owner) for r in refs)
+    return any(r.get("kind") == "CronJob" and r.get("name") == name_of(owner) for r in refs)
 
 
 def cronjob_part(cronjob: Mapping[str, Any], jobs: Iterable[Mapping[str, Any]]) -> Part:
@@ -162,7 +125,7 @@ def cronjob_part(cronjob: Mapping[str, Any], jobs: Iterable[Mapping[str, Any]]) 
 
     def started(job: Mapping[str, Any]) -> tuple[str, str]:
         meta = job.get("metadata") or {}
-        return str(meta.get("creationTimestamp") or ""), _name(job)
+        return str(meta.get("creationTimestamp") or ""), name_of(job)
 
     return job_part(max(runs, key=started))
 
@@ -197,18 +160,18 @@ def pod_problem(pod: Mapping[str, Any]) -> str | None:
         reason = waiting.get("reason")
         if reason in WAITING_PROBLEMS:
             detail = f": {waiting['message']}" if waiting.get("message") else ""
-            return f"{reason}: pod {_name(pod)} container {cs.get('name')}{detail}"
+            return f"{reason}: pod {name_of(pod)} container {cs.get('name')}{detail}"
     return None
 
 
 def _unschedulable(pod: Mapping[str, Any]) -> Condition | None:
-    cond = _condition(pod, "PodScheduled")
+    cond = condition(pod, "PodScheduled")
     if cond and cond.get("status") == "False" and cond.get("reason") == "Unschedulable":
         return Condition(
             type="PodScheduled",
             status="False",
             reason="Unschedulable",
-            message=f"pod {_name(pod)}: {cond.get('message') or 'cannot be scheduled'}",
+            message=f"pod {name_of(pod)}: {cond.get('message') or 'cannot be scheduled'}",
         )
     return None
 
@@ -226,29 +189,47 @@ def derive(
     events: Callable[[str, str], list[Event]] = lambda ws, app: [],
 ) -> list[AppStatus]:
     """Statuses of every app found in ``objects`` (kind name -> objects: Namespace,
-    Deployment, Pod, Service, PersistentVolumeClaim, Job, CronJob), sorted by (workspace, app)."""
+    Deployment, Pod, Service, PersistentVolumeClaim, Job, CronJob, Rollout, ScaledObject,
+    HorizontalPodAutoscaler, WorkflowTemplate, CronWorkflow, Workflow; and AnalysisRun, which
+    carry no app labels and join their Rollout by ownerReference), sorted by (workspace, app)."""
     apps: dict[AppKey, _App] = {}
+    analysis: dict[str, list[Object]] = {}
     for kind, items in objects.items():
         for obj in items:
+            if kind == "AnalysisRun":
+                for ref in owners(obj, "Rollout"):
+                    analysis.setdefault(str(ref.get("uid")), []).append(obj)
+                continue
             key = app_of(obj)
             if key:
                 apps.setdefault(key, _App()).objects.setdefault(kind, []).append(obj)
     out = []
     for (workspace, app), found in sorted(apps.items()):
-        status = app_status(workspace, app, found)
+        uids = [(r.get("metadata") or {}).get("uid") for r in found.of("Rollout")]
+        runs = [run for uid in uids for run in analysis.get(str(uid), [])]
+        status = app_status(workspace, app, found, runs)
         if status is not None:
             status.events = events(workspace, app)
             out.append(status)
     return out
 
 
-def app_status(workspace: str, app: str, found: _App) -> AppStatus | None:
+def app_status(
+    workspace: str, app: str, found: _App, analysis_runs: Iterable[Object] = ()
+) -> AppStatus | None:
     deployments, cronjobs, jobs = found.of("Deployment"), found.of("CronJob"), found.of("Job")
+    rollouts, crons = found.of("Rollout"), found.of("CronWorkflow")
+    templates = found.of("WorkflowTemplate")
+    if rollouts:  # the Rollout runs the pods (a Deployment it references is scaled to zero)
+        deployments = []
     standalone = [j for j in jobs if not any(_made_by(j, c) for c in cronjobs)]
-    workloads = [*deployments, *cronjobs, *standalone]
-    parts = [deployment_part(d) for d in deployments]
+    workloads = [*rollouts, *deployments, *cronjobs, *standalone, *crons, *templates]
+    parts = [rollout_part(r) for r in rollouts]
+    parts += [deployment_part(d) for d in deployments]
     parts += [cronjob_part(c, jobs) for c in cronjobs]
     parts += [job_part(j) for j in standalone]
+    parts += [cron_workflow_part(c, found.of("Workflow")) for c in crons]
+    parts += [workflow_template_part(t) for t in templates]
     primary: list[Object] = workloads
     if not parts:
         primary = found.of("PersistentVolumeClaim")
@@ -260,7 +241,7 @@ def app_status(workspace: str, app: str, found: _App) -> AppStatus | None:
         primary = found.of("Service")
         parts = [Part("Running") for _ in primary]
     if not parts:
-        return None  # only pods: what made them is gone or not ours
+        return None  # only pods (or what only joins a workload): what made them is gone
     phase = max((p.phase for p in parts), key=lambda p: _SEVERITY.get(p, 5))
     error = next((p.error for p in parts if p.error and p.phase == phase), None)
     conditions = [c for p in parts for c in p.conditions]
@@ -271,16 +252,19 @@ def app_status(workspace: str, app: str, found: _App) -> AppStatus | None:
             phase, error = "Degraded", problem
         conditions += [c for c in map(_unschedulable, pods) if c]
     labelled = primary[0]
+    scaled = found.of("ScaledObject")
     return AppStatus(
         workspace=workspace,
         app=app,
-        kind=_labels(labelled).get(KIND, labelled.get("kind", "").lower()),
+        kind=labels_of(labelled).get(KIND, labelled.get("kind", "").lower()),
         phase=phase,
         ready=sum(p.ready for p in parts),
         desired=sum(p.desired for p in parts),
-        version=next((v for o in primary if (v := _labels(o).get(VERSION))), None),
+        version=next((v for o in primary if (v := labels_of(o).get(VERSION))), None),
         conditions=conditions,
         error=error,
+        rollout=rollout_info(rollouts[0], analysis_runs) if rollouts else None,
+        scaling=scaling_info(scaled[0], found.of("HorizontalPodAutoscaler")) if scaled else None,
     )
 
 
@@ -304,11 +288,11 @@ def gpus(allocatable: Mapping[str, Any]) -> tuple[int, str | None]:
 def node_info(node: Mapping[str, Any], used: Mapping[str, int] | None = None) -> NodeInfo:
     status = node.get("status") or {}
     count, resource = gpus(status.get("allocatable") or {})
-    name = _name(node)
+    name = name_of(node)
     return NodeInfo(
         name=name,
-        labels=dict(_labels(node)),
-        ready=_true(node, "Ready"),
+        labels=dict(labels_of(node)),
+        ready=is_true(node, "Ready"),
         allocatable_gpus=count,
         gpu_resource=resource,
         used_gpus=(used or {}).get(name, 0),
@@ -359,7 +343,7 @@ class PodEvents:
         key = app_of(pod) if pod else None
         if pod is None or key is None:
             return
-        name = _name(pod)
+        name = name_of(pod)
         if new is None:
             self._add(key, "Normal", "Deleted", f"pod {name} deleted")
             return
@@ -385,7 +369,7 @@ class PodEvents:
         known: bool,
     ) -> None:
         name = new.get("name")
-        restarts, before = _int(new.get("restartCount")), _int((old or {}).get("restartCount"))
+        restarts, before = int_of(new.get("restartCount")), int_of((old or {}).get("restartCount"))
         if known and restarts > before:
             last = ((new.get("lastState") or {}).get("terminated")) or {}
             why = f": {last.get('reason')} (exit code {last.get('exitCode')})" if last else ""

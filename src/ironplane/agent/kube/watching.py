@@ -8,6 +8,10 @@ It lists again — replacing its copy, so that objects deleted meanwhile disappe
   dead connections);
 * any other error happened, after a jittered exponential backoff.
 
+A kind the cluster does not serve (404 on list or watch: an operator whose CRD is not installed,
+or was removed) is not an error: the informer says so once, holds no objects (reporting the ones
+it had as deleted), counts as synced, and lists again every ``resync_s`` until the kind appears.
+
 Every difference between the old and the new copy goes to ``on_change(old, new)`` (``new`` None:
 deleted), from list and watch alike, so a consumer never sees the same change twice.
 """
@@ -20,7 +24,7 @@ import logging
 from collections.abc import Callable, Mapping
 
 from ironplane.agent.kube.client import KubeApi, ResourceType
-from ironplane.agent.kube.errors import is_gone, message
+from ironplane.agent.kube.errors import is_gone, is_not_found, message
 from ironplane.core.backoff import backoff
 from ironplane.wire.agent_protocol import Object
 
@@ -60,6 +64,8 @@ class Informer:
         self.lists = 0
         self.expired = 0
         self.errors = 0
+        self.served = True
+        """False while the API answers 404 for the kind (its CRD is not installed)."""
         self._task: asyncio.Task[None] | None = None
         self._progress = False
 
@@ -94,6 +100,11 @@ class Informer:
                     self.expired += 1
                     log.debug("watch of %s expired; listing again", self.rt.plural)
                     continue
+                if is_not_found(exc):
+                    self._not_served()
+                    delays = backoff(cap=cap)
+                    await asyncio.sleep(self.resync_s)
+                    continue
                 self.errors += 1
                 delay = next(delays)
                 log.warning(
@@ -117,8 +128,25 @@ class Informer:
                 raise
             self._progress = True
 
+    def _not_served(self) -> None:
+        if self.served:
+            self.served = False
+            log.info(
+                "%s (%s) is not served by this cluster; looking again every %gs",
+                self.rt.plural,
+                self.rt.api_version,
+                self.resync_s,
+            )
+        old, self.objects = self.objects, {}
+        for obj in old.values():
+            self.on_change(obj, None)
+        self.synced.set()
+
     async def _relist(self) -> str:
         items, version = await self.api.list_objects(self.rt, labels=self.labels)
+        if not self.served:
+            self.served = True
+            log.info("%s (%s) is served now", self.rt.plural, self.rt.api_version)
         fresh = {key_of(obj): obj for obj in items}
         old, self.objects = self.objects, fresh
         for key, obj in fresh.items():
