@@ -17,6 +17,8 @@ its API group: identity is (group, kind, namespace, name).
 from __future__ import annotations
 
 import asyncio
+import copy
+import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -51,6 +53,25 @@ PRUNED_KINDS: tuple[ResourceType, ...] = tuple(
         ("apps/v1", "StatefulSet"),
         ("batch/v1", "Job"),
         ("batch/v1", "CronJob"),
+        ("rbac.authorization.k8s.io/v1", "Role"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        # The add-ons' kinds the compiler emits. A kind whose CRD is not served answers 404 and
+        # is skipped.
+        ("argoproj.io/v1alpha1", "Rollout"),
+        ("argoproj.io/v1alpha1", "AnalysisTemplate"),
+        ("argoproj.io/v1alpha1", "WorkflowTemplate"),
+        ("argoproj.io/v1alpha1", "CronWorkflow"),
+        ("keda.sh/v1alpha1", "ScaledObject"),
+        ("networking.istio.io/v1", "VirtualService"),
+        ("networking.istio.io/v1", "DestinationRule"),
+        ("networking.istio.io/v1", "Gateway"),
+        ("monitoring.coreos.com/v1", "ServiceMonitor"),
+        ("monitoring.coreos.com/v1", "PodMonitor"),
+        ("kueue.x-k8s.io/v1beta2", "LocalQueue"),
+        ("kubeflow.org/v2beta1", "MPIJob"),
+        ("kubeflow.org/v1", "PyTorchJob"),
+        ("trainer.kubeflow.org/v1alpha1", "TrainJob"),
+        ("ray.io/v1", "RayJob"),
         # Cluster-wide objects of the OCI profile: listed even after a restart (when nothing
         # desired names them any more), so that removing them from the profile removes them.
         ("kueue.x-k8s.io/v1beta2", "Topology"),
@@ -61,9 +82,12 @@ PRUNED_KINDS: tuple[ResourceType, ...] = tuple(
         ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"),
     )
 )
-"""Kinds always listed for pruning, whether or not the desired set has any."""
+"""Kinds always listed for pruning, whether or not the desired set has any: every kind the
+compiler emits (a test compiles every form and checks), so that an agent restarted after the
+last object of a kind left the desired state still removes it."""
 
 CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
+VIRTUAL_SERVICE = ("networking.istio.io", "VirtualService")
 Identity = tuple[str, str, str, str]
 
 
@@ -81,6 +105,27 @@ def _check(obj: Mapping[str, Any]) -> None:
     if ResourceType.of_object(obj).namespaced and not meta.get("namespace"):
         # Never the client's default namespace by accident (nor a prune of what was applied).
         raise RuntimeError_(f"cannot apply {describe(obj)}: metadata.namespace is empty")
+
+
+def _destinations(route: Mapping[str, Any]) -> list[str]:
+    return [json.dumps(d.get("destination"), sort_keys=True) for d in route.get("route") or []]
+
+
+def with_live_weights(obj: Object, live: Mapping[str, Any]) -> Object:
+    """A copy of the VirtualService ``obj`` whose http routes take the weights of the live
+    route of the same name when both send to the same destinations in the same order."""
+    live_routes = {
+        r.get("name"): r for r in (live.get("spec") or {}).get("http") or [] if r.get("name")
+    }
+    out = copy.deepcopy(obj)
+    for route in (out.get("spec") or {}).get("http") or []:
+        current = live_routes.get(route.get("name"))
+        if current is None or _destinations(current) != _destinations(route):
+            continue
+        for mine, theirs in zip(route.get("route") or [], current.get("route") or [], strict=True):
+            if "weight" in theirs:
+                mine["weight"] = theirs["weight"]
+    return out
 
 
 def _controlled(obj: Mapping[str, Any]) -> bool:
@@ -119,11 +164,22 @@ class Converger:
                 pending_crds = []
             self.applied_kinds[rt.group_kind] = rt
             try:
+                if rt.group_kind == VIRTUAL_SERVICE:
+                    obj = await self._keep_traffic_weights(rt, obj)
                 await self.api.apply(obj)
             except HTTPError as exc:
                 raise runtime_error("apply", obj, exc) from exc
             if rt.group_kind == CRD:
                 pending_crds.append(obj)
+
+    async def _keep_traffic_weights(self, rt: ResourceType, obj: Object) -> Object:
+        """``obj`` with the route weights the live VirtualService has, where its routes send
+        to the same destinations: Argo Rollouts moves them during a canary, and a re-apply
+        (any change in the cluster converges every object) must not reset them to the compiled
+        100/0. Routes whose destinations changed take the compiled weights."""
+        meta = obj["metadata"]
+        live = await self.api.get(rt, str(meta["name"]), meta.get("namespace"))
+        return with_live_weights(obj, live) if live is not None else obj
 
     async def _wait_established(self, crds: Iterable[Object]) -> None:
         rt = ResourceType.of("apiextensions.k8s.io/v1", "CustomResourceDefinition")
