@@ -24,6 +24,7 @@ from ironplane.api.apps import (
     ApplyResult,
     Change,
     Restarted,
+    RolloutAction,
     SourceText,
     Version,
     VersionSummary,
@@ -42,6 +43,7 @@ from ironplane.api.identity import (
     User,
     Whoami,
 )
+from ironplane.api.runs import JobRun, RunLogs
 from ironplane.api.secrets import SecretGroup, SecretGroupValues
 from ironplane.sdk import AsyncClient, Client
 from tests.sdk import samples as s
@@ -65,6 +67,16 @@ class Case:
 
 CLUSTER_SPEC = {"kind": "Cluster", "name": "oke-prod", "provider": "oci", "region": "r"}
 WORKSPACE_SPEC = {"kind": "Workspace", "name": "team-a", "cluster": "oke-prod"}
+ROLLOUT_ACTION = {"workspace": "team-a", "app": "chat-api", "action": "promote", "message": "ok"}
+JOB_RUN = {
+    "name": "nightly-1a2b",
+    "workspace": "team-a",
+    "job": "nightly",
+    "phase": "Pending",
+    "started_by": "user:alice",
+    "params": {"dataset": "gsm8k"},
+    "created_at": s.AT,
+}
 
 CASES = [
     Case("health", lambda c: c.health(), "GET", "/health", {"status": "ok"}, dict[str, str]),
@@ -423,6 +435,66 @@ CASES = [
         Restarted,
     ),
     Case(
+        "apps.promote",
+        lambda c: c.apps.promote("team-a", "chat-api", full=True),
+        "POST",
+        "/workspaces/team-a/apps/chat-api/rollout/promote",
+        ROLLOUT_ACTION,
+        RolloutAction,
+        json={"full": True},
+    ),
+    Case(
+        "apps.abort",
+        lambda c: c.apps.abort("team-a", "chat-api"),
+        "POST",
+        "/workspaces/team-a/apps/chat-api/rollout/abort",
+        {**ROLLOUT_ACTION, "action": "abort"},
+        RolloutAction,
+    ),
+    Case(
+        "runs.start",
+        lambda c: c.runs.start("team-a", "nightly", {"dataset": "gsm8k"}),
+        "POST",
+        "/workspaces/team-a/jobs/nightly/runs",
+        JOB_RUN,
+        JobRun,
+        json={"params": {"dataset": "gsm8k"}},
+    ),
+    Case(
+        "runs.list",
+        lambda c: c.runs.list("team-a", "nightly", limit=7),
+        "GET",
+        "/workspaces/team-a/jobs/nightly/runs",
+        [JOB_RUN],
+        list[JobRun],
+        query={"limit": ["7"]},
+    ),
+    Case(
+        "runs.get",
+        lambda c: c.runs.get("team-a", "nightly-1a2b"),
+        "GET",
+        "/workspaces/team-a/runs/nightly-1a2b",
+        JOB_RUN,
+        JobRun,
+    ),
+    Case(
+        "runs.stop",
+        lambda c: c.runs.stop("team-a", "nightly-1a2b"),
+        "POST",
+        "/workspaces/team-a/runs/nightly-1a2b/stop",
+        {**JOB_RUN, "phase": "Running"},
+        JobRun,
+    ),
+    Case(
+        "runs.logs",
+        lambda c: c.runs.logs("team-a", "nightly-1a2b", lines=3),
+        "GET",
+        "/workspaces/team-a/runs/nightly-1a2b/logs",
+        {"workspace": "team-a", "run": "nightly-1a2b", "lines": ["x"]},
+        RunLogs,
+        query={"lines": ["3"]},
+    ),
+    Case(
         "apply with pairs and SourceText",
         lambda c: c.apply(
             [("a.yaml", "kind: Service\n"), SourceText(source="b.yaml", content="kind: Job\n")],
@@ -566,4 +638,4 @@ def test_every_group_method_is_covered() -> None:
     client.close()
     covered = {c.id.split(" ")[0] for c in CASES}
     assert methods - covered == set()
-    assert len(methods) == 52
+    assert len(methods) == 59

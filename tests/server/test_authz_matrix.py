@@ -94,7 +94,7 @@ ACTORS = [
 ]
 
 SERVICE = "kind: Service\nname: {name}\nworkspace: {ws}\nimage: example.com/app:{tag}\n"
-BLUE_GREEN = SERVICE + "rollout: {{strategy: blue_green}}\n"
+BLUE_GREEN = SERVICE + "ports: [{{port: 8000}}]\nrollout: {{strategy: blue_green}}\n"
 JOB = (
     "kind: Job\nname: {name}\nworkspace: {ws}\nimage: example.com/job:1\n"
     "command: [run, '{{{{n}}}}']\nparams: [{{name: n, default: '0'}}]\n"

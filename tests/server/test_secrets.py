@@ -173,6 +173,7 @@ async def test_the_agent_token_reads_only_its_own_desired_state(server: Server) 
         path = path.replace("{cluster}", "oke-prod").replace("{workspace}", "prod")
         path = path.replace("{group}", "db").replace("{name}", "admin").replace("{user}", "admin")
         path = path.replace("{app}", "web").replace("{token_id}", "0123456789abcdef")
+        path = path.replace("{job}", "nightly").replace("{run}", "nightly-1")
         assert "{" not in path, path
         for method in operations:
             body: dict[str, Any] | None = {} if method in ("post", "put", "patch") else None
