@@ -473,8 +473,8 @@ ROLLOUT_CASES = [
     Case(
         "canary-without-exposed-port",
         SERVICE + "ports: [{port: 8000}]\nrollout: {strategy: canary}\n",
-        1,
-        "(document)",
+        6,
+        "rollout.strategy",
         "the canary strategy shifts traffic at the ingress and needs an exposed port",
         hint="add expose: {host: ...} to a port, or use strategy: blue_green",
     ),

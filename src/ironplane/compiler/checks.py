@@ -8,7 +8,7 @@ from __future__ import annotations
 from ironplane.compiler.context import CompileContext
 from ironplane.core.diagnostics import Diagnostic, closest
 from ironplane.spec.fields import Mount, Resources, Weights
-from ironplane.spec.kinds import Spec, TrainingJobSpec
+from ironplane.spec.kinds import ServiceSpec, Spec, TrainingJobSpec
 
 
 def check(spec: Spec, ctx: CompileContext) -> list[Diagnostic]:
@@ -42,6 +42,8 @@ def check(spec: Spec, ctx: CompileContext) -> list[Diagnostic]:
                     hint="upgrade the cluster to Enhanced and set enhanced: true, or drop identity",
                 )
             )
+    if isinstance(spec, ServiceSpec):
+        problems.extend(_strategy_needs(spec))
     for i, mount in enumerate(getattr(spec, "mounts", [])):
         problems.extend(_volume_ref(mount.volume, ("mounts", i, "volume"), ctx, mount))
     weights: Weights | None = getattr(spec, "weights", None)
@@ -114,6 +116,34 @@ def _volume_ref(
                 f"block volume {name!r} is attached read-only to many nodes; mount it read_only",
                 path=(*path[:-1], "read_only"),
                 hint="add read_only: true to the mount",
+            )
+        ]
+    return []
+
+
+def _strategy_needs(spec: ServiceSpec) -> list[Diagnostic]:
+    """A canary shifts traffic at the ingress (an exposed port); a blue-green switches the
+    app's Service (a port)."""
+    strategy = spec.rollout.strategy
+    if strategy == "canary" and not any(p.expose for p in spec.ports):
+        return [
+            Diagnostic(
+                "the canary strategy shifts traffic at the ingress and needs an exposed port",
+                path=("rollout", "strategy"),
+                given="canary",
+                allowed="canary only with a port that has expose",
+                hint="add expose: {host: ...} to a port, or use strategy: blue_green",
+            )
+        ]
+    if strategy == "blue_green" and not spec.ports:
+        return [
+            Diagnostic(
+                "the blue_green strategy switches the app's Service from the old pods to the "
+                "new ones; without ports the app has no Service to switch",
+                path=("rollout", "strategy"),
+                given="blue_green",
+                allowed="blue_green only with at least one port",
+                hint="add a port, or use strategy: rolling",
             )
         ]
     return []

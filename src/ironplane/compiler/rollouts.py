@@ -34,8 +34,6 @@ from typing import Any
 from ironplane.compiler.addons import ARGO_ROLLOUTS, ISTIO, has_addon, warn_missing
 from ironplane.compiler.core import Build
 from ironplane.compiler.labels import metadata
-from ironplane.core.diagnostics import Diagnostic
-from ironplane.core.errors import SpecError
 from ironplane.core.quantities import parse_duration
 from ironplane.spec.fields import CanaryStep
 from ironplane.spec.kinds import ServiceSpec
@@ -81,19 +79,7 @@ class ArgoRollouts:
         assert isinstance(spec, ServerFields)
         app, strategy = spec.name, spec.rollout.strategy
         service = build.objects.find("Service", app)
-        if strategy == "blue_green" and service is None:
-            raise SpecError(
-                [
-                    Diagnostic(
-                        "the blue_green strategy switches the app's Service from the old pods "
-                        "to the new ones; without ports the app has no Service to switch",
-                        path=("rollout", "strategy"),
-                        given="blue_green",
-                        allowed="blue_green only with at least one port",
-                        hint="add a port, or use strategy: rolling",
-                    )
-                ]
-            )
+        # checks.py refused a blue-green without ports: it has its Service.
         if not has_addon(build, ARGO_ROLLOUTS):
             skipped = " and no analysis runs" if spec.rollout.analysis is not None else ""
             warn_missing(

@@ -92,9 +92,4 @@ class ServiceSpec(ServerFields):
                         f"health.{probe_name}.port {probe.port} is not one of the ports",
                         allowed=", ".join(map(str, numbers)) or "(no ports declared)",
                     )
-        if self.rollout.strategy == "canary" and not any(p.expose for p in self.ports):
-            raise FieldProblem(
-                "the canary strategy shifts traffic at the ingress and needs an exposed port",
-                hint="add expose: {host: ...} to a port, or use strategy: blue_green",
-            )
         return self
