@@ -349,3 +349,47 @@ def test_without_keda_a_rollout_gets_the_fixed_count() -> None:
     assert rollout is not None and rollout["spec"]["replicas"] == 2
     assert build.objects.find("ScaledObject", "chat-api") is None
     assert "Rollout runs a fixed 2 replicas" in build.warnings[0].message
+
+
+def test_a_model_at_zero_also_wakes_on_requests_the_ai_gateway_holds(validated: Validate) -> None:
+    text = model(
+        "{min: 0, max: 4, metric: rps, target: 5, scale_to_zero_after: 10m}",
+        extra="gateway: {name: llama-3.1-8b}\n",
+    )
+    objects, _ = compile_app(text)
+    rps, waiting = scaled_object(objects)["spec"]["triggers"]
+    assert rps["name"] == "rps"
+    assert waiting == {
+        "type": "prometheus",
+        "name": "gateway-waiting",
+        "metadata": {
+            "serverAddress": PROMETHEUS,
+            # The gateway name clients send, not the app's name; summed over gateway replicas.
+            "query": 'sum(ironplane_gateway_waiting_requests{model="llama-3.1-8b"})',
+            "threshold": "1",
+            "activationThreshold": "0",
+        },
+    }
+    validated(objects)
+
+
+def test_the_wake_trigger_reads_the_gauge_the_gateway_serves() -> None:
+    from ironplane.gateway.metrics import PREFIX
+
+    objects, _ = compile_app(model("{min: 0, max: 2, metric: rps, target: 5}"))
+    query = scaled_object(objects)["spec"]["triggers"][1]["metadata"]["query"]
+    assert query == f'sum({PREFIX}waiting_requests{{model="llama-8b"}})'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        service(METRICS["zero"]),  # a Service is not behind the AI gateway
+        model("{min: 1, max: 4, metric: rps, target: 5}"),  # never at zero: nothing to wake
+    ],
+    ids=["service", "model-min-1"],
+)
+def test_no_wake_trigger_without_a_model_at_zero(text: str) -> None:
+    objects, _ = compile_app(text)
+    triggers = scaled_object(objects)["spec"]["triggers"]
+    assert [t["name"] for t in triggers] == ["rps"]

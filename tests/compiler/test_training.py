@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ironplane.cli.output import yaml_stream
+from ironplane.compiler.pods import secret_name
 from ironplane.compiler.rdma import SHAPES, TOPOLOGY_LEVELS
 from tests.compiler.helpers import compile_text
 from tests.conftest import REPO
@@ -346,11 +347,66 @@ def test_weights_and_checkpoints() -> None:
         "subPath": "llama/8b",
     } in main["volumeMounts"]
     assert {"name": "vol-ckpt", "mountPath": "/ck"} in main["volumeMounts"]
+    assert env_of(main)["IRONPLANE_WEIGHTS"] == "/weights"
     assert not any("weights" in w for w in warnings)
-    _, warnings = compile_one(
+    obj, warnings = compile_one(
         training("ft-job", "pytorch", extra="weights: {source: hf://org/m}\n")
     )
-    assert any("hf:// weights are not wired" in w for w in warnings)
+    main = node_templates(obj)[0]["spec"]["containers"][0]
+    assert env_of(main)["IRONPLANE_WEIGHTS"] == "org/m"
+    assert not any("weights" in w for w in warnings)
+    block = "kind: Volume\nname: disk\nworkspace: training\ntype: block\nsize: 1Ti\n---\n"
+    extra = "weights: {source: block://disk}\n"
+    _, warnings = compile_one(block + training("ft-job", "pytorch", extra=extra))
+    assert any("block:// weights are not wired" in w for w in warnings)
+
+
+def _weights_env(obj: dict[str, Any]) -> str:
+    return env_of(node_templates(obj)[0]["spec"]["containers"][0])["IRONPLANE_WEIGHTS"]
+
+
+def test_a_trainjob_cannot_fetch_oci_weights_and_says_so(validated: Validate) -> None:
+    """A TrainJob's runtime patch takes init-container overrides only (no image, no command)."""
+    obj, warnings = compile_one(
+        training("ft-job", "trainer", extra="weights: {source: oci://ns/models/m}\n")
+    )
+    assert any("TrainJob runtime patch cannot add" in w and "oci://" in w for w in warnings)
+    [template] = node_templates(obj)
+    assert "initContainers" not in template["spec"]
+    assert "IRONPLANE_WEIGHTS" not in {e["name"] for e in obj["spec"]["trainer"].get("env", [])}
+    validated([obj])
+
+
+@pytest.mark.parametrize("framework", ["mpi", "pytorch", "ray"])
+@pytest.mark.parametrize("credentials", [False, True])
+def test_oci_weights_are_fetched_on_every_node(
+    framework: str, credentials: bool, validated: Validate
+) -> None:
+    source = "oci://ns/models/llama/8b"
+    extra = f"weights: {{source: {source}" + (", credentials: os-keys}\n" if credentials else "}\n")
+    obj, warnings = compile_one(training("ft-job", framework, extra=extra))
+    assert not any("weights" in w for w in warnings), warnings
+    for template in node_templates(obj):
+        pod = template["spec"]
+        [fetch] = pod["initContainers"]
+        assert fetch["name"] == "fetch-weights"
+        main = pod["containers"][0]
+        assert {"name": "weights-cache", "mountPath": "/weights-cache"} in main["volumeMounts"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["weights-cache"] == {"name": "weights-cache", "emptyDir": {}}
+        if credentials:
+            # The privileged workspace keeps a node-shared cache on the local NVMe.
+            assert fetch["command"][:3] == ["ironplane", "fetch-weights", source]
+            assert volumes["weights-node-cache"]["hostPath"]["path"].startswith("/mnt/localdisk")
+            assert fetch["securityContext"]["runAsUser"] == 0
+            keys = {e["valueFrom"]["secretKeyRef"]["name"] for e in fetch["env"]}
+            assert keys == {secret_name("os-keys")}
+        else:
+            assert fetch["command"][:4] == ["oci", "os", "object", "bulk-download"]
+            assert "--prefix" in fetch["command"] and "llama/8b" in fetch["command"]
+    expected = "/weights-cache/weights" if credentials else "/weights-cache/oci/llama/8b"
+    assert _weights_env(obj) == expected
+    validated([obj])
 
 
 GOLDEN_SPECS = {

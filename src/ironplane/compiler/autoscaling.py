@@ -19,7 +19,9 @@ Deployment; either way its ``replicas`` is left to KEDA. One trigger per ``metri
 active poll KEDA goes from 1 to 0; the same ``initialCooldownPeriod`` keeps a fresh deploy up that
 long) and ``activationThreshold: "0"`` (KEDA activates when the value is above it: one request).
 ``cooldown`` is the HPA's scale-down stabilisation window (KEDA's cooldownPeriod only governs the
-step to zero). The cold-start path is described in docs/services.md.
+step to zero). A Model that may scale to zero gets a second Prometheus trigger on the AI gateway's
+``ironplane_gateway_waiting_requests`` for its gateway name: requests the gateway holds while the
+Model starts (its ``cold_start``) wake it. The cold-start path is described in docs/services.md.
 
 Without the ``keda`` add-on nothing scales: the workload gets ``replicas: max(min, 1)`` and a
 warning says so.
@@ -50,6 +52,9 @@ RATE_WINDOW = "1m"
 """rate() window of the rps query: four samples at Istio's usual 15 s scrape interval."""
 MAX_STABILIZATION_S = 3600
 """The HPA's limit on a scale-down stabilisation window."""
+GATEWAY_WAITING = "ironplane_gateway_waiting_requests"
+"""The AI gateway's gauge of requests held for a starting model, by ``model`` (its gateway name).
+The gateway defines it (``gateway/metrics.py``); the compiler may not import the gateway."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +193,8 @@ def _scaled_object(build: Build, scaling: Autoscaling, target: Object) -> Object
             }
         }
     body["triggers"] = [_trigger(build, scaling)]
+    if isinstance(spec, ModelSpec) and scaling.min == 0:
+        body["triggers"].append(gateway_waiting_trigger(build, spec))
     return {
         "apiVersion": KEDA_API,
         "kind": "ScaledObject",
@@ -229,6 +236,26 @@ def _trigger(build: Build, scaling: Autoscaling) -> dict[str, Any]:
     if scaling.min == 0:
         meta["activationThreshold"] = "0"
     return {"type": "prometheus", "name": metric, "metadata": meta}
+
+
+def gateway_waiting_trigger(build: Build, spec: ModelSpec) -> dict[str, Any]:
+    """Wake a Model at zero when the AI gateway holds a request for it.
+
+    Activation at more than 0 held requests; while it runs, the HPA asks for one replica per
+    held request (threshold 1), up to ``max``. The series exists wherever Prometheus scrapes the
+    gateway, whatever the Model's replica count: it is what a request reaching a Model with no
+    pod can move.
+    """
+    return {
+        "type": "prometheus",
+        "name": "gateway-waiting",
+        "metadata": {
+            "serverAddress": build.ctx.cluster.prometheus_url,
+            "query": f'sum({GATEWAY_WAITING}{{model="{spec.gateway_name}"}})',
+            "threshold": "1",
+            "activationThreshold": "0",
+        },
+    }
 
 
 def rps_services(build: Build) -> list[str]:

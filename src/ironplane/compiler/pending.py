@@ -1,7 +1,7 @@
 """Spec fields whose compiler module is not in this release yet: say so, never drop them silently.
 
-Each entry disappears when the module that compiles the field lands (training weights other
-than fss://).
+Each entry disappears when the module that compiles the field lands (block:// training
+weights).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ class PendingFields:
     def apply(self, build: Build) -> None:
         spec = build.spec
         weights = spec.weights if isinstance(spec, TrainingJobSpec) else None
-        if weights is not None and weights.scheme != "fss":
+        if weights is not None and weights.scheme == "block":
             build.warn(
-                f"{weights.scheme}:// weights are not wired into training pods yet (only "
-                "fss:// volumes are mounted, at /weights); the training code loads them itself",
+                "block:// weights are not wired into training pods yet (a raw multi-attach "
+                "device needs mounting inside the pod); the training code reads the device itself",
                 path=("weights", "source"),
-                hint="use fss:// weights to have them mounted",
+                hint="use fss:// (mounted at /weights) or oci:// (downloaded on each node)",
             )

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ironplane import __version__
 from ironplane.compiler.core import Build
 from ironplane.compiler.kinds.server import Server, declared_probes, emit_server, port_name
-from ironplane.compiler.pods import NONROOT_UID, container_security, secret_name, volume_claim
+from ironplane.compiler.pods import NONROOT_UID, volume_claim
+from ironplane.compiler.weights import NODE_CACHE, oci_cli, puller
 from ironplane.spec.fields import Probe
 from ironplane.spec.kinds import ModelSpec
 
@@ -29,9 +29,6 @@ ENGINE_QUEUE_METRICS = {
     "tgi": "tgi_queue_size",
 }
 """Each engine's gauge of requests waiting for a batch slot: the autoscaler's default queue."""
-OCI_CLI_IMAGE = "ghcr.io/oracle/oci-cli:20251021"
-IRONPLANE_IMAGE = f"ghcr.io/ironplane/ironplane:{__version__}"
-NODE_CACHE = "/mnt/localdisk/ironplane/weights"
 """Where OKE GPU shapes' local NVMe is mounted (oci-hpc-oke's RAID): a node-shared cache."""
 CACHE_DIR = "/models"
 WEIGHTS_DIR = "/weights"
@@ -129,31 +126,16 @@ def _weights(build: Build, spec: ModelSpec, server: Server) -> str:
     if weights.scheme == "oci" and weights.credentials:
         return _puller(build, spec, server)
     if weights.scheme == "oci":
-        namespace, bucket, prefix = where[0], where[1], "/".join(where[2:])
-        auth = "oke_workload_identity" if spec.identity else "instance_principal"
-        cmd = ["oci", "os", "object", "bulk-download", "--namespace", namespace]
-        cmd += ["--bucket-name", bucket, "--dest-dir", f"{CACHE_DIR}/oci", "--no-overwrite"]
-        cmd += ["--auth", auth]
-        if prefix:
-            cmd += ["--prefix", prefix]
-        env = [{"name": "OCI_CLI_AUTH", "value": auth}]
-        if spec.identity:
-            env.append({"name": "OCI_RESOURCE_PRINCIPAL_VERSION", "value": "2.2"})
-            if build.ctx.cluster.region:
-                env.append(
-                    {"name": "OCI_RESOURCE_PRINCIPAL_REGION", "value": build.ctx.cluster.region}
-                )
-        server.init_containers.append(
-            {
-                "name": "fetch-weights",
-                "image": OCI_CLI_IMAGE,
-                "command": cmd,
-                "env": env,
-                "volumeMounts": [{"name": "model-cache", "mountPath": CACHE_DIR}],
-                "securityContext": container_security(),
-            }
+        mount = {"name": "model-cache", "mountPath": CACHE_DIR}
+        container, path = oci_cli(
+            build,
+            weights,
+            identity=spec.identity is not None,
+            mount=mount,
+            dest_dir=f"{CACHE_DIR}/oci",
         )
-        return f"{CACHE_DIR}/oci/{prefix}".rstrip("/")
+        server.init_containers.append(container)
+        return path
     build.warn(
         "block:// weights are not wired into the pod yet (multi-attach block volumes come with "
         "the OCI storage work); the engine loads the model id instead",
@@ -175,11 +157,8 @@ def _puller(build: Build, spec: ModelSpec, server: Server) -> str:
     assert weights is not None and weights.credentials is not None
     dest = f"{CACHE_DIR}/fetched"
     mounts = [{"name": "model-cache", "mountPath": CACHE_DIR}]
-    security = container_security()
-    if weights.cache == "nvme" and build.ctx.workspace.privileged:
-        # The host directory is root's: the puller writes as root (no capabilities), the engine
-        # reads what it wrote (files are world-readable) through a read-only mount.
-        security = {**security, "runAsUser": 0, "runAsNonRoot": False}
+    node_cache = weights.cache == "nvme" and build.ctx.workspace.privileged
+    if node_cache:
         server.volumes.append(
             {
                 "name": "weights-node-cache",
@@ -187,6 +166,7 @@ def _puller(build: Build, spec: ModelSpec, server: Server) -> str:
             }
         )
         node_mount = {"name": "weights-node-cache", "mountPath": NODE_CACHE}
+        # The engine reads what the puller wrote (files are world-readable), read-only.
         server.mounts.append({**node_mount, "readOnly": True})
         mounts.append(node_mount)
         dest = NODE_CACHE
@@ -197,22 +177,7 @@ def _puller(build: Build, spec: ModelSpec, server: Server) -> str:
             path=("weights", "cache"),
         )
     link = f"{CACHE_DIR}/weights"
-    cmd = ["ironplane", "fetch-weights", weights.source, "--dest", dest, "--link", link]
-    if build.ctx.cluster.region:
-        cmd += ["--region", build.ctx.cluster.region]
-    group = secret_name(weights.credentials)
-    env = [
-        {"name": name.upper(), "valueFrom": {"secretKeyRef": {"name": group, "key": name}}}
-        for name in ("aws_access_key_id", "aws_secret_access_key")
-    ]
     server.init_containers.append(
-        {
-            "name": "fetch-weights",
-            "image": IRONPLANE_IMAGE,
-            "command": cmd,
-            "env": env,
-            "volumeMounts": mounts,
-            "securityContext": security,
-        }
+        puller(build, weights, mounts=mounts, dest=dest, link=link, as_root=node_cache)
     )
     return link

@@ -25,6 +25,7 @@ from ironplane.compiler.pods import (
     volume_claim,
 )
 from ironplane.compiler.rdma import SHAPES, TOPOLOGY_LEVELS, nccl_env, shape_of
+from ironplane.compiler.weights import NODE_CACHE, oci_cli, puller
 from ironplane.spec.kinds import TrainingJobSpec
 
 KIND = "trainingjob"
@@ -34,6 +35,9 @@ TOPOLOGY_ANNOTATIONS = {
     "preferred": "kueue.x-k8s.io/podset-preferred-topology",
 }
 WEIGHTS_DIR = "/weights"
+WEIGHTS_CACHE = "/weights-cache"
+"""Where ``oci://`` weights are downloaded to on a training node."""
+WEIGHTS_ENV = "IRONPLANE_WEIGHTS"
 DEVINF = "devinf"
 
 
@@ -212,6 +216,61 @@ def node_volumes(
     return volumes, mounts, devices
 
 
+def fetch_weights(
+    build: Build, volumes: list[dict[str, Any]], mounts: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """For ``oci://`` weights: the init container that downloads them on each node (adding its
+    volumes and the main container's mounts), and the path the training code reads them from
+    (``$IRONPLANE_WEIGHTS``). With ``credentials`` in a privileged workspace and ``cache:
+    nvme``, the download goes to the node-shared cache on the local NVMe, so a retried or
+    re-queued job on the same node does not fetch again."""
+    spec = spec_of(build)
+    weights = spec.weights
+    if weights is None or weights.scheme != "oci":
+        return [], None
+    if spec.framework == "trainer":
+        build.warn(
+            "a TrainJob runtime patch cannot add init containers: oci:// weights are not "
+            "downloaded on the nodes; the training code fetches them itself",
+            path=("weights", "source"),
+            hint="use framework pytorch or mpi, or fss:// weights (mounted at /weights)",
+        )
+        return [], None
+    cache = {"name": "weights-cache", "mountPath": WEIGHTS_CACHE}
+    volumes.append(
+        {
+            "name": "weights-cache",
+            "emptyDir": {"medium": "Memory"} if weights.cache == "memory" else {},
+        }
+    )
+    mounts.append(cache)
+    if weights.credentials is None:
+        container, path = oci_cli(
+            build,
+            weights,
+            identity=spec.identity is not None,
+            mount=cache,
+            dest_dir=f"{WEIGHTS_CACHE}/oci",
+        )
+        return [container], path
+    node = weights.cache == "nvme" and build.ctx.workspace.privileged
+    init_mounts, dest = [cache], f"{WEIGHTS_CACHE}/fetched"
+    if node:
+        volumes.append(
+            {
+                "name": "weights-node-cache",
+                "hostPath": {"path": NODE_CACHE, "type": "DirectoryOrCreate"},
+            }
+        )
+        node_mount = {"name": "weights-node-cache", "mountPath": NODE_CACHE}
+        mounts.append({**node_mount, "readOnly": True})
+        init_mounts.append(node_mount)
+        dest = NODE_CACHE
+    link = f"{WEIGHTS_CACHE}/weights"
+    container = puller(build, weights, mounts=init_mounts, dest=dest, link=link, as_root=node)
+    return [container], link
+
+
 def rdma_security() -> dict[str, Any]:
     """The RDMA container: privileged, with IPC_LOCK to pin memory for RDMA (platform.md 3.1)."""
     return {"privileged": True, "capabilities": {"add": ["IPC_LOCK"]}}
@@ -253,6 +312,13 @@ def node_pod(
     user = spec.run_as_user if run_as_user is None else run_as_user
     rdma = spec.network.rdma
     volumes, mounts, devices = node_volumes(build)
+    fetch, weights_path = fetch_weights(build, volumes, mounts)
+    if spec.weights is not None and spec.weights.scheme == "fss":
+        weights_path = WEIGHTS_DIR
+    elif spec.weights is not None and spec.weights.scheme == "hf":
+        weights_path = "/".join(spec.weights.location)  # the repo id the code loads
+    if weights_path is not None:
+        env = {**(env or {}), WEIGHTS_ENV: weights_path}
     main = main_container(
         image=spec.image,
         command=command,
@@ -265,6 +331,8 @@ def node_pod(
     main["name"] = container
     main["securityContext"] = rdma_security() if rdma else container_security()
     pod = pod_base(build, host_network=rdma, restricted=not rdma, run_as_user=user)
+    if fetch:
+        pod["initContainers"] = fetch
     pod["containers"] = [main]
     pod |= gpu_placement(spec.resources, ctx)
     if volumes:
