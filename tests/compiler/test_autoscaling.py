@@ -366,7 +366,8 @@ def test_a_model_at_zero_also_wakes_on_requests_the_ai_gateway_holds(validated: 
             "serverAddress": PROMETHEUS,
             # The gateway name clients send, not the app's name; summed over gateway replicas.
             "query": 'sum(ironplane_gateway_waiting_requests{model="llama-3.1-8b"})',
-            "threshold": "1",
+            # Only wakes the Model: never reached, so the HPA asks for at most 1 replica here.
+            "threshold": "1000000",
             "activationThreshold": "0",
         },
     }

@@ -11,6 +11,8 @@ demand. The upstream model name picks the behaviour::
     badjson                 200 with a body that is not JSON
     status-<code>           answers that status with an OpenAI error body
     flaky-<n>               500 for its first n requests, then answers
+    starting-<n>            503 with no JSON body for its first n requests (as a mesh proxy
+                            with no endpoint answers), then answers
     break                   streams 2 chunks, then drops the connection
     stall                   streams 1 chunk, then goes silent
     endless                 streams a chunk every 20 ms until the client leaves
@@ -128,6 +130,10 @@ class MockUpstream:
             body = _completion(model)
             body["usage"] = {"prompt_tokens": None, "completion_tokens": 2.0}
             return await self._send(writer, 200, json.dumps(body).encode(), "application/json")
+        elif model.startswith("starting-"):
+            n = self.counters[model] = self.counters.get(model, 0) + 1
+            if n <= int(model[9:]):
+                return await self._send(writer, 503, b"no healthy upstream", "text/plain")
         elif model.startswith("flaky-"):
             n = self.counters[model] = self.counters.get(model, 0) + 1
             if n <= int(model[6:]):
@@ -249,7 +255,8 @@ def _error(message: str) -> bytes:
 
 
 @contextmanager
-def openai_upstream(tls: ssl.SSLContext | None = None) -> Iterator[MockUpstream]:
+def openai_upstream(tls: ssl.SSLContext | None = None, port: int = 0) -> Iterator[MockUpstream]:
+    """The mock, serving on ``port`` (0: any free port) until the block ends."""
     mock = MockUpstream()
     mock.scheme = "https" if tls else "http"
     ready = threading.Event()
@@ -262,7 +269,7 @@ def openai_upstream(tls: ssl.SSLContext | None = None) -> Iterator[MockUpstream]
             nonlocal stop
             stop = asyncio.Event()
             mock.loop = asyncio.get_running_loop()
-            server = await asyncio.start_server(mock.handle, "127.0.0.1", 0, ssl=tls)
+            server = await asyncio.start_server(mock.handle, "127.0.0.1", port, ssl=tls)
             mock.port = server.sockets[0].getsockname()[1]
             ready.set()
             await stop.wait()
@@ -282,6 +289,13 @@ def openai_upstream(tls: ssl.SSLContext | None = None) -> Iterator[MockUpstream]
         assert mock.loop is not None and stop is not None
         mock.loop.call_soon_threadsafe(stop.set)
         thread.join(5)
+
+
+def free_port() -> int:
+    """A port nothing listens on (yet): connections to it are refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def wait_for(check: Any, timeout: float = 5.0) -> None:

@@ -125,3 +125,21 @@ def test_the_shipped_example_is_valid() -> None:
 def test_bad_base_urls_are_refused_at_load(url: str) -> None:
     message = _problems(GOOD.replace("http://127.0.0.1:8000/v1", url))
     assert "providers[0].base_url" in message and "is not an http(s) base URL" in message
+
+
+def test_cold_start_is_a_duration_and_unset_by_default() -> None:
+    assert _parse(GOOD).config.models[0].cold_start is None  # type: ignore[attr-defined]
+    loaded = _parse(
+        GOOD.replace("    idle_timeout: 2m\n", "    idle_timeout: 2m\n    cold_start: 5m\n")
+    )
+    assert loaded.config.models[0].cold_start == 300  # type: ignore[attr-defined]
+
+
+def test_cold_start_longer_than_the_gateway_holds_is_located() -> None:
+    text = GOOD.replace("    idle_timeout: 2m\n", "    idle_timeout: 2m\n    cold_start: 2h\n")
+    message = _problems(text)
+    assert "gw.yaml:12:17: models[0].cold_start" in message
+    assert "7200s is longer than the gateway holds a request" in message
+    assert "a duration up to 30m" in message
+    assert "start-up time" in message
+    assert "models[0].cold_start" in _problems(text.replace("2h", "0s"))

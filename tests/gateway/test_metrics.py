@@ -103,3 +103,30 @@ def test_workers_snapshots_add_up(tmp_path: Path) -> None:
     )
     # Only published counters count: the second worker's later change is not in its snapshot.
     assert not any(k[1] and ("model", "other") in k[1] for k in s)
+
+
+def test_waiting_requests_and_holds_add_up_across_workers(tmp_path: Path) -> None:
+    first, second, third = (Metrics(str(tmp_path), i) for i in range(3))
+    first.waiting.update({"llama": 1, "idle": 0})
+    second.waiting.update({"llama": 2})
+    second.hold_ended("llama", "success")
+    third.hold_ended("llama", "success")
+    third.hold_ended("llama", "timeout")
+    for m in (first, second, third):
+        m.publish()
+    s = _samples(first.render().decode())
+    # KEDA reads the sum over workers (and over gateway replicas, in its query).
+    assert s[("ironplane_gateway_waiting_requests", (("model", "llama"),))] == 3
+    assert s[("ironplane_gateway_waiting_requests", (("model", "idle"),))] == 0
+    holds = "ironplane_gateway_cold_start_holds_total"
+    assert s[(holds, (("model", "llama"), ("result", "success")))] == 2
+    assert s[(holds, (("model", "llama"), ("result", "timeout")))] == 1
+    # A held request that ends is off the gauge once its worker publishes again.
+    second.waiting["llama"] = 0
+    second.publish()
+    assert (
+        _samples(first.render().decode())[
+            ("ironplane_gateway_waiting_requests", (("model", "llama"),))
+        ]
+        == 1
+    )

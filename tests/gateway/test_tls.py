@@ -89,6 +89,20 @@ def test_an_unverifiable_upstream_is_refused(
     assert mock.requests == []
 
 
+def test_an_unverifiable_upstream_is_not_held_as_a_starting_one(
+    tls_upstream: tuple[MockUpstream, Path], tmp_path: Path
+) -> None:
+    mock, _ = tls_upstream
+    cfg = base_config(mock.url)
+    cfg["models"][0]["cold_start"] = "30m"  # were it held, the client would give up first
+    with running_gateway(cfg, tmp_path) as gw:
+        with pytest.raises(openai.APIStatusError) as failed:
+            gw.client().chat.completions.create(model="gpt", messages=MESSAGES)
+        assert failed.value.status_code == 502
+        assert "CERTIFICATE_VERIFY_FAILED" in failed.value.message
+        assert gw.call(lambda: dict(gw.running.gateway.metrics.holds)) == {}
+
+
 def test_ca_file_is_checked_at_load(tmp_path: Path) -> None:
     import yaml
 

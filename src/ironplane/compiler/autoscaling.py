@@ -238,13 +238,19 @@ def _trigger(build: Build, scaling: Autoscaling) -> dict[str, Any]:
     return {"type": "prometheus", "name": metric, "metadata": meta}
 
 
+WAKE_ONLY = "1000000"
+"""A threshold no count of held requests reaches: the HPA never asks for more than 1 replica
+from this trigger."""
+
+
 def gateway_waiting_trigger(build: Build, spec: ModelSpec) -> dict[str, Any]:
     """Wake a Model at zero when the AI gateway holds a request for it.
 
-    Activation at more than 0 held requests; while it runs, the HPA asks for one replica per
-    held request (threshold 1), up to ``max``. The series exists wherever Prometheus scrapes the
-    gateway, whatever the Model's replica count: it is what a request reaching a Model with no
-    pod can move.
+    Activation at more than 0 held requests. The threshold is high on purpose: this trigger
+    only wakes the Model (KEDA sets 1 replica on activation); the Model's own metric sizes it
+    from there, so a burst held during a cold start does not start a GPU replica per request.
+    The series exists wherever Prometheus scrapes the gateway, whatever the Model's replica
+    count: it is what a request reaching a Model with no pod can move.
     """
     return {
         "type": "prometheus",
@@ -252,7 +258,7 @@ def gateway_waiting_trigger(build: Build, spec: ModelSpec) -> dict[str, Any]:
         "metadata": {
             "serverAddress": build.ctx.cluster.prometheus_url,
             "query": f'sum({GATEWAY_WAITING}{{model="{spec.gateway_name}"}})',
-            "threshold": "1",
+            "threshold": WAKE_ONLY,
             "activationThreshold": "0",
         },
     }

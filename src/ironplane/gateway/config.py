@@ -28,6 +28,8 @@ _HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
+MAX_COLD_START_S = 1800.0
+"""Longest ``cold_start``: a held request keeps its client connection open all that time."""
 
 
 class Seconds(float):
@@ -104,6 +106,10 @@ class Model(_Strict):
     """Longest silence between two pieces of a streamed response."""
     fallbacks: list[str] = []
     limits: Limits | None = None
+    cold_start: Seconds | None = None
+    """How long a request may wait for a target that is starting (scaled to zero): refused or
+    timed-out connections and 502/503 answers are retried with backoff until this much time has
+    passed since the request arrived, before retries, fallbacks and cooldown apply."""
 
 
 class Key(_Strict):
@@ -399,6 +405,16 @@ def _check(config: Config) -> list[Diagnostic]:
                     )
                 )
     for i, m in enumerate(config.models):
+        if m.cold_start is not None and m.cold_start > MAX_COLD_START_S:
+            out.append(
+                Diagnostic(
+                    f"cold_start of {m.cold_start:g}s is longer than the gateway holds a request",
+                    path=("models", i, "cold_start"),
+                    allowed=f"a duration up to {MAX_COLD_START_S / 60:g}m",
+                    hint="size it for the polling interval + scrape interval + the model's "
+                    "start-up time; clients that must wait longer should retry",
+                )
+            )
         for j, t in enumerate(m.targets):
             if t.provider not in providers:
                 hint = closest(t.provider, providers)

@@ -4,19 +4,23 @@ first byte reaches the client.
 Everything here runs in callbacks from the client connection, the upstream pool and the
 deadline wheel; nothing is awaited. Retries happen on connect errors, timeouts, resets,
 garbage, 429 and 5xx, and only while the client has seen nothing: a stream that breaks after
-its first byte ends with an error event instead.
+its first byte ends with an error event instead. For a model with ``cold_start``, failures that
+mean "the target is starting" first hold the request (``hold.py``) before retries count.
 """
 
 from __future__ import annotations
 
+import ssl
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from ironplane.core.errors import InvalidError, IronplaneError
 from ironplane.gateway import errors
+from ironplane.gateway.hold import CANCELLED, STARTING_STATUSES, SUCCESS, TIMEOUT, Hold, wait
 from ironplane.gateway.limits import charge
 from ironplane.gateway.providers import anthropic
+from ironplane.gateway.responses import END, JSON, STREAM_HEAD, STREAM_HEAD_10, head
 from ironplane.gateway.targets import CHAT, Route, TargetState, rewrite_model
 from ironplane.gateway.upstream import Connection
 
@@ -36,46 +40,6 @@ class _WithUsage(msgspec.Struct):
 
 _usage = msgspec.json.Decoder(_WithUsage).decode
 
-_REASONS = {
-    200: b"OK",
-    400: b"Bad Request",
-    401: b"Unauthorized",
-    403: b"Forbidden",
-    404: b"Not Found",
-    405: b"Method Not Allowed",
-    408: b"Request Timeout",
-    409: b"Conflict",
-    413: b"Payload Too Large",
-    422: b"Unprocessable Entity",
-    429: b"Too Many Requests",
-    431: b"Request Header Fields Too Large",
-    500: b"Internal Server Error",
-    502: b"Bad Gateway",
-    503: b"Service Unavailable",
-    504: b"Gateway Timeout",
-}
-_STREAM_HEAD = (
-    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
-    b"transfer-encoding: chunked\r\n\r\n"
-)
-_STREAM_HEAD_10 = (
-    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
-    b"connection: close\r\n\r\n"
-)
-_JSON = b"application/json"
-_END = b"0\r\n\r\n"
-
-
-def head(status: int, ctype: bytes, length: int, extra: bytes = b"") -> bytes:
-    reason = _REASONS.get(status, b"Status")
-    return b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s\r\n" % (
-        status,
-        reason,
-        ctype,
-        length,
-        extra,
-    )
-
 
 class Exchange:
     __slots__ = (
@@ -91,6 +55,7 @@ class Exchange:
         "fallbacks",
         "g",
         "gone",
+        "hold",
         "include_usage",
         "key",
         "last_error",
@@ -160,6 +125,7 @@ class Exchange:
         self.ticket = 0
         self.t_attempt = t0
         self.waited = 0.0
+        self.hold: Hold | None = None
         self._reset_response()
 
     def _reset_response(self) -> None:
@@ -181,6 +147,13 @@ class Exchange:
         route = self.route
         target = route.pick(now, state.threshold, self.tried)
         if target is None:
+            if self.hold is not None:
+                # Held, and meanwhile other requests' failures cooled every target down: keep
+                # waiting (the one let through after the cooldown may be this one) until the
+                # hold ends; only then fall back.
+                if wait(self, now):
+                    return
+                self._end_hold(TIMEOUT)
             self._next_route(
                 errors.NoTargetError(
                     f"every target of model {route.name!r} is cooling down after failures; "
@@ -232,28 +205,49 @@ class Exchange:
 
     def connect_failed(self, exc: BaseException) -> None:
         if not self.gone:
-            self._failed("connect", errors.UpstreamError(f"cannot connect to the upstream: {exc}"))
+            self._failed(
+                "connect",
+                errors.UpstreamError(f"cannot connect to the upstream: {exc}"),
+                # Refused, timed out, no such name yet: a target that may be starting. A
+                # certificate that does not verify will not get better by waiting.
+                starting=not isinstance(exc, ssl.SSLCertVerificationError),
+            )
 
-    def _failed(self, reason: str, error: IronplaneError) -> None:
-        """This attempt failed before the client saw anything: retry, fall back or give up."""
+    def _failed(self, reason: str, error: IronplaneError, starting: bool = False) -> None:
+        """This attempt failed before the client saw anything: hold, retry, fall back or give up.
+
+        ``starting``: the failure is what a target that is starting looks like (no connection,
+        or a 502/503 from something in front of it); a model with ``cold_start`` holds those.
+        """
         g = self.g
         target = self.target
         assert target is not None
         state = g.state
         now = g.loop.time()
-        target.failed(now, state.threshold, state.cooldown)
-        g.metrics.upstream_error(self.route.name, target.label, reason)
         self.waited += now - self.t_attempt
         self.last_error = error
+        self.up = None
+        if starting and self.route.cold_start:
+            target.probing = False  # not a failure: a starting target is not a broken one
+            if wait(self, now):
+                return
+        if self.hold is not None:
+            self._end_hold(TIMEOUT if starting else SUCCESS)
+        target.failed(now, state.threshold, state.cooldown)
+        g.metrics.upstream_error(self.route.name, target.label, reason)
         if not reason.startswith("status_"):
             self.last_response = None  # relay an upstream's answer only if it was the last word
-        self.up = None
         if self.attempts < self.route.retries:
             self.attempts += 1
             g.metrics.retry(self.route.name)
             self.attempt()
         else:
             self._next_route(error)
+
+    def _end_hold(self, result: str) -> None:
+        hold, self.hold = self.hold, None
+        if hold is not None:
+            hold.end(result)
 
     def _next_route(self, error: IronplaneError) -> None:
         """The next fallback: the requested model's in order, then theirs (each model once)."""
@@ -282,6 +276,8 @@ class Exchange:
     # -- upstream callbacks ------------------------------------------------------------------
 
     def on_head(self, status: int, ctype: bytes, retry_after: bytes) -> None:
+        if self.hold is not None and status not in STARTING_STATUSES:
+            self._end_hold(SUCCESS)  # the target is up, whatever it answers
         self.status = status
         self.ctype = ctype
         self.retry_after = retry_after
@@ -329,11 +325,11 @@ class Exchange:
         if client.http10 or not data:  # (an empty chunk would end the stream)
             frame = data
             if not self.sent_head:
-                frame = (_STREAM_HEAD_10 if client.http10 else _STREAM_HEAD) + frame
+                frame = (STREAM_HEAD_10 if client.http10 else STREAM_HEAD) + frame
         else:
             frame = b"%x\r\n%s\r\n" % (len(data), data)
             if not self.sent_head:
-                frame = _STREAM_HEAD + frame
+                frame = STREAM_HEAD + frame
         if not self.sent_head:
             self.sent_head = True
             self.t_first = self.g.loop.time()
@@ -343,7 +339,7 @@ class Exchange:
         """The bytes that close a stream (after ``data``, an optional last event)."""
         if self.client.http10:
             return data
-        return (b"%x\r\n%s\r\n" % (len(data), data) if data else b"") + _END
+        return (b"%x\r\n%s\r\n" % (len(data), data) if data else b"") + END
 
     def _stream_usage(self, data: bytes) -> None:
         for line in data.split(b"\n"):
@@ -380,13 +376,14 @@ class Exchange:
         target = self.target
         assert target is not None
         if status == 429 or status >= 500:
-            ctype = self.ctype or _JSON
+            ctype = self.ctype or JSON
             if target.translate:
-                body, ctype = anthropic.error_response(status, body), _JSON
+                body, ctype = anthropic.error_response(status, body), JSON
             self.last_response = (status, ctype, body, self.retry_after)
             self._failed(
                 f"status_{status if status == 429 else '5xx'}",
                 errors.UpstreamError(f"the upstream answered {status}"),
+                starting=status in STARTING_STATUSES,
             )
             return
         if status in (401, 403, 407):
@@ -401,15 +398,15 @@ class Exchange:
                 ),
             )
             return
-        ctype = self.ctype or _JSON
+        ctype = self.ctype or JSON
         if 200 <= status < 300:
             try:
                 if target.translate:
                     body, self.prompt_tokens, self.completion_tokens = anthropic.chat_response(
                         body, self.requested
                     )
-                    ctype = _JSON
-                elif body and ctype.startswith(_JSON):
+                    ctype = JSON
+                elif body and ctype.startswith(JSON):
                     self._usage_of(body)
             except (msgspec.DecodeError, IronplaneError):
                 self.last_response = None
@@ -425,7 +422,7 @@ class Exchange:
             target.failures = 0  # alive: the request itself was refused
             target.probing = False
             if target.translate:
-                body, ctype = anthropic.error_response(status, body), _JSON
+                body, ctype = anthropic.error_response(status, body), JSON
         extra = b"retry-after: %s\r\n" % self.retry_after if self.retry_after else b""
         self._finish(status, head(status, ctype, len(body), extra) + body)
 
@@ -481,6 +478,7 @@ class Exchange:
         if self.gone or now < self.deadline or self.deadline == 0.0:
             return
         up, self.up = self.up, None
+        connecting = up is None
         if up is not None:
             up.abort()
         if self.client.write_paused:
@@ -507,6 +505,7 @@ class Exchange:
             errors.UpstreamTimeoutError(
                 f"the upstream did not answer within {self.route.timeout:g}s"
             ),
+            starting=connecting,  # never connected: as good as a connect timeout
         )
 
     def crashed(self, exc: BaseException) -> None:
@@ -547,7 +546,7 @@ class Exchange:
 
     def fail_client(self, exc: IronplaneError) -> None:
         status, body, extra = errors.render(exc)
-        self._finish(status, head(status, _JSON, len(body), extra) + body)
+        self._finish(status, head(status, JSON, len(body), extra) + body)
 
     def _finish(self, status: int, data: bytes, keep: bool = True) -> None:
         self.gone = True
@@ -562,6 +561,8 @@ class Exchange:
         if tokens and g.state.settings.limits:
             charge(now, tokens, self.key.limit, self.route.limit)
         g.metrics.in_flight -= 1
+        if self.hold is not None:  # the client left (or a bug ended it) while held
+            self._end_hold(CANCELLED)
         if not g.metrics.enabled:
             return
         target = self.target

@@ -21,7 +21,15 @@ Names (all prefixed ``ironplane_gateway_``):
     gateway's own share (the whole minus the upstream's); first streamed byte;
 ``tokens_total{model,target,key,direction}``
     prompt (``in``) and completion (``out``) tokens from the upstream's usage;
-``in_flight``, ``target_healthy{model,target}``, ``config_reloads_total{result}``.
+``in_flight``, ``target_healthy{model,target}``, ``config_reloads_total{result}``;
+``waiting_requests{model}``
+    requests held now while the model's target starts (``cold_start``); KEDA wakes a Model
+    scaled to zero on it, so every model with ``cold_start`` has the series, 0 when idle;
+``cold_start_holds_total{model,result}``
+    holds that ended: ``success`` (the target was reached), ``timeout`` (``cold_start`` ran
+    out), ``cancelled`` (the client left).
+
+The gauges (``in_flight``, ``waiting_requests``) are summed over workers like the counters.
 """
 
 from __future__ import annotations
@@ -89,6 +97,8 @@ class Snapshot(msgspec.Struct):
     fallbacks: dict[str, int] = {}
     reloads: dict[str, int] = {}
     in_flight: int = 0
+    waiting: dict[str, int] = {}
+    holds: dict[str, int] = {}
 
 
 _SEP = "\x1f"
@@ -104,6 +114,9 @@ class Metrics:
         self.fallbacks: dict[tuple[str, str], int] = {}
         self.reloads: dict[str, int] = {}
         self.in_flight = 0
+        self.waiting: dict[str, int] = {}
+        """Model -> requests held now for a starting target (see ``hold.py``)."""
+        self.holds: dict[tuple[str, str], int] = {}
         self.health: Callable[[], Iterator[tuple[str, str, bool]]] = lambda: iter(())
         self.share_dir = share_dir
         self.worker = worker
@@ -132,6 +145,10 @@ class Metrics:
     def reloaded(self, result: str) -> None:
         self.reloads[result] = self.reloads.get(result, 0) + 1
 
+    def hold_ended(self, model: str, result: str) -> None:
+        label = (model, result)
+        self.holds[label] = self.holds.get(label, 0) + 1
+
     # -- snapshots shared between workers -------------------------------------------------
 
     def snapshot(self) -> Snapshot:
@@ -154,6 +171,8 @@ class Metrics:
             fallbacks={j(k): v for k, v in self.fallbacks.items()},
             reloads=dict(self.reloads),
             in_flight=self.in_flight,
+            waiting=dict(self.waiting),
+            holds={j(k): v for k, v in self.holds.items()},
         )
 
     def publish(self) -> None:
@@ -196,7 +215,15 @@ class _Collector:
     def collect(self) -> Iterator[Metric]:
         merged = self.metrics.snapshot()
         for other in self.metrics._others():
-            for field in ("rejected", "upstream_errors", "retries", "fallbacks", "reloads"):
+            for field in (
+                "rejected",
+                "upstream_errors",
+                "retries",
+                "fallbacks",
+                "reloads",
+                "waiting",
+                "holds",
+            ):
                 mine = getattr(merged, field)
                 for k, v in getattr(other, field).items():
                     _add(mine, k, v)
@@ -259,6 +286,12 @@ def _families(snap: Snapshot, metrics: Metrics) -> Iterator[Metric]:
         ("retries", "Attempts after a failed one.", ["model"], snap.retries),
         ("fallbacks", "Requests passed to a fallback model.", ["model", "to"], snap.fallbacks),
         ("config_reloads", "Configuration reloads.", ["result"], snap.reloads),
+        (
+            "cold_start_holds",
+            "Holds for a starting target that ended, by result (success, timeout, cancelled).",
+            ["model", "result"],
+            snap.holds,
+        ),
     )
     for name, doc, names, table in simple:
         counter = CounterMetricFamily(PREFIX + name, doc, labels=names)
@@ -268,6 +301,14 @@ def _families(snap: Snapshot, metrics: Metrics) -> Iterator[Metric]:
     in_flight = GaugeMetricFamily(PREFIX + "in_flight", "Requests being served now.")
     in_flight.add_metric([], snap.in_flight)
     yield in_flight
+    waiting = GaugeMetricFamily(
+        PREFIX + "waiting_requests",
+        "Requests held now while the model's target starts (cold_start); wakes it from zero.",
+        labels=["model"],
+    )
+    for model, n in sorted(snap.waiting.items()):
+        waiting.add_metric([model], n)
+    yield waiting
     healthy = GaugeMetricFamily(
         PREFIX + "target_healthy",
         "1 while a target takes traffic, 0 while it cools down (this worker's view).",

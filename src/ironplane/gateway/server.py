@@ -27,9 +27,10 @@ from ironplane.core.errors import (
 )
 from ironplane.gateway import errors
 from ironplane.gateway.clock import Wheel
-from ironplane.gateway.exchange import Exchange, head
+from ironplane.gateway.exchange import Exchange
 from ironplane.gateway.limits import admit
 from ironplane.gateway.metrics import Metrics
+from ironplane.gateway.responses import head
 from ironplane.gateway.state import KeyState, State, digest
 from ironplane.gateway.targets import ENDPOINTS
 from ironplane.gateway.upstream import Pools
@@ -62,6 +63,7 @@ class Gateway:
         self.state = state
         self.metrics = metrics
         metrics.enabled = state.settings.metrics
+        _show_waiting(state, metrics)
         self.wheel = Wheel(loop)
         self.pools = pools
         self.connections: set[ClientConnection] = set()
@@ -72,6 +74,7 @@ class Gateway:
     def swap(self, state: State) -> None:
         self.state = state
         self.metrics.enabled = state.settings.metrics
+        _show_waiting(state, self.metrics)
 
     def health_body(self) -> bytes:
         state = self.state
@@ -91,6 +94,17 @@ class Gateway:
                 "uptime_s": round(now - self.started, 1),
             }
         )
+
+
+def _show_waiting(state: State, metrics: Metrics) -> None:
+    """Give every model with ``cold_start`` its waiting gauge from the start, at 0.
+
+    KEDA's query then reads 0 rather than nothing, and a dashboard shows the model before its
+    first cold start.
+    """
+    for name, route in state.routes.items():
+        if route.cold_start:
+            metrics.waiting.setdefault(name, 0)
 
 
 class ClientConnection(asyncio.Protocol):

@@ -154,6 +154,7 @@ class Route:
     """A model clients name: its targets, strategy, retries, timeouts and fallbacks."""
 
     __slots__ = (
+        "cold_start",
         "fallbacks",
         "idle_timeout",
         "limit",
@@ -174,6 +175,8 @@ class Route:
         self.retries = model.retries
         self.timeout = float(model.timeout)
         self.idle_timeout = float(model.idle_timeout)
+        self.cold_start = float(model.cold_start or 0.0)
+        """0: no hold (a starting target fails like any other)."""
         self.fallbacks = tuple(model.fallbacks)
         self.total_weight = sum(t.weight for t in self.targets)
         self.limit: Limit | None = None
