@@ -190,7 +190,11 @@ def test_canary_analysis_runs_in_the_background_on_the_canary_service(
     objects = objects_of(compile_with(text))
     validated(list(objects.values()))
     canary = objects["Rollout", "chat"]["spec"]["strategy"]["canary"]
-    assert canary["analysis"] == {"templates": [{"templateName": "chat"}], "startingStep": 1}
+    assert canary["analysis"] == {
+        "templates": [{"templateName": "chat"}],
+        "startingStep": 1,
+        "analysisRunMetadata": {"labels": RUN_LABELS},
+    }
     template = objects["AnalysisTemplate", "chat"]
     assert template["metadata"]["namespace"] == "web"
     errors, latency = template["spec"]["metrics"]
@@ -214,31 +218,46 @@ def test_canary_analysis_runs_in_the_background_on_the_canary_service(
     )
 
 
+RUN_LABELS = {
+    "ironplane.dev/workspace": "web",
+    "ironplane.dev/app": "chat",
+    "ironplane.dev/kind": "analysis-run",
+}
+
+
 def test_analysis_window_follows_a_long_interval() -> None:
     text = with_analysis(CANARY, "{max_error_rate: 0.01, interval: 5m}")
     (metric,) = objects_of(compile_with(text))["AnalysisTemplate", "chat"]["spec"]["metrics"]
     assert metric["interval"] == "5m" and "[300s]" in metric["provider"]["prometheus"]["query"]
 
 
-def test_blue_green_analysis_runs_before_promotion_and_ends(validated: Validate) -> None:
-    text = with_analysis(BLUE_GREEN, "{max_latency_p99: 1s, failure_limit: 3}")
+def test_blue_green_analysis_judges_the_new_version_once_it_takes_traffic(
+    validated: Validate,
+) -> None:
+    text = with_analysis(BLUE_GREEN, "{max_latency_p99: 1s, failure_limit: 3, interval: 30s}")
     objects = objects_of(compile_with(text))
     validated(list(objects.values()))
     plan = objects["Rollout", "chat"]["spec"]["strategy"]["blueGreen"]
-    assert plan["prePromotionAnalysis"] == {"templates": [{"templateName": "chat"}]}
+    # Nothing sends traffic to the preview before promotion: judge it on the active Service
+    # right after the switch, and keep the old pods until the analysis can have ended.
+    assert "prePromotionAnalysis" not in plan
+    assert plan["postPromotionAnalysis"] == {
+        "templates": [{"templateName": "chat"}],
+        "analysisRunMetadata": {"labels": RUN_LABELS},
+    }
     (metric,) = objects["AnalysisTemplate", "chat"]["spec"]["metrics"]
     assert metric["name"] == "latency-p99" and metric["successCondition"] == "result[0] <= 1000"
-    # Argo refuses a pre-promotion analysis that never ends; it must outlast the tolerated
-    # failures.
+    # Argo refuses a blue-green analysis that never ends; it must outlast the tolerated failures.
     assert metric["count"] == 3 + BLUE_GREEN_CHECKS
-    assert 'destination_service_name="chat-preview"' in metric["provider"]["prometheus"]["query"]
+    assert plan["scaleDownDelaySeconds"] >= metric["count"] * 30
+    assert 'destination_service_name="chat"' in metric["provider"]["prometheus"]["query"]
 
 
 def test_model_blue_green_is_analysed(validated: Validate) -> None:
     text = MODEL + "rollout: {strategy: blue_green, analysis: {max_error_rate: 0.05}}\n"
     objects = objects_of(compile_with(text))
     validated(list(objects.values()))
-    assert "prePromotionAnalysis" in objects["Rollout", "llm"]["spec"]["strategy"]["blueGreen"]
+    assert "postPromotionAnalysis" in objects["Rollout", "llm"]["spec"]["strategy"]["blueGreen"]
     assert ("AnalysisTemplate", "llm") in objects
 
 
@@ -262,7 +281,7 @@ def test_analysis_needs_prometheus_and_istio(addons: tuple[str, ...], missing: s
     objects = objects_of(compiled)
     assert ("AnalysisTemplate", "chat") not in objects
     plan = objects["Rollout", "chat"]["spec"]["strategy"]["blueGreen"]
-    assert "prePromotionAnalysis" not in plan
+    assert "postPromotionAnalysis" not in plan
     (warning,) = [w for w in compiled.warnings if w.path == ("rollout", "analysis")]
     assert f"cluster 'edge' has no {missing} add-on" in warning.message
     assert warning.hint == f"add {missing} to the Cluster's addons once it is installed"

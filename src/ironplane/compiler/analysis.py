@@ -1,8 +1,8 @@
 """``rollout.analysis`` → an Argo ``AnalysisTemplate`` ``<app>`` that judges the new version.
 
 The template's metrics ask the cluster's Prometheus (``ClusterProfile.prometheus_url``) about
-Istio's request metrics for the new version's Service (``<app>-canary`` during a canary,
-``<app>-preview`` before a blue-green promotion), counted where each request leaves its caller
+Istio's request metrics for the new version's Service (``<app>-canary`` during a canary, the
+active ``<app>`` right after a blue-green promotion), counted where each request leaves its caller
 (``reporter="source"``: the ingress gateway, or an in-mesh caller's sidecar), so the app's pods
 need no sidecar:
 
@@ -17,9 +17,12 @@ so that a rate has several scrapes to work with); the analysis fails once more t
 and the measurement passes (``or vector(0)``): a canary is judged on the requests it gets.
 
 Wiring: a canary runs it in the background from its second step on (``startingStep: 1``, once
-the first weight is set) until the rollout completes; a blue-green rollout runs it before
-promotion (``prePromotionAnalysis``), ``failure_limit + BLUE_GREEN_CHECKS`` measurements long
-(Argo requires an end there), so it passes with at least that many good measurements.
+the first weight is set) until the rollout completes; a blue-green rollout runs it right after
+promotion (``postPromotionAnalysis``: before it, no traffic reaches the preview), ``failure_limit
++ BLUE_GREEN_CHECKS`` measurements long (Argo requires an end there), and keeps the old pods
+(``scaleDownDelaySeconds``) until it can have ended, so that a failure switches traffic back.
+The AnalysisRuns Argo makes carry the app's workspace and app labels and ``ironplane.dev/kind:
+analysis-run`` (``analysisRunMetadata``), which the agent watches.
 
 It needs Istio's metrics in Prometheus and traffic to the new version's Service: the prometheus
 and istio add-ons, and for a canary Istio's traffic routing (a Model's canary has none). Where one
@@ -34,13 +37,14 @@ from typing import Any
 from ironplane.compiler.addons import ISTIO, PROMETHEUS, has_addon, warn_missing
 from ironplane.compiler.core import Build
 from ironplane.compiler.labels import metadata
-from ironplane.compiler.rollouts import ROLLOUT_API, canary_service, preview_service
+from ironplane.compiler.rollouts import ROLLOUT_API, canary_service
 from ironplane.core.quantities import parse_duration, parse_latency_ms
 from ironplane.spec.fields import Analysis
 from ironplane.spec.kinds.server import ServerFields
+from ironplane.wire.manifests import ANALYSIS_RUN_KIND
 
 BLUE_GREEN_CHECKS = 3
-"""Good measurements a blue-green pre-promotion analysis needs beyond the tolerated failures."""
+"""Good measurements a blue-green post-promotion analysis needs beyond the tolerated failures."""
 MIN_WINDOW_S = 60
 PATH = ("rollout", "analysis")
 
@@ -85,13 +89,22 @@ class RolloutAnalysis:
             return
         app, analysis = spec.name, spec.rollout.analysis
         labels = dict(rollout["metadata"]["labels"])
-        reference = {"templates": [{"templateName": app}]}
+        reference = {
+            "templates": [{"templateName": app}],
+            # The agent watches AnalysisRuns by these (no managed-by: runs are not pruned).
+            "analysisRunMetadata": {"labels": run_labels(labels)},
+        }
         if "canary" in strategy:
             target, count = canary_service(app), None
             strategy["canary"]["analysis"] = {**reference, "startingStep": 1}
         else:
-            target, count = preview_service(app), analysis.failure_limit + BLUE_GREEN_CHECKS
-            strategy["blueGreen"]["prePromotionAnalysis"] = reference
+            # Before promotion nothing sends traffic to the preview Service, so the new version
+            # is judged right after the switch, on the active Service; a failure switches back
+            # to the old pods, which are kept until the analysis can have ended.
+            target, count = app, analysis.failure_limit + BLUE_GREEN_CHECKS
+            blue_green = strategy["blueGreen"]
+            blue_green["postPromotionAnalysis"] = reference
+            blue_green["scaleDownDelaySeconds"] = count * parse_duration(analysis.interval) + 60
         build.objects.add(
             {
                 "apiVersion": ROLLOUT_API,
@@ -108,6 +121,15 @@ class RolloutAnalysis:
                 },
             }
         )
+
+
+def run_labels(owned: dict[str, str]) -> dict[str, str]:
+    """The labels Argo puts on the AnalysisRuns it makes: the app's, without managed-by."""
+    return {
+        "ironplane.dev/workspace": owned["ironplane.dev/workspace"],
+        "ironplane.dev/app": owned["ironplane.dev/app"],
+        "ironplane.dev/kind": ANALYSIS_RUN_KIND,
+    }
 
 
 def metrics(

@@ -81,3 +81,8 @@ class ManifestBundle(msgspec.Struct, frozen=True, kw_only=True):
 
     def __len__(self) -> int:
         return len(self.objects)
+
+
+ANALYSIS_RUN_KIND = "analysis-run"
+"""The ``ironplane.dev/kind`` label Argo Rollouts puts on an app's AnalysisRuns (the compiler
+sets it in ``analysisRunMetadata``); the agent watches AnalysisRuns by it."""

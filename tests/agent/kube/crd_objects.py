@@ -146,7 +146,8 @@ def analysis_run(
     created: str = "2025-06-01T10:05:00Z",
 ) -> Object:
     """An AnalysisRun as Argo Rollouts creates it: owned by the Rollout, labelled with the pod
-    hash and the kind of analysis, no Ironplane labels."""
+    hash and the kind of analysis, plus the labels of the compiled ``analysisRunMetadata`` (the
+    app's workspace and app, ``ironplane.dev/kind: analysis-run``; no managed-by)."""
     meta = rollout["metadata"]
     status: Object = {
         "phase": phase,
@@ -167,6 +168,12 @@ def analysis_run(
                 "rollouts-pod-template-hash": pod_hash,
                 "rollout-type": "Step",
                 "step-index": "2",
+                **{
+                    k: v
+                    for k, v in (meta.get("labels") or {}).items()
+                    if k in ("ironplane.dev/workspace", "ironplane.dev/app")
+                },
+                "ironplane.dev/kind": "analysis-run",
             },
             "ownerReferences": [
                 {

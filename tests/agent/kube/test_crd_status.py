@@ -644,7 +644,8 @@ async def test_rollout_and_scaling_reach_the_status_from_the_watches(
     assert status.rollout.paused and status.rollout.canary_weight == 20
     assert status.scaling == ScalingInfo(min=1, max=8, current=4, desired=6, active=True)
 
-    # An AnalysisRun (no Ironplane labels) joins by its ownerReference and wakes the reporter.
+    # An AnalysisRun (labelled by analysisRunMetadata) joins by its ownerReference and wakes
+    # the reporter.
     runtime.changed.clear()
     fake.put(
         c.analysis_run(

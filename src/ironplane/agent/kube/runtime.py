@@ -28,6 +28,7 @@ from ironplane.agent.runtime import APP, KIND, WORKSPACE
 from ironplane.core.errors import NotFoundError
 from ironplane.wire.agent_protocol import AppStatus, NodeInfo, Object, RunStatus
 from ironplane.wire.jobs import RUN_KIND
+from ironplane.wire.manifests import ANALYSIS_RUN_KIND
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,8 @@ WATCHED: tuple[ResourceType, ...] = tuple(
     )
 )
 ANALYSIS_RUNS = ResourceType.of("argoproj.io/v1alpha1", "AnalysisRun")
-"""Watched in every namespace without a label selector: Argo Rollouts does not copy a Rollout's
-labels onto its AnalysisRuns; they join their Rollout by ownerReference."""
+"""Watched by the label ``ironplane.dev/kind=analysis-run``, which the compiler has Argo put on
+the runs of its analyses (``analysisRunMetadata``); they join their Rollout by ownerReference."""
 RUN_KINDS: tuple[ResourceType, ...] = (WORKFLOWS, JOBS)
 """Job runs, watched with the label ironplane.dev/kind=job-run (they carry no managed-by)."""
 NODES = ResourceType.of("v1", "Node")
@@ -103,7 +104,11 @@ class KubeRuntime:
             for rt in WATCHED
         }
         self.analysis_runs = Informer(
-            self.api, ANALYSIS_RUNS, resync_s=resync_s, on_change=self._on_analysis_run
+            self.api,
+            ANALYSIS_RUNS,
+            labels={KIND: ANALYSIS_RUN_KIND},
+            resync_s=resync_s,
+            on_change=self._on_analysis_run,
         )
         self.run_informers: dict[str, Informer] = {
             rt.kind: Informer(
