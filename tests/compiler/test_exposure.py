@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from ironplane.compiler import labels
-from ironplane.compiler.exposure import INGRESS_POD_SELECTOR, RETRY_ON, authority_regex
+from ironplane.compiler.exposure import RETRY_ON, authority_regex
+from tests.compiler.helpers import compile_text
 from tests.compiler.progressive import (
     INGRESS,
     compile_with,
@@ -71,7 +72,7 @@ def test_tls_port_gets_an_https_server_on_the_ingress_pods(validated: Validate) 
     gateway = objects["Gateway", "chat"]
     assert gateway["metadata"]["namespace"] == "web"
     assert gateway["spec"] == {
-        "selector": INGRESS_POD_SELECTOR,
+        "selector": {"istio": "ingressgateway"},
         "servers": [
             {
                 "port": {"number": 443, "name": "https-0", "protocol": "HTTPS"},
@@ -81,6 +82,19 @@ def test_tls_port_gets_an_https_server_on_the_ingress_pods(validated: Validate) 
         ],
     }
     assert objects["VirtualService", "chat"]["spec"]["gateways"] == [INGRESS, "chat"]
+
+
+def test_the_tls_gateway_selects_the_clusters_ingress_pods() -> None:
+    text = service("ports: [{port: 8000, expose: {host: a.example.com, tls_secret: a-cert}}]\n")
+    platform = (
+        "kind: Cluster\nname: edge\naddons: [istio]\n"
+        "ingress_selector: {app.kubernetes.io/name: edge-gateway}\n---\n"
+        "kind: Workspace\nname: web\ncluster: edge\n---\n"
+    )
+    objects = objects_of(compile_text(text, platform=platform))
+    assert objects["Gateway", "chat"]["spec"]["selector"] == {
+        "app.kubernetes.io/name": "edge-gateway"
+    }
 
 
 def test_one_https_server_per_tls_host(validated: Validate) -> None:

@@ -23,6 +23,8 @@ class ClusterProfile:
     storage_classes: Mapping[str, str | None] = field(default_factory=dict)
     ingress_gateway: str = "istio-system/ironplane-ingress"
     """namespace/name of the Istio Gateway exposed ports bind to."""
+    ingress_selector: Mapping[str, str] = field(default_factory=lambda: {"istio": "ingressgateway"})
+    """Labels of the ingress gateway's pods (an app's TLS Gateway selects them)."""
     prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
     declared: bool = True
     """False when no Cluster document was given and this profile is an assumed default."""
@@ -41,6 +43,7 @@ class ClusterProfile:
                 **{str(k): v for k, v in spec.storage_classes.items()},
             },
             ingress_gateway=spec.ingress_gateway,
+            ingress_selector=dict(spec.ingress_selector),
             prometheus_url=spec.prometheus_url,
         )
 

@@ -14,8 +14,8 @@ the kind compiler emits. For a Service with exposed ports, on a cluster with the
   off) with ``perTryTimeout`` and ``retryOn: RETRY_ON``.
 - **Gateway** ``<app>`` in the app's namespace when a port has ``tls_secret``: one HTTPS server
   (port 443, ``SIMPLE`` TLS, ``credentialName``) per TLS host, on the ingress gateway's pods
-  (``INGRESS_POD_SELECTOR``). The gateway's pods read the certificate, so the secret must live in
-  *their* namespace (``istio-system`` for the default ``ingress_gateway``), not the app's. Its
+  (the Cluster's ``ingress_selector``, ``istio: ingressgateway`` by default). The gateway's
+  pods read the certificate, so the secret must live in *their* namespace (``istio-system`` for the default ``ingress_gateway``), not the app's. Its
   hosts are ``./<host>``: only VirtualServices of the app's namespace can bind to them.
 - **DestinationRule** ``<app>`` for the Service host: outlier detection that takes a pod out of
   the load-balancing pool for 30s after 5 consecutive gateway errors (502, 503, 504: the pod is
@@ -47,8 +47,6 @@ RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,503"
 """Retry only where the request most likely never reached the app: the connection failed or was
 refused, gRPC ``unavailable``/``cancelled``, or a 503 from a draining or overloaded pod. Not every
 5xx: a retried inference request costs a second generation."""
-INGRESS_POD_SELECTOR = {"istio": "ingressgateway"}
-"""The label of Istio's ingress gateway pods (the default of the istio ``gateway`` chart)."""
 HTTPS_PORT = 443
 OUTLIER_DETECTION = {
     "consecutive5xxErrors": 0,
@@ -106,7 +104,7 @@ class IstioExposure:
                     "apiVersion": ISTIO_API,
                     "kind": "Gateway",
                     "metadata": metadata(app, namespace=ns, labels=labels),
-                    "spec": {"selector": dict(INGRESS_POD_SELECTOR), "servers": tls},
+                    "spec": {"selector": dict(build.ctx.cluster.ingress_selector), "servers": tls},
                 }
             )
             gateways.append(app)

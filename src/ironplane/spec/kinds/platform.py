@@ -56,6 +56,11 @@ class ClusterSpec(SpecModel):
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
         description="the Istio Gateway (namespace/name) that exposed ports bind to",
     )
+    ingress_selector: dict[str, str] = Field(
+        default_factory=lambda: {"istio": "ingressgateway"},
+        min_length=1,
+        description="labels of the ingress gateway's pods: an app's TLS Gateway selects them",
+    )
     prometheus_url: str = Field(
         default="http://prometheus-operated.monitoring.svc:9090",
         pattern=r"^https?://[^\s]+$",
