@@ -15,8 +15,9 @@ the kind compiler emits. For a Service with exposed ports, on a cluster with the
 - **Gateway** ``<app>`` in the app's namespace when a port has ``tls_secret``: one HTTPS server
   (port 443, ``SIMPLE`` TLS, ``credentialName``) per TLS host, on the ingress gateway's pods
   (the Cluster's ``ingress_selector``, ``istio: ingressgateway`` by default). The gateway's
-  pods read the certificate, so the secret must live in *their* namespace (``istio-system`` for the default ``ingress_gateway``), not the app's. Its
-  hosts are ``./<host>``: only VirtualServices of the app's namespace can bind to them.
+  pods read the certificate, so the secret must live in *their* namespace (``istio-system``
+  for the default ``ingress_gateway``), not the app's. Its hosts are ``./<host>``: only
+  VirtualServices of the app's namespace can bind to them.
 - **DestinationRule** ``<app>`` for the Service host: outlier detection that takes a pod out of
   the load-balancing pool for 30s after 5 consecutive gateway errors (502, 503, 504: the pod is
   unreachable or overloaded). Application 5xx answers (``consecutive5xxErrors: 0``) never eject a
