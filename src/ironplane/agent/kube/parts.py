@@ -41,9 +41,14 @@ def created(obj: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def app_of(obj: Mapping[str, Any]) -> AppKey | None:
+    """(workspace, app) of a labelled object. A namespaced object's namespace is its workspace
+    (a label naming another workspace is not believed); a cluster-scoped one's is its label."""
     labels = labels_of(obj)
-    workspace, app = labels.get(WORKSPACE), labels.get(APP)
-    return (workspace, app) if workspace and app else None
+    labelled, app = labels.get(WORKSPACE), labels.get(APP)
+    if not (labelled and app):
+        return None
+    namespace = (obj.get("metadata") or {}).get("namespace")
+    return (str(namespace or labelled), app)
 
 
 def owners(obj: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:

@@ -30,7 +30,7 @@ from ironplane.agent.kube.parts import (
     owners,
     unix_time,
 )
-from ironplane.agent.runtime import APP, KIND, WORKSPACE
+from ironplane.agent.runtime import APP, KIND
 from ironplane.wire.agent_protocol import RunPhase, RunStatus
 from ironplane.wire.jobs import RUN_KIND
 
@@ -74,7 +74,8 @@ def workflow_run(workflow: Mapping[str, Any]) -> RunStatus:
     status = workflow.get("status") or {}
     return RunStatus(
         id=name_of(workflow),
-        workspace=str(labels_of(workflow).get(WORKSPACE) or namespace_of(workflow)),
+        # The namespace is the workspace: a label could name another one.
+        workspace=namespace_of(workflow),
         job=_workflow_job(workflow),
         phase=workflow_run_phase(workflow),
         started_at=unix_time(status.get("startedAt")),
@@ -117,7 +118,7 @@ def job_run(job: Mapping[str, Any]) -> RunStatus:
     phase, text, finished = job_run_phase(job)
     return RunStatus(
         id=name_of(job),
-        workspace=str(labels.get(WORKSPACE) or namespace_of(job)),
+        workspace=namespace_of(job),
         job=str(labels.get(APP) or owner or ""),
         phase=phase,
         started_at=unix_time((job.get("status") or {}).get("startTime")),
