@@ -3,6 +3,7 @@ recording runtime standing in for the cluster."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -39,7 +40,9 @@ rollout: {{strategy: {strategy}}}
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    with running_server(tmp_path_factory.mktemp("cp"), agent_heartbeat_s=0.5) as server:
+    with running_server(
+        tmp_path_factory.mktemp("cp"), agent_heartbeat_s=0.5, agent_command_timeout_s=1.0
+    ) as server:
         yield server
 
 
@@ -207,3 +210,35 @@ async def test_runs_and_rollout_actions_through_the_agent(live: Live, api: Api) 
     actions = [(e["action"], e["outcome"]) for e in audit]
     assert ("job.run", "ok") in actions and ("job.run", "failed") in actions
     assert ("rollout.promote", "ok") in actions and ("job.stop", "ok") in actions
+
+
+class SilentRuntime(RecordingRuntime):
+    """Starts runs but never answers: the answer is lost on the way back."""
+
+    async def run_job(self, workspace: str, job: str, run: str, params: dict[str, str]) -> None:
+        await super().run_job(workspace, job, run, params)
+        await asyncio.sleep(30)
+
+
+async def test_a_run_the_agent_did_not_confirm_is_kept_with_who_started_it(
+    live: Live, api: Api
+) -> None:
+    token = (await api.client.post("/clusters/runs-one/agent-token")).json()["secret"]
+    runtime = SilentRuntime()
+    async with running_agent(live, token, runtime):
+        await eventually(lambda: ("batch", "evaluate") in runtime.apps(), what="the job applied")
+        before = {r["name"] for r in await _runs(api)}
+        r = await api.client.post(
+            "/workspaces/batch/jobs/evaluate/runs", json={"params": {"shots": "9"}}
+        )
+        assert r.status_code == 503 and "did not answer" in r.json()["error"]["message"]
+        [kept] = [r for r in await _runs(api) if r["name"] not in before]
+        # The agent did start it: who started it and with what stay on record.
+        assert kept["name"] in runtime.job_runs
+        assert kept["started_by"] == "user:admin" and kept["params"] == {"shots": "9"}
+
+        async def reported() -> bool:
+            rows = {r["name"]: r for r in await _runs(api)}
+            return bool(rows[kept["name"]]["phase"] == "Running")
+
+        await eventually(reported, what="the agent's report corrects the phase")

@@ -47,7 +47,7 @@ _ERRORS = {
 
 
 def create_app(settings: ServerSettings, *, announce_token: bool = True) -> FastAPI:
-    hub = Hub()
+    hub = Hub(command_timeout_s=settings.agent_command_timeout_s)
     services = Services(
         settings=settings,
         db=Database(settings),

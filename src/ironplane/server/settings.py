@@ -44,6 +44,8 @@ class ServerSettings(BaseSettings):
     """Both sides ping this often; a peer silent for three intervals is dropped."""
     agent_poll_s: float = Field(default=30.0, gt=0)
     """How often a session re-checks its cluster's revision and token (commits wake it at once)."""
+    agent_command_timeout_s: float = Field(default=15.0, gt=0, le=600)
+    """How long an on-demand request to an agent (logs, restart, run, promote...) may take."""
     db_pool_size: int = Field(default=10, ge=1, le=200)
     sqlite_busy_timeout_s: float = Field(default=30.0, gt=0)
 

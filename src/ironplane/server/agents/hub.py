@@ -17,6 +17,11 @@ from ironplane.core.errors import (
 )
 from ironplane.wire.agent_protocol import Command, CommandOp, CommandResult
 
+
+class AgentNotConnected(UnavailableError):
+    """The cluster's agent is not connected: the command was not sent."""
+
+
 _REFUSALS: dict[str, type[IronplaneError]] = {
     "not_found": NotFoundError,
     "conflict": ConflictError,
@@ -77,7 +82,7 @@ class Hub:
         ConflictError, ``invalid:`` -> InvalidError, ``unsupported:`` -> UnsupportedError."""
         session = self.sessions.get(cluster_id)
         if session is None:
-            raise UnavailableError(
+            raise AgentNotConnected(
                 f"the agent of cluster {cluster!r} is not connected; start it, or check its logs"
             )
         frame = Command(

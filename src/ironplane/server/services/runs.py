@@ -8,14 +8,21 @@ reached: a run that never started leaves no row. The audit log records every att
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironplane.api.runs import JobRun, RunLogs
-from ironplane.core.errors import InvalidError, IronplaneError, NotFoundError
+from ironplane.core.errors import (
+    ConflictError,
+    InvalidError,
+    IronplaneError,
+    NotFoundError,
+    UnsupportedError,
+)
+from ironplane.server.agents.hub import AgentNotConnected
 from ironplane.server.context import Caller, Services
 from ironplane.server.db.tables import AppRow, JobRunRow, WorkspaceRow
 from ironplane.server.db.types import utcnow
@@ -25,6 +32,14 @@ from ironplane.wire import agent_protocol as proto
 from ironplane.wire.jobs import check_params
 
 MAX_RUNS_PER_REPORT = 1000
+KEEP_PER_JOB = 500
+"""Finished runs kept per job; older ones are deleted as new ones are recorded."""
+LOST_AFTER = timedelta(minutes=2)
+"""An unfinished run missing from the agent's reports for this long is marked Unknown (its
+Workflow or Job was deleted, or the agent restarted and forgot it)."""
+REFUSED = (InvalidError, NotFoundError, ConflictError, UnsupportedError, AgentNotConnected)
+"""Agent answers (or no agent) that mean the run did not start."""
+UNFINISHED = ("Pending", "Running")
 SCHEDULE = "schedule"
 OUTSIDE = "outside ironplane"
 
@@ -116,10 +131,20 @@ async def start(
         await services.hub.command(
             cluster_id, cluster, op="run", workspace=workspace, app=job, run=row.name, params=params
         )
-    except IronplaneError as exc:
+    except REFUSED as exc:
+        # The agent refused: nothing started, nothing to keep.
         async with services.db.session() as s:
             await s.execute(delete(JobRunRow).where(JobRunRow.id == row.id))
             record(s, caller, action="job.run", target=target, outcome="failed", details=details)
+        raise exc from None
+    except IronplaneError as exc:
+        # No answer (disconnect, timeout): the run may have started. Keep who started it and
+        # with what; the agent's next report says what became of it.
+        async with services.db.session() as s:
+            kept = await s.get(JobRunRow, row.id)
+            if kept is not None and kept.phase == "Pending":
+                kept.phase, kept.message = "Unknown", f"not confirmed by the agent: {exc.message}"
+            record(s, caller, action="job.run", target=target, outcome="unknown", details=details)
         raise exc from None
     async with services.db.session() as s:
         record(s, caller, action="job.run", target=target, details=details)
@@ -186,13 +211,20 @@ def _at(value: float | None) -> datetime | None:
 
 
 async def record_reported(
-    session: AsyncSession, cluster_id: int, workspaces: set[str], runs: list[proto.RunStatus]
+    session: AsyncSession,
+    cluster_id: int,
+    workspaces: set[str],
+    runs: list[proto.RunStatus],
+    *,
+    complete: bool = True,
 ) -> None:
     """Upsert what the agent reports: phases and times of known runs, and new rows for runs
-    the control plane did not start (by the job's schedule, or from outside Ironplane)."""
-    runs = [r for r in runs[:MAX_RUNS_PER_REPORT] if r.workspace in workspaces]
-    if not runs:
-        return
+    the control plane did not start (by the job's schedule, or from outside Ironplane). With
+    ``complete`` (the report holds every run the agent knows), unfinished runs it no longer
+    reports become Unknown; each job keeps its newest ``KEEP_PER_JOB`` finished runs."""
+    complete = complete and len(runs) <= MAX_RUNS_PER_REPORT
+    runs = [r for r in runs[:MAX_RUNS_PER_REPORT] if r.workspace in workspaces and r.job]
+    now = utcnow()
     names = {r.id[:63] for r in runs}
     rows = {
         (r.workspace, r.name): r
@@ -200,7 +232,7 @@ async def record_reported(
             select(JobRunRow).where(JobRunRow.cluster_id == cluster_id, JobRunRow.name.in_(names))
         )
     }
-    now = utcnow()
+    added: set[tuple[str, str]] = set()
     for run in runs:
         key = (run.workspace[:63], run.id[:63])
         fields = {
@@ -225,7 +257,48 @@ async def record_reported(
             )
             session.add(row)
             rows[key] = row
+            added.add((key[0], row.job))
         elif any(getattr(row, k) != v for k, v in fields.items()):
             for k, v in fields.items():
                 setattr(row, k, v)
             row.updated_at = now
+    if complete:
+        await _mark_lost(session, cluster_id, set(rows), now)
+    for workspace, job in sorted(added):
+        await _trim(session, cluster_id, workspace, job)
+
+
+async def _mark_lost(
+    session: AsyncSession, cluster_id: int, reported: set[tuple[str, str]], now: datetime
+) -> None:
+    unfinished = await session.scalars(
+        select(JobRunRow).where(
+            JobRunRow.cluster_id == cluster_id,
+            JobRunRow.phase.in_(UNFINISHED),
+            JobRunRow.updated_at < now - LOST_AFTER,
+        )
+    )
+    for row in unfinished:
+        if (row.workspace, row.name) not in reported:
+            row.phase, row.updated_at = "Unknown", now
+            row.message = (
+                "the agent no longer reports this run: its Workflow or Job was deleted, or the "
+                "agent restarted and forgot it"
+            )
+
+
+async def _trim(session: AsyncSession, cluster_id: int, workspace: str, job: str) -> None:
+    old = await session.scalars(
+        select(JobRunRow.id)
+        .where(
+            JobRunRow.cluster_id == cluster_id,
+            JobRunRow.workspace == workspace,
+            JobRunRow.job == job,
+            JobRunRow.phase.not_in(UNFINISHED),
+        )
+        .order_by(JobRunRow.created_at.desc(), JobRunRow.id.desc())
+        .offset(KEEP_PER_JOB)
+    )
+    doomed = list(old)
+    if doomed:
+        await session.execute(delete(JobRunRow).where(JobRunRow.id.in_(doomed)))

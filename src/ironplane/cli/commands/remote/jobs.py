@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Run Jobs and follow their runs.", no_args_is_help=True)
 
-FINISHED = ("Succeeded", "Failed", "Stopped")
+FINISHED = ("Succeeded", "Failed", "Stopped", "Unknown")
+"""Phases after which a run does not change (Unknown: the agent lost it)."""
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
