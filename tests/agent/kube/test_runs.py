@@ -226,7 +226,7 @@ async def test_stop_a_workflow_sets_shutdown_stop(
     assert len([w for w in writes(fake, "workflows") if w.verb == "patch"]) == 1
 
 
-async def test_stop_a_batch_job_suspends_and_marks_it(
+async def test_stop_a_batch_job_ends_it_by_deadline_and_marks_it(
     cluster: Cluster, fake: FakeKube, runtime: KubeRuntime, api: KubeApi
 ) -> None:
     ws = cluster.namespace()
@@ -237,11 +237,13 @@ async def test_stop_a_batch_job_suspends_and_marks_it(
     await runtime.stop_run(ws, "train", "r1")
 
     [patch] = [w for w in writes(fake, "jobs") if w.verb == "patch"]
-    assert patch.body is not None and patch.body["spec"] == {"suspend": True}
+    # Started: a passed deadline ends it (a suspended Job would count as unfinished forever).
+    assert patch.body is not None and patch.body["spec"] == {"activeDeadlineSeconds": 1}
     stamp = patch.body["metadata"]["annotations"]["ironplane.dev/stopped-at"]
     assert stamp.endswith("Z") and list(patch.body) == ["metadata", "spec"]
     job = await api.get(JOB, "r1", ws)
-    assert job is not None and job["spec"]["suspend"] is True
+    assert job is not None and job["spec"]["activeDeadlineSeconds"] == 1
+    assert job["spec"]["ttlSecondsAfterFinished"] == 7 * 24 * 3600
 
     async def stopped() -> list[RunStatus]:
         return [r for r in await runtime.runs() if r.id == "r1" and r.phase == "Stopped"]
@@ -389,3 +391,15 @@ async def test_what_a_run_creates_follows_the_schemas(
     assert validate_custom(workflow, crd_dir=crd_dir) == []
     for version in ("1.33", "1.37"):
         assert validate_builtin(job, kube_version=version) == []
+
+
+async def test_stop_a_queued_batch_job_also_suspends_it(
+    cluster: Cluster, fake: FakeKube, runtime: KubeRuntime, api: KubeApi
+) -> None:
+    ws = cluster.namespace()
+    await runtime.converge([o.namespace(ws), c.run_cronjob(ws, "train")])
+    await runtime.run_job(ws, "train", "r1", {})  # never started: no startTime
+    await runtime.stop_run(ws, "train", "r1")
+    [patch] = [w for w in writes(fake, "jobs") if w.verb == "patch"]
+    assert patch.body is not None
+    assert patch.body["spec"] == {"activeDeadlineSeconds": 1, "suspend": True}

@@ -135,6 +135,10 @@ def _main_container(pod_spec: Mapping[str, Any]) -> dict[str, Any] | None:
     )
 
 
+RUN_TTL_S = 7 * 24 * 3600
+"""How long a finished batch-Job run (and its pods' logs) stays: as long as a Workflow's."""
+
+
 def job_for(
     cronjob: Mapping[str, Any], workspace: str, job: str, run: str, params: Mapping[str, str]
 ) -> Object:
@@ -157,6 +161,9 @@ def job_for(
             main.pop("args", None)
         else:
             main["args"] = resolve(command["args"], declared, params)
+    # Made from the template, not by the CronJob: its history limits do not reach it, so the
+    # TTL controller removes it (and its pods) a while after it finished.
+    spec.setdefault("ttlSecondsAfterFinished", RUN_TTL_S)
     meta: Object = {"name": run, "namespace": workspace, "labels": labels}
     if template_meta.get("annotations"):
         meta["annotations"] = dict(template_meta["annotations"])
@@ -224,9 +231,15 @@ class JobRuns:
         else:
             if job_run_phase(obj)[0] in FINISHED:
                 return
+            # A deadline already passed ends a started Job at once (its pods are killed, it
+            # fails with DeadlineExceeded, and its TTL then applies); one not started yet (a
+            # queue holds it) is suspended too, and dies at once should it be resumed.
+            spec: Object = {"activeDeadlineSeconds": 1}
+            if not (obj.get("status") or {}).get("startTime"):
+                spec["suspend"] = True
             patch = {
                 "metadata": {"annotations": {STOPPED_ANNOTATION: rfc3339_now()}},
-                "spec": {"suspend": True},
+                "spec": spec,
             }
         try:
             await self.api.merge_patch(rt, run, workspace, patch, field_manager=self.manager)
