@@ -266,7 +266,8 @@ async def test_restart_and_close_end_runs_as_stopped(runtime: LocalRuntime) -> N
     before = await run_of(runtime, "before")
     assert before.phase == "Stopped" and "stopped by a restart" in (before.message or "")
     restarted = [r for r in await runtime.runs() if r.id != "before"]
-    assert len(restarted) == 1 and restarted[0].scheduled  # the runtime started and named it
+    # A restart is not the schedule: the run is not reported as scheduled.
+    assert len(restarted) == 1 and not restarted[0].scheduled
     assert restarted[0].id.startswith("r-")
     # removing the job stops its runs
     pids = await until(lambda: runtime.pids("dev", "r"), what="the restarted run")

@@ -276,14 +276,15 @@ class JobWorkload:
         name: str | None = None,
         at: float | None = None,
         argv: tuple[str, ...] | None = None,
+        scheduled: bool = False,
     ) -> JobRun:
         """Start a run named ``name`` (a manual run), or one the runtime names after the minute
-        ``at`` (scheduled; now when None)."""
+        ``at`` (now when None). ``scheduled``: started by the schedule (not by a run request, a
+        restart, or a plain Job being applied)."""
         taken = {run.slot for run in self.runs}
         slot = next(i for i in itertools.count() if i not in taken)
         now = self.app.settings.clock()
         history = self.app.runs
-        scheduled = name is None
         if name is None:
             name = history.free_name(f"{self.app.app}-{int((now if at is None else at) // 60)}")
         record = history.add(name, scheduled=scheduled, at=now)
@@ -346,7 +347,7 @@ class JobWorkload:
             self.app.events.add("Replacing", "stopping the active run for the scheduled one")
             why = "stopped for the next scheduled run (concurrencyPolicy Replace)"
             await asyncio.gather(*(run.stop(why) for run in scheduled))
-        return self._start_run(at=at)
+        return self._start_run(at=at, scheduled=True)
 
     def _next_fire(self, now: float) -> float | None:
         schedule, zone = self.definition.schedule, self.definition.time_zone
