@@ -67,7 +67,7 @@ class Runtime(Protocol):
         """Promote the app's rollout past its current pause (``full``: to the end, skipping the
         remaining steps and analysis). Returns what was done, in words. Raises ``NotFoundError``
         when the app has no rollout, ``ConflictError`` when the rollout was aborted (apply a new
-        version, or retry it), ``UnsupportedError`` when the runtime has no rollouts."""
+        version to roll out again), ``UnsupportedError`` when the runtime has no rollouts."""
 
     async def abort(self, workspace: str, app: str) -> str:
         """Abort the app's rollout: traffic back to the stable version. As ``promote``."""
