@@ -32,6 +32,7 @@ from ironplane.api.apps import (
 from ironplane.api.audit import AuditEvent
 from ironplane.api.clusters import Cluster, ClusterRegistered, DesiredState, Workspace
 from ironplane.api.common import Deleted
+from ironplane.api.gateway import GatewayReplica, GatewaySnapshot, UsageAccepted, UsageRow
 from ironplane.api.identity import (
     LoginResponse,
     Role,
@@ -45,6 +46,7 @@ from ironplane.api.identity import (
 )
 from ironplane.api.runs import JobRun, RunLogs
 from ironplane.api.secrets import SecretGroup, SecretGroupValues
+from ironplane.core.errors import InvalidError
 from ironplane.sdk import AsyncClient, Client
 from tests.sdk import samples as s
 
@@ -573,6 +575,115 @@ CASES = [
     ),
 ]
 
+SNAPSHOT = {
+    "version": "ab" * 32,
+    "generated_at": s.AT,
+    "config": {
+        "providers": [
+            {"name": "model:prod/llama", "kind": "openai", "base_url": "http://127.0.0.1:8000/v1"}
+        ],
+        "models": [
+            {
+                "name": "llama",
+                "targets": [{"provider": "model:prod/llama", "model": "llama", "weight": 100}],
+                "cold_start": None,
+            }
+        ],
+        "keys": [
+            {
+                "name": "user:alice",
+                "token_id": "0123456789abcdef",
+                "hash": "sha256:" + "cd" * 32,
+                "team": "ml",
+                "models": ["*"],
+                "expires_at": 1795987100.0,
+            }
+        ],
+    },
+}
+USAGE_RECORD = {
+    "at": 1795987100.25,
+    "key": "user:alice",
+    "team": "ml",
+    "model": "llama",
+    "target": "model:prod/llama/llama",
+    "status": 200,
+    "latency_ms": 412.5,
+    "prompt_tokens": 12,
+    "completion_tokens": 40,
+    "cost": 0.0000172,
+    "stream": True,
+}
+USAGE_ROW = {
+    "group": "user:alice",
+    "requests": 10,
+    "errors": 1,
+    "prompt_tokens": 120,
+    "completion_tokens": 400,
+    "cost": 0.0123,
+    "avg_latency_ms": 380.2,
+}
+REPLICA = {"gateway": "gw-1-42", "last_seen": s.AT, "accepted": 10, "dropped": 2}
+CASES += [
+    Case(
+        "gateway.snapshot",
+        lambda c: c.gateway.snapshot(),
+        "GET",
+        "/gateway/snapshot",
+        SNAPSHOT,
+        GatewaySnapshot,
+    ),
+    Case(
+        "gateway.report",
+        lambda c: c.gateway.report([USAGE_RECORD], gateway="gw-1-42", dropped=2),
+        "POST",
+        "/gateway/usage",
+        {"accepted": 1},
+        UsageAccepted,
+        json={"gateway": "gw-1-42", "dropped": 2, "records": [USAGE_RECORD]},
+        status=202,
+    ),
+    Case(
+        "gateway.usage",
+        lambda c: c.gateway.usage(by="team", since="7d"),
+        "GET",
+        "/gateway/usage",
+        [USAGE_ROW],
+        list[UsageRow],
+        query={"by": ["team"], "since": ["7d"]},
+    ),
+    Case(
+        "gateway.usage with the defaults",
+        lambda c: c.gateway.usage(),
+        "GET",
+        "/gateway/usage",
+        [],
+        list[UsageRow],
+        query={"by": ["key"], "since": ["24h"]},
+    ),
+    Case(
+        "gateway.replicas",
+        lambda c: c.gateway.replicas(),
+        "GET",
+        "/gateway/replicas",
+        [REPLICA],
+        list[GatewayReplica],
+    ),
+]
+
+
+def test_a_bad_usage_record_is_refused_before_sending() -> None:
+    calls: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(202, json={"accepted": 1})
+
+    client = Client(URL, TOKEN, transport=httpx.MockTransport(handle))
+    with client, pytest.raises(InvalidError, match=r"records\.0\.status"):
+        client.gateway.report([USAGE_RECORD | {"status": 42}], gateway="gw")
+    assert calls == []
+
 
 class Recorder:
     def __init__(self, case: Case) -> None:
@@ -638,4 +749,4 @@ def test_every_group_method_is_covered() -> None:
     client.close()
     covered = {c.id.split(" ")[0] for c in CASES}
     assert methods - covered == set()
-    assert len(methods) == 59
+    assert len(methods) == 63

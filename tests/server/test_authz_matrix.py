@@ -50,6 +50,8 @@ ADMIN = EDITOR | {
     "clusters.write",
     "workspaces.create",
     "workspaces.write",
+    "gateway.serve",
+    "gateway.read",
 }
 ROLES = {"admin": ADMIN, "editor": EDITOR, "viewer": VIEWER}
 
@@ -435,6 +437,19 @@ ENDPOINTS: dict[tuple[str, str], tuple[Rule, Build]] = {
         _delete_group,
     ),
     ("GET", "/audit"): (Rule("tenant", "audit.read"), simple("GET", "/audit")),
+    ("GET", "/gateway/snapshot"): (
+        Rule("tenant", "gateway.serve"),
+        simple("GET", "/gateway/snapshot"),
+    ),
+    ("POST", "/gateway/usage"): (
+        Rule("tenant", "gateway.serve"),
+        simple("POST", "/gateway/usage", {"gateway": "gw-1", "records": []}, ok={202}),
+    ),
+    ("GET", "/gateway/usage"): (Rule("tenant", "gateway.read"), simple("GET", "/gateway/usage")),
+    ("GET", "/gateway/replicas"): (
+        Rule("tenant", "gateway.read"),
+        simple("GET", "/gateway/replicas"),
+    ),
 }
 
 

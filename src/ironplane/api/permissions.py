@@ -32,6 +32,11 @@ class Permission(StrEnum):
     SECRETS_LIST = "secrets.list"
     SECRETS_READ = "secrets.read"
     SECRETS_WRITE = "secrets.write"
+    GATEWAY_SERVE = "gateway.serve"
+    """Read the gateway snapshot (routes, hashed keys) and post request logs: a gateway's own
+    service account holds it."""
+    GATEWAY_READ = "gateway.read"
+    """Read the gateway's request logs: who used which model, how much. Admin only by default."""
 
 
 _VIEWER = frozenset(
@@ -54,7 +59,7 @@ BUILTIN_ROLES: dict[str, frozenset[Permission]] = {
     "viewer": _VIEWER,
 }
 BUILTIN_DESCRIPTIONS: dict[str, str] = {
-    "admin": "everything, including users, roles, clusters and the audit log",
+    "admin": "everything, including users, roles, clusters, the audit log and gateway usage",
     "editor": "read everything in scope; apply, roll back and delete apps; manage secrets",
     "viewer": "read everything in scope except secret values",
 }

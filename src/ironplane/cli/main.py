@@ -18,6 +18,7 @@ from ironplane.cli.commands.remote import (
     audit,
     delete,
     describe,
+    gateway_usage,
     get,
     identity,
     jobs,
@@ -75,10 +76,15 @@ app.command("fetch-weights")(fetch_weights.fetch_weights)
     add_help_option=False,
 )
 def _gateway(ctx: typer.Context) -> None:
-    """Run the AI gateway (`ironplane gateway --help`); see docs/gateway.md."""
+    """Run the AI gateway (`ironplane gateway --help`); see docs/gateway.md. `ironplane gateway
+    usage` shows the gateways' usage from the control plane."""
+    args = list(ctx.args)
+    if args[:1] == ["usage"]:
+        # The one subcommand that is a remote command, not the gateway process (see entry.py).
+        raise typer.Exit(gateway_usage.run(args[1:]))
     from ironplane.gateway.main import main as gateway
 
-    raise typer.Exit(gateway(list(ctx.args)))
+    raise typer.Exit(gateway(args))
 
 
 def _version(value: bool) -> None:

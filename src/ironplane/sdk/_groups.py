@@ -103,6 +103,13 @@ class Audit(Bound[M]):
     list = endpoint(p.audit_list)
 
 
+class Gateway(Bound[M]):
+    snapshot = endpoint(p.gateway_snapshot)
+    report = endpoint(p.gateway_report)
+    usage = endpoint(p.gateway_usage)
+    replicas = endpoint(p.gateway_replicas)
+
+
 class Api(Bound[M]):
     """Everything a client offers; ``M`` says whether its calls return results or awaitables."""
 
@@ -124,3 +131,4 @@ class Api(Bound[M]):
         self.runs: Runs[M] = Runs(send)
         self.secrets: Secrets[M] = Secrets(send)
         self.audit: Audit[M] = Audit(send)
+        self.gateway: Gateway[M] = Gateway(send)

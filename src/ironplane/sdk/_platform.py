@@ -23,6 +23,14 @@ from ironplane.api.apps import (
 from ironplane.api.audit import AuditEvent
 from ironplane.api.clusters import Cluster, ClusterRegistered, DesiredState, Workspace
 from ironplane.api.common import Deleted
+from ironplane.api.gateway import (
+    GatewayReplica,
+    GatewaySnapshot,
+    UsageAccepted,
+    UsageBatch,
+    UsageGroup,
+    UsageRow,
+)
 from ironplane.api.identity import TokenCreated
 from ironplane.api.runs import JobRun, RunLogs, RunRequest
 from ironplane.api.secrets import SecretGroup, SecretGroupPatch, SecretGroupPut, SecretGroupValues
@@ -240,3 +248,31 @@ def audit_list(*, limit: int | None = None, before: int | None = None) -> Call[l
     """The newest events first; ``before`` an event id pages back."""
     params = {"limit": limit, "before": before}
     return Call("GET", "/audit", many(AuditEvent), params=params)
+
+
+# -- gateway
+
+
+def gateway_snapshot() -> Call[GatewaySnapshot]:
+    """What gateways serve from: providers and models from the Model apps, keys from the live
+    API tokens (needs gateway.serve). Gateways themselves poll it with ``If-None-Match``."""
+    return Call("GET", "/gateway/snapshot", one(GatewaySnapshot))
+
+
+def gateway_report(
+    records: Sequence[Mapping[str, Any]], *, gateway: str, dropped: int = 0
+) -> Call[UsageAccepted]:
+    """Post a batch of request logs (at most 5000) as gateway replica ``gateway``."""
+    data = body(UsageBatch, gateway=gateway, dropped=dropped, records=list(records))
+    return Call("POST", "/gateway/usage", one(UsageAccepted), json=data)
+
+
+def gateway_usage(*, by: UsageGroup = "key", since: str = "24h") -> Call[list[UsageRow]]:
+    """Requests, errors, tokens, cost and mean latency per key, model or team over the last
+    ``since`` (15m, 24h, 7d; at most 90d), most expensive first (needs gateway.read)."""
+    return Call("GET", "/gateway/usage", many(UsageRow), params={"by": by, "since": since})
+
+
+def gateway_replicas() -> Call[list[GatewayReplica]]:
+    """The gateway replicas that shipped request logs, with the records each dropped."""
+    return Call("GET", "/gateway/replicas", many(GatewayReplica))

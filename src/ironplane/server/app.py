@@ -22,6 +22,7 @@ from ironplane.server.routers import (
     audit,
     auth,
     clusters,
+    gateway,
     identity,
     runs,
     secrets,
@@ -30,7 +31,7 @@ from ironplane.server.security.crypto import SecretBox
 from ironplane.server.security.throttle import LoginThrottle
 from ironplane.server.settings import ServerSettings
 
-ROUTERS = (auth, identity, access, clusters, apps, agents, runs, secrets, audit)
+ROUTERS = (auth, identity, access, clusters, apps, agents, runs, secrets, audit, gateway)
 _ERRORS = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in (

@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -275,3 +277,34 @@ class JobRunRow(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GatewayUsageRow(Base):
+    """One request a gateway answered, from its shipped request logs. Rows older than the
+    retention period (``services/usage.py``) are deleted during later ingestions."""
+
+    __tablename__ = "gateway_usage"
+    __table_args__ = (Index("ix_gateway_usage_at", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime]
+    key: Mapped[str] = mapped_column(String(200))
+    team: Mapped[str | None] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    target: Mapped[str | None] = mapped_column(String(400))
+    status: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    cost: Mapped[float] = mapped_column(Float)
+    stream: Mapped[bool] = mapped_column(Boolean)
+    gateway: Mapped[str] = mapped_column(String(200))
+
+
+class GatewayReplicaRow(Base):
+    """Each gateway replica that shipped request logs: when last, how many, how many it dropped."""
+
+    __tablename__ = "gateway_replicas"
+    gateway: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    accepted: Mapped[int] = mapped_column(BigInteger, default=0)
+    dropped: Mapped[int] = mapped_column(BigInteger, default=0)
