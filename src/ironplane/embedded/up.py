@@ -24,6 +24,7 @@ from ironplane.agent.local import LocalRuntime
 from ironplane.agent.settings import AgentSettings
 from ironplane.core.errors import UnavailableError
 from ironplane.core.files import write_private
+from ironplane.embedded.gateway import GatewayProcess, gateway_config, gateway_token
 from ironplane.sdk import AsyncClient
 from ironplane.server.app import create_app
 from ironplane.server.settings import ServerSettings
@@ -57,6 +58,7 @@ class Embedded:
     url: str
     admin_token: str
     data_dir: Path
+    gateway_url: str | None = None
 
 
 def _read(path: Path) -> str | None:
@@ -89,14 +91,25 @@ async def up(
     stop: asyncio.Event | None = None,
     ready: asyncio.Future[Embedded] | None = None,
     on_ready: Callable[[Embedded], str | None] | None = None,
+    gateway_port: int | None = None,
 ) -> None:
     """Run until ``stop`` is set (or SIGINT/SIGTERM when none is given).
+
+    ``gateway_port``: run the AI gateway there too, fed by this control plane (None: no gateway).
 
     ``on_ready`` runs once everything is up (the CLI logs itself in there) and returns a line to
     print with the announcement; ``ready`` receives the same, or the error that stopped the start.
     """
     try:
-        await _up(data_dir, host=host, port=port, stop=stop, ready=ready, on_ready=on_ready)
+        await _up(
+            data_dir,
+            host=host,
+            port=port,
+            stop=stop,
+            ready=ready,
+            on_ready=on_ready,
+            gateway_port=gateway_port,
+        )
     except BaseException as exc:
         if ready is not None and not ready.done():
             ready.set_exception(exc)
@@ -111,6 +124,7 @@ async def _up(
     stop: asyncio.Event | None = None,
     ready: asyncio.Future[Embedded] | None = None,
     on_ready: Callable[[Embedded], str | None] | None = None,
+    gateway_port: int | None = None,
 ) -> None:
     data_dir = data_dir.expanduser().resolve()
     if stop is None:
@@ -138,6 +152,7 @@ async def _up(
     url = f"http://{host}:{bound}"
     agent_task: asyncio.Task[None] | None = None
     agent_stop = asyncio.Event()
+    gateway: GatewayProcess | None = None
     try:
         if app.state.bootstrap_token:
             write_private(token_file, app.state.bootstrap_token + "\n")
@@ -156,7 +171,14 @@ async def _up(
             runtime,
         )
         agent_task = asyncio.create_task(agent.run(agent_stop), name="local-agent")
-        embedded = Embedded(url=url, admin_token=admin_token, data_dir=data_dir)
+        if gateway_port is not None:
+            gateway = await _gateway(url, admin_token, data_dir, host, gateway_port)
+        embedded = Embedded(
+            url=url,
+            admin_token=admin_token,
+            data_dir=data_dir,
+            gateway_url=gateway.url if gateway else None,
+        )
         note = on_ready(embedded) if on_ready is not None else None
         _announce(embedded, note)
         if ready is not None:
@@ -164,6 +186,9 @@ async def _up(
         await stop.wait()
         print("\nironplane: stopping the local agent and its processes...", file=sys.stderr)
     finally:
+        if gateway is not None:
+            with contextlib.suppress(Exception):
+                await gateway.stop()
         agent_stop.set()
         if agent_task is not None:
             with contextlib.suppress(Exception):
@@ -174,9 +199,26 @@ async def _up(
         print("ironplane: stopped", file=sys.stderr)
 
 
+async def _gateway(
+    url: str, admin_token: str, data_dir: Path, host: str, port: int
+) -> GatewayProcess:
+    async with AsyncClient(url, admin_token) as client:
+        token_file = await gateway_token(client, data_dir)
+    config = data_dir / "gateway.yaml"
+    write_private(config, gateway_config(url, token_file))
+    gateway = GatewayProcess(config, host, port, data_dir / "gateway.log")
+    await gateway.start()
+    return gateway
+
+
 def _announce(embedded: Embedded, note: str | None) -> None:
     url, token, data_dir = embedded.url, embedded.admin_token, embedded.data_dir
     cli = note or f"Log the CLI in with: ironplane login --url {url} --token {token}"
+    gateway = (
+        f"  AI gateway      {embedded.gateway_url}/v1   (OpenAI API; your API token is the key)\n"
+        if embedded.gateway_url
+        else ""
+    )
     print(
         f"""ironplane is up.
 
@@ -184,7 +226,7 @@ def _announce(embedded: Embedded, note: str | None) -> None:
   admin token     {token}
   data            {data_dir}
   cluster         {CLUSTER} (local runtime), workspace {WORKSPACE}
-
+{gateway}
 {cli}
 Try:  ironplane apply -f examples/local/hello.yaml && ironplane get apps
 Stop: Ctrl-C (stops every process the local runtime started)

@@ -36,12 +36,25 @@ def up(
     host: str = typer.Option("127.0.0.1", help="Address the control plane listens on."),
     port: int = typer.Option(8080, help="Port of the control plane (0: any free port)."),
     login: bool = typer.Option(True, "--login/--no-login", help="Log the CLI in to it."),
+    gateway_port: int = typer.Option(
+        4000, "--gateway-port", help="Port of the AI gateway (OpenAI API at /v1)."
+    ),
+    gateway: bool = typer.Option(True, "--gateway/--no-gateway", help="Run the AI gateway."),
 ) -> None:
     """Run Ironplane on this machine: the control plane (SQLite), a cluster named `local` whose
-    agent runs workloads as local processes, and a workspace `default`. Ctrl-C stops it all."""
+    agent runs workloads as local processes, a workspace `default`, and the AI gateway serving
+    the Models deployed there to API tokens. Ctrl-C stops it all."""
     from ironplane.embedded.up import up as run_up
 
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(run_up(data_dir, host=host, port=port, on_ready=_login if login else None))
+    asyncio.run(
+        run_up(
+            data_dir,
+            host=host,
+            port=port,
+            on_ready=_login if login else None,
+            gateway_port=gateway_port if gateway else None,
+        )
+    )

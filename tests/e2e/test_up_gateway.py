@@ -1,0 +1,119 @@
+"""`ironplane up` with its AI gateway: a Model deployed on the local runtime answers through the
+gateway to the official `openai` SDK, with an Ironplane API token as the key."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from ironplane.embedded.up import Embedded, up
+from tests.e2e.conftest import eventually
+from tests.e2e.faults import free_port
+
+pytestmark = pytest.mark.anyio
+
+# A tiny OpenAI-compatible model server: echoes the last message, reports usage.
+SERVER = """\
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def _send(self, body, kind='application/json'):
+        self.send_response(200)
+        self.send_header('Content-Type', kind)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        self._send(b'ok', 'text/plain')
+    def do_POST(self):
+        request = json.loads(self.rfile.read(int(self.headers['Content-Length'])))
+        text = 'echo: ' + request['messages'][-1]['content']
+        self._send(json.dumps({
+            'id': 'c1', 'object': 'chat.completion', 'created': 0, 'model': request['model'],
+            'choices': [{'index': 0, 'finish_reason': 'stop',
+                         'message': {'role': 'assistant', 'content': text}}],
+            'usage': {'prompt_tokens': 3, 'completion_tokens': 2, 'total_tokens': 5},
+        }).encode())
+    def log_message(self, *args):
+        print('served', flush=True)
+http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def model(port: int) -> str:
+    return (
+        "kind: Model\nname: tiny-llm\nworkspace: default\nengine: custom\nmodel: tiny/echo-1\n"
+        f"image: python:3.12\ncommand: [{sys.executable!r}, '-c', {SERVER!r}, '$(PORT)']\n"
+        f"port: {port}\ngateway: {{name: tiny}}\n"
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_up(data_dir: Path, gateway_port: int) -> AsyncIterator[Embedded]:
+    stop = asyncio.Event()
+    ready: asyncio.Future[Embedded] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        up(data_dir, port=0, stop=stop, ready=ready, gateway_port=gateway_port)
+    )
+    try:
+        yield await asyncio.wait_for(ready, 60)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+
+
+async def test_a_local_model_answers_through_the_gateway_with_an_api_token(
+    tmp_path: Path,
+) -> None:
+    async with running_up(tmp_path / "data", free_port()) as embedded:
+        assert embedded.gateway_url is not None
+        api = httpx.AsyncClient(
+            base_url=embedded.url + "/api/v1",
+            headers={"Authorization": f"Bearer {embedded.admin_token}"},
+        )
+        r = await api.post(
+            "/apply",
+            json={"documents": [{"source": "m.yaml", "content": model(free_port())}]},
+        )
+        assert r.status_code == 200, r.text
+        client = openai.AsyncOpenAI(
+            base_url=embedded.gateway_url + "/v1", api_key=embedded.admin_token, max_retries=0
+        )
+
+        async def answers() -> bool:
+            try:
+                reply = await client.chat.completions.create(
+                    model="tiny", messages=[{"role": "user", "content": "hello"}]
+                )
+            except openai.APIError:
+                return False
+            return reply.choices[0].message.content == "echo: hello"
+
+        await eventually(answers, timeout=60, what="the model answers through the gateway")
+        listed = [m.id for m in (await client.models.list()).data]
+        assert "tiny" in listed
+
+        stranger = openai.AsyncOpenAI(
+            base_url=embedded.gateway_url + "/v1", api_key="ipt_0123456789abcdef_nope"
+        )
+        with pytest.raises(openai.AuthenticationError):
+            await stranger.chat.completions.create(
+                model="tiny", messages=[{"role": "user", "content": "hello"}]
+            )
+
+        # The request logs reach the control plane: the admin's usage is there.
+        async def used() -> bool:
+            rows = (await api.get("/gateway/usage", params={"by": "key", "since": "1h"})).json()
+            return any(row["group"] == "user:admin" and row["requests"] >= 1 for row in rows)
+
+        await eventually(used, timeout=30, what="the request logs shipped")
+        await api.aclose()
+        await client.close()
+        await stranger.close()
