@@ -53,7 +53,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no-metrics": {"metrics": False},
     "all-off": {"auth": False, "limits": False, "metrics": False},
     "routing": {"routing_targets": 3},
+    # Limits decided in Redis (a redis-server the harness starts on the load side's core)
+    # against the same limits in memory; `-all` adds a team, concurrency caps, prices and
+    # budgets (five scopes' worth of checks per request, and spend counted after each).
+    "redis": {"redis": True},
+    "local-all": {"governance": True},
+    "redis-all": {"redis": True, "governance": True},
 }
+REDIS_PORT: int | None = None
+"""The harness's own redis-server, started when a `redis` variant is measured."""
 ALL_TESTS = ("c1", "paced", "conc", "stream")
 
 
@@ -368,6 +376,8 @@ def ironplane_config_yaml(
     limits: bool = True,
     metrics: bool = True,
     routing_targets: int = 1,
+    redis: bool = False,
+    governance: bool = False,
 ) -> str:
     """The gateway's YAML config for one variant, pointing at the mock on ``mock_port``."""
 
@@ -395,6 +405,8 @@ def ironplane_config_yaml(
     else:
         lines.append("    targets:")
         lines.append(f"      - {{provider: mock, model: {MODEL}}}")
+    if governance:
+        lines.append("    limits: {rpm: 1000000000, tpm: 1000000000000, concurrency: 100000}")
     lines += [
         "keys:",
         "  - name: bench",
@@ -402,6 +414,22 @@ def ironplane_config_yaml(
         '    models: ["*"]',
         "    limits: {rpm: 1000000000, tpm: 1000000000000}",
     ]
+    if governance:
+        lines[-1] = "    limits: {rpm: 1000000000, tpm: 1000000000000, concurrency: 100000}"
+        lines += [
+            "    team: bench-team",
+            "    budget: {daily: 1000000000, monthly: 1000000000}",
+            "teams:",
+            "  - name: bench-team",
+            "    limits: {rpm: 1000000000, concurrency: 100000}",
+            "    budget: {monthly: 1000000000}",
+            "prices:",
+            f"  {MODEL}: {{input: 0.10, output: 0.40}}",
+        ]
+    if redis:
+        assert REDIS_PORT is not None, "the harness starts redis-server for the redis variants"
+        prefix = f"ipbench-{os.getpid()}-{time.monotonic_ns()}:"
+        lines.append(f'redis: {{url: "redis://127.0.0.1:{REDIS_PORT}/0", prefix: "{prefix}"}}')
     return "\n".join(lines) + "\n"
 
 
@@ -922,6 +950,23 @@ def make_target(name: str, workdir: Path, mock_port: int, args: argparse.Namespa
     raise SystemExit(f"unknown target {name!r}")
 
 
+def start_redis(workdir: Path, args: argparse.Namespace, names: list[str]) -> Proc | None:
+    """redis-server for the `redis` variants, pinned with wrk and the mock, no persistence."""
+    global REDIS_PORT
+    if not any("redis" in n for n in names):
+        return None
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("the redis variants need redis-server (apt-get install redis-server)")
+    REDIS_PORT = free_port()
+    cmd = ["taskset", "-c", args.load_cpus, binary, "--port", str(REDIS_PORT)]
+    cmd += ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]
+    proc = Proc("redis", cmd, workdir / "redis.log")
+    proc.start()
+    wait_port(REDIS_PORT, proc, 20)
+    return proc
+
+
 def start_mock(workdir: Path, args: argparse.Namespace) -> Target:
     port = free_port()
     conf = write_mock_conf(workdir, port)
@@ -1250,7 +1295,8 @@ def find_pyspy() -> str | None:
 
 def profile(args: argparse.Namespace, workdir: Path) -> int:
     mock = start_mock(workdir, args)
-    procs = [mock.proc]
+    redis = start_redis(workdir, args, [args.profile_target])
+    procs = [mock.proc, redis]
     try:
         name = args.profile_target
         targets, skipped = prepare_targets([name], workdir, mock, args)
@@ -1466,6 +1512,7 @@ def main(argv: list[str] | None = None) -> int:
         f"about {est / 60:.1f} min after start-up")  # fmt: skip
 
     mock = start_mock(workdir, args)
+    redis = start_redis(workdir, args, names)
     targets: list[Target] = []
     results: dict[str, Any] = {
         "meta": {
@@ -1559,6 +1606,8 @@ def main(argv: list[str] | None = None) -> int:
                 t.proc.stop()
         assert mock.proc is not None
         mock.proc.stop()
+        if redis is not None:
+            redis.stop()
 
     table = markdown(results, tests)
     notes = []

@@ -25,6 +25,7 @@ from ironplane.yamlsource import SourceMap, read_documents
 
 KEY_HASH_PREFIX = "sha256:"
 _HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_TOKEN_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
@@ -92,6 +93,51 @@ class Limits(_Strict):
     """Requests per minute."""
     tpm: Annotated[int, msgspec.Meta(ge=1)] | None = None
     """Tokens (prompt + completion) per minute."""
+    concurrency: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    """Requests in flight at once."""
+
+    def any(self) -> bool:
+        return bool(self.rpm or self.tpm or self.concurrency)
+
+
+class Budget(_Strict):
+    """Spend allowed per UTC day and per UTC month, in USD (see ``prices``)."""
+
+    daily: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    monthly: Annotated[float, msgspec.Meta(ge=0)] | None = None
+
+
+class Price(_Strict):
+    """USD per million tokens."""
+
+    input: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    output: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+
+
+class Team(_Strict):
+    name: str
+    limits: Limits | None = None
+    budget: Budget | None = None
+
+
+class KeyDefaults(_Strict):
+    """Limits and budget of keys that have none of their own (e.g. the control plane's)."""
+
+    limits: Limits | None = None
+    budget: Budget | None = None
+
+
+class RedisSettings(_Strict):
+    """Shared limits and spend across replicas (``redis_limits.py``)."""
+
+    url: str
+    """``redis://[user:password@]host[:port][/db]`` (``rediss://`` for TLS)."""
+    prefix: str = "ipgw:"
+    timeout: Seconds = Seconds(0.05)
+    """Longest wait for an answer before this replica falls back to local limits."""
+    replicas: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
+    """Replicas sharing the limits, for the local fallback's share (default: counted from
+    their heartbeats in Redis)."""
 
 
 class Model(_Strict):
@@ -115,9 +161,17 @@ class Model(_Strict):
 class Key(_Strict):
     name: str
     hash: str
-    """``sha256:`` and the hex SHA-256 of the key (``ironplane gateway hash-key`` prints it)."""
+    """``sha256:`` and the hex SHA-256 of the key (``ironplane gateway hash-key`` prints it); for
+    an Ironplane token (``token_id`` set), of the secret part after ``ipt_<token_id>_``."""
+    token_id: str | None = None
+    """An Ironplane API token's id (16 hex digits): the bearer ``ipt_<token_id>_<secret>`` is
+    found by it, and several tokens of one principal may share the ``name``."""
+    expires_at: float | None = None
+    """Unix time from which the token is refused (Ironplane tokens)."""
     models: list[str] = msgspec.field(default_factory=lambda: ["*"])
     limits: Limits | None = None
+    team: str | None = None
+    budget: Budget | None = None
 
 
 class Settings(_Strict):
@@ -137,11 +191,32 @@ class Settings(_Strict):
     shutdown_grace: Seconds = Seconds(30)
 
 
+class ControlPlane(_Strict):
+    """Where the gateway gets its snapshot (models, keys) and ships request logs to."""
+
+    url: str
+    token: SecretRef
+    """The bearer token of a principal with ``gateway.serve`` (``{env: VAR}`` or ``{file: F}``)."""
+    refresh: Seconds = Seconds(10)
+    usage_batch: Annotated[int, msgspec.Meta(ge=1, le=5000)] = 500
+    """Records per POST (and the count that triggers one before ``usage_flush``)."""
+    usage_buffer: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 10_000
+    """Records a worker keeps while the control plane cannot take them; then the oldest go."""
+    usage_flush: Seconds = Seconds(2)
+
+
 class Config(_Strict, kw_only=True):
     gateway: Settings = msgspec.field(default_factory=Settings)
-    providers: Annotated[list[Provider], msgspec.Meta(min_length=1)]
-    models: Annotated[list[Model], msgspec.Meta(min_length=1)]
+    providers: list[Provider] = []
+    """At least one, unless ``control_plane`` serves them (checked in ``_check``)."""
+    models: list[Model] = []
     keys: list[Key] = []
+    control_plane: ControlPlane | None = None
+    redis: RedisSettings | None = None
+    teams: list[Team] = []
+    prices: dict[str, Price] = {}
+    """USD per million tokens by gateway model name; ``*`` for every other model."""
+    key_defaults: KeyDefaults | None = None
 
 
 class Loaded(msgspec.Struct, frozen=True):
@@ -153,6 +228,10 @@ class Loaded(msgspec.Struct, frozen=True):
     source: str
     digest: str
     """SHA-256 of the file's bytes: tells whether a reload changes anything."""
+    control_plane_token: str | None = None
+    """The resolved ``control_plane.token``. Never logged."""
+    snapshot: str | None = None
+    """The version of the control plane's snapshot merged in (``snapshot.py``), if any."""
 
 
 def hash_key(key: str) -> str:
@@ -164,13 +243,17 @@ _PATH_RE = re.compile(r" - at `\$(.*)`$")
 _PART_RE = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
 
-def _msgspec_problem(exc: msgspec.ValidationError, where: SourceMap) -> Diagnostic:
+def _msgspec_problem(
+    exc: msgspec.ValidationError, where: SourceMap, base: tuple[str | int, ...] = ()
+) -> Diagnostic:
     text = str(exc)
-    path: tuple[str | int, ...] = ()
+    path: tuple[str | int, ...] = base
     m = _PATH_RE.search(text)
     if m:
         text = text[: m.start()]
-        path = tuple(name if name else int(index) for name, index in _PART_RE.findall(m.group(1)))
+        path = base + tuple(
+            name if name else int(index) for name, index in _PART_RE.findall(m.group(1))
+        )
     unknown = re.match(r"Object contains unknown field `(.+)`$", text)
     if unknown:
         field = unknown.group(1)
@@ -257,6 +340,7 @@ def parse(raw: bytes, source: str, environ: Any) -> Loaded:
     doc = docs[0]
     if doc.problems:
         raise ConfigError(list(doc.problems))
+    _check_prices(doc.data.get("prices"), doc.where)
     try:
         config = msgspec.convert(doc.data, Config, dec_hook=_decode)
     except msgspec.ValidationError as exc:
@@ -273,15 +357,36 @@ def parse(raw: bytes, source: str, environ: Any) -> Loaded:
             continue
         if secret is not None:
             secrets[provider.name] = secret
+    token = None
+    if config.control_plane is not None:
+        try:
+            token = _resolve(config.control_plane.token, environ, "token")
+        except ValueError as exc:
+            problems.append(doc.where.locate(Diagnostic(str(exc), path=("control_plane", "token"))))
     if problems:
         raise ConfigError(problems, summary=f"{source}: {len(problems)} problem(s)")
-    return Loaded(config, secrets, source, hashlib.sha256(raw).hexdigest())
+    return Loaded(config, secrets, source, hashlib.sha256(raw).hexdigest(), token)
+
+
+def _check_prices(prices: Any, where: SourceMap) -> None:
+    """Each price on its own first: msgspec's path does not name the entry of a mapping."""
+    if not isinstance(prices, dict):
+        return
+    for name, entry in prices.items():
+        try:
+            msgspec.convert(entry, Price)
+        except msgspec.ValidationError as exc:
+            raise ConfigError([_msgspec_problem(exc, where, ("prices", str(name)))]) from None
 
 
 def _secret(provider: Provider, environ: Any) -> str | None:
     ref = provider.api_key
     if ref is None:
         return None
+    return _resolve(ref, environ, "API key")
+
+
+def _resolve(ref: SecretRef, environ: Any, what: str) -> str:
     if ref.env is not None:
         value = environ.get(ref.env)
         if not value:
@@ -296,7 +401,7 @@ def _secret(provider: Provider, environ: Any) -> str | None:
             raise ValueError(f"{ref.file} is empty")
     if any(c in value for c in "\r\n\0") or not value.isascii():
         raise ValueError(
-            "the API key contains a line break, NUL or non-ASCII character; check the variable "
+            f"the {what} contains a line break, NUL or non-ASCII character; check the variable "
             "or file"
         )
     return str(value)
@@ -321,11 +426,42 @@ def _bad_header(text: str) -> bool:
     return any(c in text for c in "\r\n\0")
 
 
+def check(config: Config) -> list[Diagnostic]:
+    """Every problem of a decoded configuration (unlocated); the snapshot's merge uses it too."""
+    return _check(config)
+
+
 def _check(config: Config) -> list[Diagnostic]:
     out: list[Diagnostic] = []
+    served = config.control_plane is not None
+    """With a control plane, providers, models and keys may come from its snapshot, so none is
+    required and a key's models or a model's fallbacks may name models the snapshot serves."""
+    if not served:
+        for section, what in (("providers", "provider"), ("models", "model")):
+            if not getattr(config, section):
+                out.append(
+                    Diagnostic(
+                        f"expected `array` of length >= 1: the gateway needs at least one {what}",
+                        path=(section,),
+                        hint="or add a `control_plane` section: its snapshot serves them",
+                    )
+                )
+    else:
+        out += _check_control_plane(config.control_plane)
     out += _duplicates([p.name for p in config.providers], "providers")
     out += _duplicates([m.name for m in config.models], "models")
-    out += _duplicates([k.name for k in config.keys], "keys")
+    # Ironplane tokens of one principal share its name: only whole-key entries must differ.
+    named: dict[str, int] = {}
+    for i, k in enumerate(config.keys):
+        if k.token_id is None:
+            if k.name in named:
+                out.append(
+                    Diagnostic(
+                        f"duplicate name {k.name!r} (also keys[{named[k.name]}])",
+                        path=("keys", i, "name"),
+                    )
+                )
+            named.setdefault(k.name, i)
     providers = {p.name: p for p in config.providers}
     models = {m.name for m in config.models}
     for section, names in (
@@ -440,7 +576,7 @@ def _check(config: Config) -> list[Diagnostic]:
                         "a model cannot fall back to itself", path=("models", i, "fallbacks", j)
                     )
                 )
-            elif name not in models:
+            elif name not in models and not served:
                 out.append(
                     Diagnostic(
                         f"unknown model {name!r}",
@@ -449,7 +585,32 @@ def _check(config: Config) -> list[Diagnostic]:
                     )
                 )
     hashes: dict[str, int] = {}
+    token_ids: dict[str, int] = {}
     for i, k in enumerate(config.keys):
+        if k.token_id is not None:
+            if not _TOKEN_ID_RE.match(k.token_id):
+                out.append(
+                    Diagnostic(
+                        f"{k.token_id!r} is not an Ironplane token id",
+                        path=("keys", i, "token_id"),
+                        allowed="16 lower-case hex digits (the <id> of ipt_<id>_<secret>)",
+                    )
+                )
+            elif k.token_id in token_ids:
+                out.append(
+                    Diagnostic(
+                        f"the same token as keys[{token_ids[k.token_id]}]",
+                        path=("keys", i, "token_id"),
+                    )
+                )
+            token_ids.setdefault(k.token_id, i)
+        elif k.expires_at is not None:
+            out.append(
+                Diagnostic(
+                    "`expires_at` is for Ironplane tokens (entries with `token_id`)",
+                    path=("keys", i, "expires_at"),
+                )
+            )
         if not _HASH_RE.match(k.hash):
             out.append(
                 Diagnostic(
@@ -460,6 +621,8 @@ def _check(config: Config) -> list[Diagnostic]:
                     "key itself",
                 )
             )
+        elif k.token_id is not None:
+            pass  # the hash of a token's secret part: the token_id tells tokens apart
         elif k.hash in hashes:
             out.append(
                 Diagnostic(
@@ -468,9 +631,10 @@ def _check(config: Config) -> list[Diagnostic]:
                     hint="give every client its own key",
                 )
             )
-        hashes.setdefault(k.hash, i)
+        if k.token_id is None:
+            hashes.setdefault(k.hash, i)
         for j, name in enumerate(k.models):
-            if name != "*" and name not in models:
+            if name != "*" and name not in models and not served:
                 out.append(
                     Diagnostic(
                         f"unknown model {name!r}",
@@ -478,7 +642,7 @@ def _check(config: Config) -> list[Diagnostic]:
                         allowed="* or one of: " + ", ".join(sorted(models)),
                     )
                 )
-    if config.gateway.auth and not config.keys:
+    if config.gateway.auth and not config.keys and not served:
         out.append(
             Diagnostic(
                 "no keys: with `gateway.auth` on (the default) every request would be refused",
@@ -487,4 +651,122 @@ def _check(config: Config) -> list[Diagnostic]:
                 "false to serve without keys",
             )
         )
+    out += _check_governance(config)
+    return out
+
+
+def _check_control_plane(cp: ControlPlane | None) -> list[Diagnostic]:
+    if cp is None:
+        return []
+    url = urlsplit(cp.url)
+    try:
+        port_ok = url.port is None or url.port > 0
+    except ValueError:
+        port_ok = False
+    if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+        port_ok = False
+    if port_ok:
+        return []
+    return [
+        Diagnostic(
+            f"{cp.url!r} is not the control plane's http(s) URL",
+            path=("control_plane", "url"),
+            hint="e.g. http://127.0.0.1:8080 or https://ironplane.example.com",
+        )
+    ]
+
+
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9._:/@+{}-]{0,64}$")
+
+
+def _check_governance(config: Config) -> list[Diagnostic]:
+    """``redis``, ``teams``, ``key_defaults`` and ``prices``: the shared limits and budgets."""
+    out = _duplicates([t.name for t in config.teams], "teams")
+    teams = {t.name for t in config.teams}
+    for i, team in enumerate(config.teams):
+        if not _NAME_RE.match(team.name):
+            out.append(
+                Diagnostic(
+                    f"{team.name!r} is not a valid name",
+                    path=("teams", i, "name"),
+                    allowed="1-128 letters, digits and . _ : / @ + - (no spaces)",
+                )
+            )
+    for i, k in enumerate(config.keys):
+        # A token's team comes from the control plane: one without `teams` limits is a label.
+        if k.team is not None and k.team not in teams and k.token_id is None:
+            hint = closest(k.team, teams)
+            out.append(
+                Diagnostic(
+                    f"unknown team {k.team!r}",
+                    path=("keys", i, "team"),
+                    allowed=", ".join(sorted(teams)) or "(no teams: add them under `teams:`)",
+                    hint=f"did you mean {hint!r}?" if hint else None,
+                )
+            )
+    if config.redis is not None:
+        out += _check_redis(config.redis)
+    return out
+
+
+def _check_redis(redis: RedisSettings) -> list[Diagnostic]:
+    out = []
+    url = urlsplit(redis.url)
+    try:
+        port_ok = url.port is None or url.port > 0
+    except ValueError:
+        port_ok = False
+    db = url.path.lstrip("/")
+    if (
+        url.scheme not in ("redis", "rediss")
+        or not url.hostname
+        or not port_ok
+        or url.query
+        or url.fragment
+        or not (db == "" or db.isdigit())
+    ):
+        out.append(
+            Diagnostic(
+                f"{redis.url!r} is not a Redis URL",
+                path=("redis", "url"),
+                allowed="redis://[user:password@]host[:port][/db] or rediss://... (TLS)",
+                hint="e.g. redis://127.0.0.1:6379/0",
+            )
+        )
+    if not _PREFIX_RE.match(redis.prefix):
+        out.append(
+            Diagnostic(
+                f"{redis.prefix!r} is not a usable key prefix",
+                path=("redis", "prefix"),
+                allowed="up to 64 letters, digits and . _ : / @ + - { } (no spaces)",
+            )
+        )
+    if redis.timeout > 5:
+        out.append(
+            Diagnostic(
+                f"a Redis timeout of {redis.timeout:g}s would hold every request that long "
+                "while Redis hangs",
+                path=("redis", "timeout"),
+                allowed="a duration up to 5s",
+                hint="50ms to 250ms: past it the replica uses its local limits",
+            )
+        )
+    return out
+
+
+def warnings(config: Config) -> list[str]:
+    """What is allowed but probably a mistake: logged at load, printed by ``check``.
+
+    A price for a model the file does not name is only a warning, because the control plane's
+    snapshot may bring that model.
+    """
+    models = {m.name for m in config.models}
+    out = []
+    for name in config.prices:
+        if name != "*" and name not in models:
+            hint = closest(name, models)
+            out.append(
+                f"prices.{name}: no model {name!r} in this file (it costs nothing unless the "
+                "control plane serves it)" + (f"; did you mean {hint!r}?" if hint else "")
+            )
     return out

@@ -59,6 +59,12 @@ class NoTargetError(UnavailableError):
     code = "no_healthy_target"
 
 
+class BudgetExceededError(RateLimitedError):
+    """A key's or team's daily or monthly budget is spent (``budgets.py``)."""
+
+    code = "budget_exceeded"
+
+
 class _Error(msgspec.Struct, omit_defaults=False):
     message: str
     type: str
@@ -83,6 +89,7 @@ _TABLE: tuple[tuple[type[IronplaneError], int, str], ...] = (
     (UnauthenticatedError, 401, "authentication_error"),
     (ForbiddenError, 403, "permission_error"),
     (NotFoundError, 404, "invalid_request_error"),
+    (BudgetExceededError, 429, "budget_exceeded"),
     (RateLimitedError, 429, "rate_limit_error"),
     (UpstreamTimeoutError, 504, "timeout_error"),
     (NoTargetError, 503, "service_unavailable"),

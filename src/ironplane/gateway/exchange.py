@@ -18,13 +18,14 @@ import msgspec
 from ironplane.core.errors import InvalidError, IronplaneError
 from ironplane.gateway import errors
 from ironplane.gateway.hold import CANCELLED, STARTING_STATUSES, SUCCESS, TIMEOUT, Hold, wait
-from ironplane.gateway.limits import charge
 from ironplane.gateway.providers import anthropic
 from ironplane.gateway.responses import END, JSON, STREAM_HEAD, STREAM_HEAD_10, head
 from ironplane.gateway.targets import CHAT, Route, TargetState, rewrite_model
 from ironplane.gateway.upstream import Connection
 
 if TYPE_CHECKING:
+    from ironplane.gateway.limits import LocalScope
+    from ironplane.gateway.scopes import Scope
     from ironplane.gateway.server import ClientConnection, Gateway
     from ironplane.gateway.state import KeyState
 
@@ -55,6 +56,7 @@ class Exchange:
         "fallbacks",
         "g",
         "gone",
+        "grant",
         "hold",
         "include_usage",
         "key",
@@ -63,11 +65,13 @@ class Exchange:
         "out",
         "parts",
         "payload",
+        "pending",
         "prompt_tokens",
         "requested",
         "retry_after",
         "reused",
         "route",
+        "scopes",
         "seen",
         "sent_head",
         "status",
@@ -126,6 +130,13 @@ class Exchange:
         self.t_attempt = t0
         self.waited = 0.0
         self.hold: Hold | None = None
+        self.scopes: tuple[Scope, ...] = ()
+        """The scopes admission checked (key, team, model): released and debited at the end."""
+        self.pending = False
+        """Waiting for Redis's verdict (``governor.py``); the governor starts or refuses it."""
+        self.grant: bytes | list[LocalScope] | None = None
+        """What admission took and the end gives back: a Redis slot's release, or local
+        counters (while pending: the slot asked for)."""
         self._reset_response()
 
     def _reset_response(self) -> None:
@@ -544,6 +555,17 @@ class Exchange:
 
     # -- the end ---------------------------------------------------------------------------------
 
+    def refused(self, exc: IronplaneError) -> None:
+        """Refused by a limit or budget once Redis answered: a rejection, not a routed request
+        (the governor has recorded it already)."""
+        self.gone = True
+        self.deadline = 0.0
+        g = self.g
+        g.metrics.in_flight -= 1
+        status, body, extra = errors.render(exc)
+        g.metrics.reject(exc.code, status)
+        self.client.respond_done(head(status, JSON, len(body), extra) + body, True)
+
     def fail_client(self, exc: IronplaneError) -> None:
         status, body, extra = errors.render(exc)
         self._finish(status, head(status, JSON, len(body), extra) + body)
@@ -557,9 +579,7 @@ class Exchange:
     def _record(self, status: int) -> None:
         g = self.g
         now = g.loop.time()
-        tokens = self.prompt_tokens + self.completion_tokens
-        if tokens and g.state.settings.limits:
-            charge(now, tokens, self.key.limit, self.route.limit)
+        g.governor.finished(self, status, now)
         g.metrics.in_flight -= 1
         if self.hold is not None:  # the client left (or a bug ended it) while held
             self._end_hold(CANCELLED)

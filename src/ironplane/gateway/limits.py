@@ -90,3 +90,49 @@ def charge(now: float, tokens: int, first: Limit | None, second: Limit | None) -
     for limit in (first, second):
         if limit is not None and limit.tokens is not None:
             limit.tokens.debit(now, tokens)
+
+
+class LocalScope:
+    """One key's, team's or model's limits inside this worker: when there is no Redis, or
+    while it cannot be reached.
+
+    Its buckets and concurrency cap are ``1/share`` of the configured ones (``share``: the
+    workers of this gateway without Redis; the replicas sharing Redis while it is down), its
+    spend counts what this worker's requests cost in the current day and month. It outlives
+    configuration reloads (the governor keeps it by scope), so fill levels, requests in flight
+    and spend carry over.
+    """
+
+    __slots__ = ("cap", "held", "limit", "rpm", "share", "spent", "tpm")
+
+    def __init__(self) -> None:
+        self.limit: Limit | None = None
+        self.rpm: int | None = None
+        self.tpm: int | None = None
+        self.share = 0
+        self.cap = 0
+        """Concurrency allowed here; 0: none configured."""
+        self.held = 0
+        self.spent: dict[bytes, float] = {}
+        """Spend key (scope, day or month) -> USD."""
+
+    def configure(
+        self,
+        label: str,
+        rpm: int | None,
+        tpm: int | None,
+        concurrency: int | None,
+        share: int,
+        now: float,
+    ) -> None:
+        if (rpm, tpm, share) != (self.rpm, self.tpm, self.share) or self.limit is None:
+            old = self.limit
+            self.limit = Limit(label, rpm, tpm, share, now) if (rpm or tpm) else None
+            if old is not None and self.limit is not None:
+                self.limit.carry(old)
+            self.rpm, self.tpm = rpm, tpm
+        self.share = share
+        self.cap = max(1, concurrency // share) if concurrency else 0
+
+    def add_spend(self, key: bytes, amount: float) -> None:
+        self.spent[key] = self.spent.get(key, 0.0) + amount

@@ -7,6 +7,11 @@ prometheus-client.
 With ``--workers N`` the parent binds the port, forks N workers that each listen on it with
 SO_REUSEPORT (the kernel spreads connections), forwards SIGHUP and SIGTERM to them, restarts a
 worker that dies, and exits when they have all stopped.
+
+With a ``control_plane`` section one process fetches the snapshot for all workers
+(``source.py``): the parent between its other chores, or the single worker in a thread. It is
+fetched once before serving, so the first requests already see it when the control plane
+answers.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import time
 
 from ironplane.core.errors import ConfigError
 from ironplane.gateway import config as config_file
+from ironplane.gateway.snapshot import Store
+from ironplane.gateway.source import Source
 
 USAGE = """\
 ironplane gateway --config FILE [--host H] [--port P] [--workers N]
@@ -77,11 +84,21 @@ def main(argv: list[str]) -> int:
     from ironplane.gateway import worker
 
     if args.workers == 1:
+        store_dir = None
+        source = store = None
+        if loaded.config.control_plane is not None:
+            store_dir = tempfile.mkdtemp(prefix="ironplane-gateway-")
+            store = Store(store_dir)
+            source = Source(args.config, loaded, store)
+            source.refresh()
         try:
-            return worker.run(loaded, args.config, args.host, args.port)
+            return worker.run(loaded, args.config, args.host, args.port, store=store, source=source)
         except OSError as exc:
             print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
             return 1
+        finally:
+            if store_dir is not None:
+                shutil.rmtree(store_dir, ignore_errors=True)
     return _supervise(loaded, args.config, args.host, args.port, args.workers)
 
 
@@ -142,6 +159,11 @@ def _supervise(loaded: config_file.Loaded, path: str, host: str, port: int, work
     share = tempfile.mkdtemp(prefix="ironplane-gateway-")
     children: dict[int, int] = {}
     stopping = False
+    store = Store(share) if loaded.config.control_plane is not None else None
+    source = Source(path, loaded, store) if store is not None else None
+    if source is not None:
+        source.refresh()  # before the workers start: they begin with the snapshot
+    next_refresh = time.monotonic() + (source.interval if source else 0.0)
 
     def spawn(index: int) -> None:
         pid = os.fork()
@@ -166,6 +188,7 @@ def _supervise(loaded: config_file.Loaded, path: str, host: str, port: int, work
                     worker=index,
                     share_dir=share,
                     announce=False,
+                    store=store,
                 )
             finally:
                 os._exit(code)
@@ -199,6 +222,13 @@ def _supervise(loaded: config_file.Loaded, path: str, host: str, port: int, work
             except ChildProcessError:
                 break
             if pid == 0:
+                if source is not None and not stopping and time.monotonic() >= next_refresh:
+                    try:
+                        if source.refresh():
+                            forward(signal.SIGHUP, None)  # the workers reload with it now
+                    except Exception:  # a bug here must not stop the supervisor
+                        log.exception("control plane refresh failed")
+                    next_refresh = time.monotonic() + source.interval
                 time.sleep(0.2)
                 continue
             index = children.pop(pid, None)

@@ -29,7 +29,22 @@ Names (all prefixed ``ironplane_gateway_``):
     holds that ended: ``success`` (the target was reached), ``timeout`` (``cold_start`` ran
     out), ``cancelled`` (the client left).
 
-The gauges (``in_flight``, ``waiting_requests``) are summed over workers like the counters.
+``limit_backend{backend}``
+    workers deciding limits with ``redis`` or with their ``local`` buckets (1 per worker: the
+    sum over a gateway's workers; see ``governor.py``);
+``budget_refusals_total{scope}``
+    requests refused because a ``key``'s or ``team``'s budget is spent.
+
+In control-plane mode (``snapshot.py``, ``shipper.py``):
+
+``snapshot_age_seconds``, ``snapshot_stale``
+    seconds since the control plane last confirmed the snapshot (absent before it ever did),
+    and 1 while the gateway serves a snapshot that may be out of date (or has none yet);
+``usage_shipped_total``, ``usage_dropped_total``
+    request-log records accepted by the control plane, and dropped (buffer full, or refused).
+
+The gauges (``in_flight``, ``waiting_requests``) are summed over workers like the counters; the
+snapshot gauges are the same in every worker and are not.
 """
 
 from __future__ import annotations
@@ -99,6 +114,10 @@ class Snapshot(msgspec.Struct):
     in_flight: int = 0
     waiting: dict[str, int] = {}
     holds: dict[str, int] = {}
+    limit_backend: dict[str, int] = {}
+    budget_refusals: dict[str, int] = {}
+    usage_shipped: int = 0
+    usage_dropped: int = 0
 
 
 _SEP = "\x1f"
@@ -117,7 +136,14 @@ class Metrics:
         self.waiting: dict[str, int] = {}
         """Model -> requests held now for a starting target (see ``hold.py``)."""
         self.holds: dict[tuple[str, str], int] = {}
+        self.limit_backend = "local"
+        """Where this worker's limits are decided now: ``redis`` or ``local`` (governor.py)."""
+        self.budget_refusals: dict[str, int] = {}
         self.health: Callable[[], Iterator[tuple[str, str, bool]]] = lambda: iter(())
+        self.control_plane: Callable[[], tuple[float | None, bool] | None] = lambda: None
+        """(snapshot age in seconds or None, stale) in control-plane mode, else None."""
+        self.usage_shipped = 0
+        self.usage_dropped = 0
         self.share_dir = share_dir
         self.worker = worker
 
@@ -144,6 +170,9 @@ class Metrics:
 
     def reloaded(self, result: str) -> None:
         self.reloads[result] = self.reloads.get(result, 0) + 1
+
+    def budget_refused(self, scope: str) -> None:
+        self.budget_refusals[scope] = self.budget_refusals.get(scope, 0) + 1
 
     def hold_ended(self, model: str, result: str) -> None:
         label = (model, result)
@@ -173,6 +202,10 @@ class Metrics:
             in_flight=self.in_flight,
             waiting=dict(self.waiting),
             holds={j(k): v for k, v in self.holds.items()},
+            limit_backend={self.limit_backend: 1},
+            budget_refusals=dict(self.budget_refusals),
+            usage_shipped=self.usage_shipped,
+            usage_dropped=self.usage_dropped,
         )
 
     def publish(self) -> None:
@@ -223,11 +256,15 @@ class _Collector:
                 "reloads",
                 "waiting",
                 "holds",
+                "limit_backend",
+                "budget_refusals",
             ):
                 mine = getattr(merged, field)
                 for k, v in getattr(other, field).items():
                     _add(mine, k, v)
             merged.in_flight += other.in_flight
+            merged.usage_shipped += other.usage_shipped
+            merged.usage_dropped += other.usage_dropped
             for label, (statuses, hists, t_in, t_out) in other.series.items():
                 if label not in merged.series:
                     merged.series[label] = [statuses, hists, t_in, t_out]
@@ -287,6 +324,12 @@ def _families(snap: Snapshot, metrics: Metrics) -> Iterator[Metric]:
         ("fallbacks", "Requests passed to a fallback model.", ["model", "to"], snap.fallbacks),
         ("config_reloads", "Configuration reloads.", ["result"], snap.reloads),
         (
+            "budget_refusals",
+            "Requests refused because a key's or team's budget is spent.",
+            ["scope"],
+            snap.budget_refusals,
+        ),
+        (
             "cold_start_holds",
             "Holds for a starting target that ended, by result (success, timeout, cancelled).",
             ["model", "result"],
@@ -309,6 +352,14 @@ def _families(snap: Snapshot, metrics: Metrics) -> Iterator[Metric]:
     for model, n in sorted(snap.waiting.items()):
         waiting.add_metric([model], n)
     yield waiting
+    backend = GaugeMetricFamily(
+        PREFIX + "limit_backend",
+        "Workers deciding limits with Redis (shared) or locally (no Redis, or Redis away).",
+        labels=["backend"],
+    )
+    for name in ("local", "redis"):
+        backend.add_metric([name], snap.limit_backend.get(name, 0))
+    yield backend
     healthy = GaugeMetricFamily(
         PREFIX + "target_healthy",
         "1 while a target takes traffic, 0 while it cools down (this worker's view).",
@@ -317,3 +368,31 @@ def _families(snap: Snapshot, metrics: Metrics) -> Iterator[Metric]:
     for model, target, ok in metrics.health():
         healthy.add_metric([model, target], 1.0 if ok else 0.0)
     yield healthy
+    yield from _control_plane(snap, metrics)
+
+
+def _control_plane(snap: Snapshot, metrics: Metrics) -> Iterator[Metric]:
+    view = metrics.control_plane()
+    if view is None:
+        return
+    age, stale = view
+    if age is not None:
+        gauge = GaugeMetricFamily(
+            PREFIX + "snapshot_age_seconds",
+            "Seconds since the control plane last confirmed the snapshot serving now.",
+        )
+        gauge.add_metric([], age)
+        yield gauge
+    flag = GaugeMetricFamily(
+        PREFIX + "snapshot_stale",
+        "1 while the snapshot may be out of date (control plane unreachable, or none yet).",
+    )
+    flag.add_metric([], 1.0 if stale else 0.0)
+    yield flag
+    for name, doc, value in (
+        ("usage_shipped", "Request-log records the control plane took.", snap.usage_shipped),
+        ("usage_dropped", "Request-log records dropped (buffer full).", snap.usage_dropped),
+    ):
+        counter = CounterMetricFamily(PREFIX + name, doc)
+        counter.add_metric([], value)
+        yield counter

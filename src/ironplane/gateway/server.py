@@ -22,15 +22,15 @@ from ironplane.core.errors import (
     IronplaneError,
     NotFoundError,
     PayloadTooLargeError,
-    RateLimitedError,
     UnauthenticatedError,
 )
-from ironplane.gateway import errors
+from ironplane.gateway import errors, tokens
 from ironplane.gateway.clock import Wheel
 from ironplane.gateway.exchange import Exchange
-from ironplane.gateway.limits import admit
+from ironplane.gateway.governor import Governor
 from ironplane.gateway.metrics import Metrics
 from ironplane.gateway.responses import head
+from ironplane.gateway.snapshot import NoSnapshotError, Status, snapshot_age
 from ironplane.gateway.state import KeyState, State, digest
 from ironplane.gateway.targets import ENDPOINTS
 from ironplane.gateway.upstream import Pools
@@ -51,6 +51,10 @@ _JSON = b"application/json"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _MAX_HEAD = 64 * 1024
 """Longest URL, and most bytes of header names and values, a request may have."""
+_NO_SNAPSHOT = (
+    "the gateway has no snapshot from the control plane yet (models and keys come from it); "
+    "retry shortly, and see /healthz for why"
+)
 
 
 class Gateway:
@@ -70,11 +74,16 @@ class Gateway:
         self.draining = False
         self.started = loop.time()
         self.reload_error: str | None = None
+        self.governor = Governor(loop, metrics, state)
+        """Limits, budgets and the usage sink (``governor.py``)."""
+        self.control_plane: Status | None = None
+        """The snapshot fetcher's status (control-plane mode), as the worker last read it."""
 
     def swap(self, state: State) -> None:
         self.state = state
         self.metrics.enabled = state.settings.metrics
         _show_waiting(state, self.metrics)
+        self.governor.configure(state)
 
     def health_body(self) -> bytes:
         state = self.state
@@ -92,8 +101,23 @@ class Gateway:
                 "targets_cooling": sum(1 for _, _, ok in state.health(now) if not ok),
                 "in_flight": self.metrics.in_flight,
                 "uptime_s": round(now - self.started, 1),
+                **self._control_plane_health(),
             }
         )
+
+    def _control_plane_health(self) -> dict[str, object]:
+        status = self.control_plane
+        if status is None:
+            return {}
+        age = snapshot_age(status)
+        return {
+            "control_plane": {
+                "state": status.state,
+                "version": status.version,
+                "age_s": None if age is None else round(age, 1),
+                "error": status.error,
+            }
+        }
 
 
 def _show_waiting(state: State, metrics: Metrics) -> None:
@@ -332,8 +356,15 @@ class ClientConnection(asyncio.Protocol):
                 if not auth
                 else "the Authorization header must be `Bearer <key>`"
             )
-        key = state.keys.get(digest(auth[7:].strip()))
+        bearer = auth[7:].strip()
+        if state.tokens and bearer.startswith(b"ipt_"):
+            found = tokens.find(state.tokens, bearer)
+            if found is not None:
+                return found
+        key = state.keys.get(digest(bearer))
         if key is None:
+            if state.no_snapshot:
+                raise NoSnapshotError(_NO_SNAPSHOT)
             raise UnauthenticatedError("invalid API key")
         return key
 
@@ -352,6 +383,8 @@ class ClientConnection(asyncio.Protocol):
             raise InvalidError("the request body needs a `model`: the name of a model to use")
         route = state.routes.get(model)
         if route is None:
+            if state.no_snapshot:
+                raise NoSnapshotError(_NO_SNAPSHOT)
             raise errors.ModelNotFoundError(
                 f"model {model[:200]!r} does not exist; GET /v1/models lists the models this "
                 "key may use"
@@ -359,19 +392,17 @@ class ClientConnection(asyncio.Protocol):
         if not key.may_use(model):
             raise ForbiddenError(f"this key may not use model {model[:200]!r}")
         now = g.loop.time()
-        if state.settings.limits and (key.limit is not None or route.limit is not None):
-            admit(now, key.limit, route.limit)
         include_usage = bool(view.stream_options and view.stream_options.include_usage)
         ex = Exchange(g, self, route, key, endpoint, body, include_usage, now)
+        ready = g.governor.admit(ex, now)  # raises when refused now; False: Redis decides
         self.exchange = ex
         g.metrics.in_flight += 1
-        ex.attempt()
+        if ready:
+            ex.attempt()
 
     def _reject(self, exc: IronplaneError) -> None:
         status, body, extra = errors.render(exc)
-        reason = exc.code
-        if isinstance(exc, RateLimitedError):
-            reason = "rate_limited"
+        reason = exc.code  # rate_limited, budget_exceeded, ...
         self.g.metrics.reject(reason, status)
         self._answer(status, _JSON, body, extra)
 

@@ -13,12 +13,14 @@ import msgspec
 
 from ironplane.gateway.config import Loaded, Settings
 from ironplane.gateway.limits import Limit
+from ironplane.gateway.scopes import Scope, Scopes
 from ironplane.gateway.targets import Route, Upstream
+from ironplane.gateway.tokens import Token
 from ironplane.gateway.upstream import Pools
 
 
 class KeyState:
-    __slots__ = ("limit", "models", "models_body", "name")
+    __slots__ = ("checked", "limit", "models", "models_body", "name", "scopes", "team")
 
     def __init__(self, name: str, models: frozenset[str] | None, limit: Limit | None) -> None:
         self.name = name
@@ -26,6 +28,11 @@ class KeyState:
         """None: every model."""
         self.limit = limit
         self.models_body = b""
+        self.team: str | None = None
+        self.scopes: tuple[Scope, ...] = ()
+        """Its own scope and its team's: spend is counted in both (``scopes.py``)."""
+        self.checked: tuple[Scope, ...] = ()
+        """Those of ``scopes`` with a limit or a budget to check before each request."""
 
     def may_use(self, model: str) -> bool:
         return self.models is None or model in self.models
@@ -64,27 +71,32 @@ class State:
         self.cooldown = float(config.gateway.cooldown)
         upstreams = {p.name: Upstream(p, loaded.secrets.get(p.name)) for p in config.providers}
         self.routes: dict[str, Route] = {}
-        limits = config.gateway.limits
+        self.workers = workers
         for model in config.models:
             route = Route(model, upstreams)
             for target in route.targets:
                 target.pool = pools.get(target.upstream)
-            if limits and model.limits and (model.limits.rpm or model.limits.tpm):
-                route.limit = Limit(
-                    f"model {model.name!r}", model.limits.rpm, model.limits.tpm, workers, now
-                )
             self.routes[model.name] = route
+        # Limits and budgets of keys, teams and models: enforced by the worker's governor.
+        self.scopes = Scopes(config)
+        self.model_scopes = self.scopes.checked_models
         self.keys: dict[bytes, KeyState] = {}
+        self.tokens: dict[bytes, Token] = {}
+        """Ironplane tokens by their 16-hex id (``tokens.find``)."""
+        self.no_snapshot = config.control_plane is not None and loaded.snapshot is None
+        """Control-plane mode before the first snapshot: unknown keys and models get 503."""
         for key in config.keys:
-            limit = None
-            if limits and key.limits and (key.limits.rpm or key.limits.tpm):
-                limit = Limit(f"key {key.name!r}", key.limits.rpm, key.limits.tpm, workers, now)
             allowed = None if "*" in key.models else frozenset(key.models)
-            state = KeyState(key.name, allowed, limit)
+            state = KeyState(key.name, allowed, None)
             state.models_body = self._listing(state)
-            self.keys[bytes.fromhex(key.hash.removeprefix("sha256:"))] = state
+            hashed = bytes.fromhex(key.hash.removeprefix("sha256:"))
+            if key.token_id is not None:
+                self.tokens[key.token_id.encode()] = Token(hashed, key.expires_at, state)
+            else:
+                self.keys[hashed] = state
         self.anonymous = KeyState("-", None, None)
         self.anonymous.models_body = self._listing(self.anonymous)
+        self.scopes.attach((*self.keys.values(), *(t.key for t in self.tokens.values())))
         if previous is not None:
             self._carry(previous)
 
@@ -105,7 +117,8 @@ class State:
                 if match is not None:
                     target.carry(match)
         by_name = {k.name: k for k in old.keys.values()}
-        for key in self.keys.values():
+        by_name.update((t.key.name, t.key) for t in old.tokens.values() if t.key.limit is not None)
+        for key in (*self.keys.values(), *(t.key for t in self.tokens.values())):
             before_key = by_name.get(key.name)
             if key.limit is not None and before_key is not None and before_key.limit is not None:
                 key.limit.carry(before_key.limit)
