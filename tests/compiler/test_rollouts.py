@@ -121,13 +121,15 @@ def test_canary_without_istio_splits_by_pod_count(validated: Validate) -> None:
     assert "share of new pods" in warning.message
 
 
-def test_model_canary_has_no_routing_and_says_so(validated: Validate) -> None:
+def test_model_canary_is_split_by_the_gateway_between_two_services(validated: Validate) -> None:
     compiled = compile_with(MODEL + "rollout: {strategy: canary, steps: [{weight: 50}]}\n")
     objects = objects_of(compiled)
     validated(list(objects.values()))
     canary = objects["Rollout", "llm"]["spec"]["strategy"]["canary"]
-    assert "trafficRouting" not in canary and "stableService" not in canary
-    assert any("a Model has no exposed port" in m for m in messages(compiled))
+    # No Istio routing: the gateway weights <app> (stable pods only) against <app>-canary.
+    assert "trafficRouting" not in canary
+    assert (canary["stableService"], canary["canaryService"]) == ("llm", "llm-canary")
+    assert any("split by the AI gateway" in m for m in messages(compiled))
     # Gateway annotations register <app> in the AI gateway; the canary must not be a second
     # backend there.
     assert "annotations" in objects["Service", "llm"]["metadata"]
@@ -268,7 +270,7 @@ def test_model_canary_analysis_is_left_out() -> None:
     assert ("AnalysisTemplate", "llm") not in objects
     assert "analysis" not in objects["Rollout", "llm"]["spec"]["strategy"]["canary"]
     (warning,) = [w for w in compiled.warnings if w.path == ("rollout", "analysis")]
-    assert "no traffic routing" in warning.message and "left out" in warning.message
+    assert "no Istio traffic routing" in warning.message and "left out" in warning.message
 
 
 @pytest.mark.parametrize(

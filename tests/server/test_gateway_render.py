@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from ironplane.server.services.gateway import (
     ModelApp,
     TokenEntry,
     canary_weight,
+    claims,
     matches,
     render,
     served_model,
@@ -85,25 +87,24 @@ def test_a_canary_on_the_local_runtime_is_one_target() -> None:
     assert [(t.provider, t.weight) for t in config.models[0].targets] == [("model:prod/llama", 100)]
 
 
-def test_models_sharing_a_gateway_name_merge_into_one() -> None:
-    config = render(
-        [
-            app("prod", "llama", gateway={"name": "llama"}, rollout=CANARY),
-            app("dev", "llama-dev", gateway={"name": "llama"}),
-        ],
-        [],
-    )
+def test_a_gateway_name_belongs_to_the_oldest_app_claiming_it() -> None:
+    first, later = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)
+    prod = app("prod", "llama", gateway={"name": "llama"}, rollout=CANARY)
+    intruder = app("dev", "llama-dev", gateway={"name": "llama"})
+    apps = [replace(prod, created_at=first), replace(intruder, created_at=later)]
+    config = render(apps, [])
     [model] = config.models
+    # Another workspace deploying the same gateway name gets no share of the traffic.
     assert [(t.provider, t.weight) for t in model.targets] == [
-        ("model:dev/llama-dev", 100),
         ("model:prod/llama", 75),
         ("model:prod/llama-canary", 25),
     ]
-    assert [p.name for p in config.providers] == [
-        "model:dev/llama-dev",
-        "model:prod/llama",
-        "model:prod/llama-canary",
-    ]
+    served, left_out = claims(apps)
+    assert [m.app for m in served] == ["llama"]
+    assert [(m.app, holder.app) for m, holder in left_out] == [("llama-dev", "llama")]
+    # Whoever came first keeps it, whatever the workspace names.
+    apps = [replace(prod, created_at=later), replace(intruder, created_at=first)]
+    assert [t.provider for t in render(apps, []).models[0].targets] == ["model:dev/llama-dev"]
 
 
 def test_render_is_canonical_and_the_version_follows_the_content() -> None:

@@ -80,8 +80,8 @@ class RolloutAnalysis:
         strategy = rollout["spec"]["strategy"]
         if "canary" in strategy and "trafficRouting" not in strategy["canary"]:
             build.warn(
-                "the canary has no traffic routing (a Model has no exposed port), so no "
-                "request is known to reach the new version: the analysis is left out and the "
+                "the canary has no Istio traffic routing (a Model's is split by the AI "
+                "gateway), whose metrics the analysis reads: the analysis is left out and the "
                 "rollout goes by its steps alone",
                 path=PATH,
                 hint="use strategy: blue_green to have the new version analysed before promotion",

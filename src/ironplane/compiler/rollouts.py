@@ -8,10 +8,15 @@ rolls them changes. ``rolling`` keeps the Deployment.
   add-on): ``stableService`` ``<app>``, ``canaryService`` ``<app>-canary`` (emitted here, the same
   ports), ``trafficRouting.istio.virtualService`` naming the exposure feature's VirtualService and
   its routes; Argo Rollouts rewrites the routes' weights at each ``setWeight`` step.
-- **canary** without routing (a Model, which has no exposed port, or a cluster without istio):
-  Argo approximates each weight by the share of new pods among all pods. ``<app>-canary`` is still
-  emitted as the ``canaryService`` (Argo points it at the new pods only, to test them directly);
-  ``stableService`` is left out, so ``<app>`` keeps selecting every pod and callers get the mix.
+- **canary** of a Model: the AI gateway splits its traffic. ``stableService`` ``<app>`` (Argo
+  points it at the stable pods only) and ``canaryService`` ``<app>-canary`` (the new pods only);
+  the control plane's gateway snapshot sends each step's weight, as the agent reports it, to
+  ``<app>-canary`` and the rest to ``<app>``. Callers of the Service ``<app>`` directly get the
+  stable version. Argo sizes the new pods by the same weight.
+- **canary** of a Service on a cluster without istio: Argo approximates each weight by the share
+  of new pods among all pods. ``<app>-canary`` is still emitted as the ``canaryService`` (Argo
+  points it at the new pods only, to test them directly); ``stableService`` is left out, so
+  ``<app>`` keeps selecting every pod and callers get the mix.
 - **blue_green**: ``activeService`` ``<app>``, ``previewService`` ``<app>-preview`` (emitted
   here); promotion switches ``<app>`` to the new pods, automatically after
   ``auto_promote_after`` or, without it, on a manual promote.
@@ -157,14 +162,15 @@ def _canary(build: Build, deployment: Object, service: Object | None) -> dict[st
             "each step's weight by the share of new pods among all pods (coarse with few replicas)",
             ("rollout", "strategy"),
         )
-    else:
+    elif service is not None:
+        # A Model: the gateway splits by the step's weight between the two Services, so the
+        # stable one must select the stable pods only.
+        canary["stableService"] = app
         build.warn(
-            "a Model has no exposed port, so its canary has no traffic routing: Argo Rollouts "
-            "approximates each step's weight by the share of new pods among all pods (coarse with "
-            "few replicas)",
+            "a Model's canary traffic is split by the AI gateway (each step's weight goes to "
+            f"{canary_service(app)!r}); callers of the Service {app!r} directly reach the stable "
+            "version only",
             path=("rollout", "strategy"),
-            hint="the canary's pods also answer on the Service "
-            f"{canary_service(app)!r}, to test them directly",
         )
     # The Deployment's surge settings: GPU servers never surge (a new pod needs a spare GPU).
     rolling = deployment["spec"]["strategy"].get("rollingUpdate", {})

@@ -29,6 +29,7 @@ from ironplane.server.security.principals import TENANT, Target
 from ironplane.server.services import clusters as cl
 from ironplane.server.services.apply_checks import (
     check_collisions,
+    gateway_name_clashes,
     missing_secrets,
     placement_warnings,
     workspace_of,
@@ -251,6 +252,7 @@ async def apply(session: AsyncSession, caller: Caller, body: ApplyRequest) -> Ap
         bump(state.clusters[name])
     warnings = list(compiled.warnings) + await missing_secrets(session, docs, state)
     warnings += placement_warnings(docs, state)
+    warnings += await gateway_name_clashes(session, docs)
     return ApplyResult(
         dry_run=body.dry_run,
         changes=changes,

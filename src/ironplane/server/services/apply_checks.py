@@ -14,7 +14,7 @@ from ironplane.core.diagnostics import Diagnostic
 from ironplane.core.errors import InvalidError, SpecError
 from ironplane.server.db.tables import AppRow, AppVersionRow, SecretGroupRow, WorkspaceRow
 from ironplane.spec.fields import SecretRef, Weights
-from ironplane.spec.kinds import ClusterSpec, WorkspaceSpec
+from ironplane.spec.kinds import ClusterSpec, ModelSpec, WorkspaceSpec
 from ironplane.spec.loading import Document
 from ironplane.wire.manifests import identity
 
@@ -167,6 +167,36 @@ def placement_warnings(docs: Sequence[Document], state: _State) -> list[Diagnost
                         path=("topology",) if spec.topology else ("nodes",),
                         hint="ironplane plan -f FILE shows where it would go; Kueue keeps it "
                         "queued until it fits",
+                    )
+                )
+            )
+    return out
+
+
+async def gateway_name_clashes(session: AsyncSession, docs: Sequence[Document]) -> list[Diagnostic]:
+    """Warn when a Model's gateway name is already served by another app: a name belongs to the
+    app that claimed it first (``services.gateway.claims``), so this one is not reachable
+    through the gateway under it."""
+    from ironplane.server.services.gateway import claims, load_models
+
+    models = [d for d in docs if isinstance(d.spec, ModelSpec)]
+    if not models:
+        return []
+    served, _ = claims(await load_models(session))
+    holders = {m.spec.gateway_name: (m.workspace, m.app) for m in served}
+    out: list[Diagnostic] = []
+    for doc in models:
+        spec = doc.spec
+        assert isinstance(spec, ModelSpec)
+        holder = holders.get(spec.gateway_name)
+        if holder is not None and holder != (workspace_of(doc), spec.name):
+            out.append(
+                doc.problem(
+                    Diagnostic(
+                        f"gateway name {spec.gateway_name!r} is served by {holder[0]}/{holder[1]}; "
+                        "this Model is not reachable through the gateway under it",
+                        path=("gateway", "name"),
+                        hint="give it its own gateway.name",
                     )
                 )
             )

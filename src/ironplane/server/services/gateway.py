@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -67,6 +67,8 @@ class ModelApp:
     """Its cluster runs the local runtime: the engine listens on 127.0.0.1."""
     rollout: Mapping[str, Any] | None = None
     """The rollout part of the agent's last status report, if any."""
+    created_at: datetime | None = None
+    """When the app was first applied: the oldest app claiming a gateway name keeps it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,28 +123,46 @@ def _routes(m: ModelApp) -> tuple[list[GatewayProvider], list[GatewayTarget]]:
     ]
 
 
-def render(apps: Sequence[ModelApp], tokens: Sequence[TokenEntry]) -> GatewayConfig:
-    """The gateway's config for these Model apps and tokens, in a canonical order.
+def claims(apps: Sequence[ModelApp]) -> tuple[list[ModelApp], list[tuple[ModelApp, ModelApp]]]:
+    """The apps that serve their gateway name, and (app, holder) for each app left out because
+    an older app (first applied earlier, then by workspace and name) already serves the name.
 
-    Model apps that share a gateway name (in different workspaces) become one model whose targets
-    are all of theirs, each app weighted equally: the gateway rejects two models of one name, and
-    dropping one of them silently would be worse.
+    A gateway name belongs to one app: merging apps of several workspaces under one name would
+    let anyone who may deploy in one workspace take a share of another's traffic (and prompts).
     """
+    oldest = datetime.min.replace(tzinfo=UTC)
+    holders: dict[str, ModelApp] = {}
+    left_out: list[tuple[ModelApp, ModelApp]] = []
+    for m in sorted(apps, key=lambda m: (m.created_at or oldest, m.workspace, m.app)):
+        holder = holders.setdefault(m.spec.gateway_name, m)
+        if holder is not m:
+            left_out.append((m, holder))
+    return sorted(holders.values(), key=lambda m: m.spec.gateway_name), left_out
+
+
+def render(apps: Sequence[ModelApp], tokens: Sequence[TokenEntry]) -> GatewayConfig:
+    """The gateway's config for these Model apps and tokens, in a canonical order. Of the apps
+    sharing a gateway name only the oldest is served (``claims``); the others are logged."""
     providers: list[GatewayProvider] = []
-    grouped: dict[str, list[ModelApp]] = {}
-    for m in sorted(apps, key=lambda m: (m.workspace, m.app)):
-        grouped.setdefault(m.spec.gateway_name, []).append(m)
     models = []
-    for name in sorted(grouped):
-        targets: list[GatewayTarget] = []
-        cold = False
-        for m in grouped[name]:
-            ps, ts = _routes(m)
-            providers += ps
-            targets += ts
-            cold = cold or (m.spec.autoscaling is not None and m.spec.autoscaling.min == 0)
+    served, left_out = claims(apps)
+    for m, holder in left_out:
+        log.warning(
+            "gateway snapshot: %s/%s is not served: its gateway name %r belongs to %s/%s",
+            m.workspace,
+            m.app,
+            m.spec.gateway_name,
+            holder.workspace,
+            holder.app,
+        )
+    for m in served:
+        ps, targets = _routes(m)
+        providers += ps
+        cold = m.spec.autoscaling is not None and m.spec.autoscaling.min == 0
         models.append(
-            GatewayModel(name=name, targets=targets, cold_start=COLD_START if cold else None)
+            GatewayModel(
+                name=m.spec.gateway_name, targets=targets, cold_start=COLD_START if cold else None
+            )
         )
     keys = [
         GatewayKey(
@@ -183,6 +203,7 @@ async def load_models(session: AsyncSession) -> list[ModelApp]:
             ClusterRow.agent_runtime,
             AppVersionRow.spec,
             AppStatusRow.data,
+            AppRow.created_at,
         )
         .select_from(AppRow)
         .join(WorkspaceRow, WorkspaceRow.id == AppRow.workspace_id)
@@ -195,7 +216,7 @@ async def load_models(session: AsyncSession) -> list[ModelApp]:
         .where(AppRow.kind == "Model", AppRow.active_version.is_not(None))
     )
     out = []
-    for workspace, app, runtime, data, status_data in rows.all():
+    for workspace, app, runtime, data, status_data, created_at in rows.all():
         try:
             spec = spec_load(data)
         except ValidationError:
@@ -213,6 +234,7 @@ async def load_models(session: AsyncSession) -> list[ModelApp]:
                 spec=spec,
                 local=runtime == "local",
                 rollout=rollout if isinstance(rollout, dict) else None,
+                created_at=created_at,
             )
         )
     return out
