@@ -97,7 +97,11 @@ async def test_ingest_and_aggregate_by_key_model_and_team(server: Server) -> Non
     r = await admin.get("/gateway/replicas")
     assert r.status_code == 200
     [replica] = r.json()
-    assert (replica["gateway"], replica["accepted"], replica["dropped"]) == ("gw-a-1", 4, 0)
+    assert (replica["gateway"], replica["accepted"], replica["dropped"]) == (
+        "user:admin/gw-a-1",
+        4,
+        0,
+    )
 
 
 async def test_dropped_records_add_up_per_replica(server: Server) -> None:
@@ -111,7 +115,8 @@ async def test_dropped_records_add_up_per_replica(server: Server) -> None:
         x["gateway"]: (x["accepted"], x["dropped"])
         for x in (await admin.get("/gateway/replicas")).json()
     }
-    assert rows == {"gw-a-1": (2, 7), "gw-b-2": (0, 1)}
+    # The replica is named by the principal that posted, then by what it calls itself.
+    assert rows == {"user:admin/gw-a-1": (2, 7), "user:admin/gw-b-2": (0, 1)}
 
 
 async def test_batches_are_bounded_and_records_validated(server: Server) -> None:
@@ -121,16 +126,18 @@ async def test_batches_are_bounded_and_records_validated(server: Server) -> None
     r = await admin.post("/gateway/usage", json=batch([record()] * 5001))
     assert r.status_code == 422
     assert error_of(r)["diagnostics"][0]["path"] == ["body", "records"]
-    bad = {
-        "status": 99,
-        "latency_ms": -1,
-        "prompt_tokens": -5,
-        "cost": -0.5,
-        "key": "",
-        "at": 0,
-        "unknown": 1,
-    }
-    for field, value in bad.items():
+    bad = [
+        ("status", 99),
+        ("latency_ms", -1),
+        ("prompt_tokens", -5),
+        ("cost", -0.5),
+        # Sums must stay finite: one huge cost would turn a group's total into inf, then 0.
+        ("cost", 1e300),
+        ("key", ""),
+        ("at", 0),
+        ("unknown", 1),
+    ]
+    for field, value in bad:
         r = await admin.post("/gateway/usage", json=batch([record(), record(**{field: value})]))
         assert r.status_code == 422, (field, r.text)
         [diagnostic] = error_of(r)["diagnostics"]
@@ -139,6 +146,9 @@ async def test_batches_are_bounded_and_records_validated(server: Server) -> None
     r = await admin.post("/gateway/usage", json=batch([record(at=time.time() + 7200)]))
     assert r.status_code == 400
     assert "records[0].at" in error_of(r)["message"] and "clock" in error_of(r)["message"]
+    for gateway in ("gw\nforged log line", "-dash-first", "x" * 121):
+        r = await admin.post("/gateway/usage", json=batch([record()], gateway=gateway))
+        assert r.status_code == 422, gateway
     assert await stored(server) == 5000  # nothing of the refused batches
 
 
@@ -197,3 +207,9 @@ def test_parse_since() -> None:
     assert usage.parse_since(" 15m ") == timedelta(minutes=15)
     with pytest.raises(InvalidError, match="15m, 24h or 7d"):
         usage.parse_since("1w")
+
+
+@pytest.mark.parametrize("text", ["1000000000d", "99999999999h", "9" * 30 + "s"])
+def test_huge_windows_are_refused_not_crashed_on(text: str) -> None:
+    with pytest.raises(InvalidError, match="further back than"):
+        usage.parse_since(text)

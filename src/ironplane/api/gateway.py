@@ -71,7 +71,10 @@ class GatewaySnapshot(Response):
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
-Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Amount = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+ReplicaId = Annotated[
+    str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
 
 
 class UsageRecord(Request):
@@ -86,13 +89,13 @@ class UsageRecord(Request):
     latency_ms: Amount
     prompt_tokens: Count = 0
     completion_tokens: Count = 0
-    cost: Amount = 0.0
-    """USD; 0 when the model has no price."""
+    cost: float = Field(default=0.0, ge=0, le=1e6, allow_inf_nan=False)
+    """USD; 0 when the model has no price (at most 1e6 for one request: sums stay finite)."""
     stream: bool = False
 
 
 class UsageBatch(Request):
-    gateway: Text = Field(description="the replica that sends: hostname-pid")
+    gateway: ReplicaId = Field(description="the replica that sends: hostname-pid")
     dropped: Count = Field(default=0, description="records dropped since the last batch")
     records: list[UsageRecord] = Field(default=[], max_length=MAX_USAGE_RECORDS)
 

@@ -48,7 +48,7 @@ async def report_usage(
     body: UsageBatch, a: Access = Depends(allow(P.GATEWAY_SERVE))
 ) -> UsageAccepted:
     """A batch of request logs from one gateway replica (at most 5000 records)."""
-    return UsageAccepted(accepted=await usage.ingest(a.services, body))
+    return UsageAccepted(accepted=await usage.ingest(a.services, body, sender=a.caller.ref))
 
 
 @router.get("/gateway/usage")

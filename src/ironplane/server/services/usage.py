@@ -49,6 +49,11 @@ def parse_since(text: str) -> timedelta:
         hint = f" (add a unit: {text.strip()}h?)" if text.strip().isdigit() else ""
         raise InvalidError(f"since: {text[:40]!r} is not a duration{hint}; use {SINCE_HELP}")
     d, h, m, s = (int(g or 0) for g in match.groups())
+    if max(d, h, m, s) > 10**7:  # beyond any retention; timedelta would overflow further on
+        raise InvalidError(
+            f"since: {text[:40]!r} reaches further back than the {RETENTION.days} days of "
+            f"request logs kept; use {SINCE_HELP}"
+        )
     window = timedelta(days=d, hours=h, minutes=m, seconds=s)
     if window <= timedelta(0):
         raise InvalidError(f"since: {text!r} is an empty window; use {SINCE_HELP}")
@@ -94,9 +99,12 @@ def rows_of(batch: UsageBatch, now: datetime) -> list[dict[str, Any]]:
     return rows
 
 
-async def ingest(services: Services, batch: UsageBatch) -> int:
-    """Store a batch; return how many records were stored."""
+async def ingest(services: Services, batch: UsageBatch, *, sender: str) -> int:
+    """Store a batch; return how many records were stored. The replica is recorded as
+    ``<sender>/<its id>``: the principal that posted it (whose token holds gateway.serve, and is
+    trusted with the request logs as much as a gateway is), then what the replica calls itself."""
     now = utcnow()
+    batch = batch.model_copy(update={"gateway": f"{sender}/{batch.gateway}"[:200]})
     rows = rows_of(batch, now)
     db = services.db
     async with db.session() as s:
