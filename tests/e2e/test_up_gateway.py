@@ -117,3 +117,31 @@ async def test_a_local_model_answers_through_the_gateway_with_an_api_token(
         await api.aclose()
         await client.close()
         await stranger.close()
+
+
+async def test_a_taken_gateway_port_is_a_clear_error_and_a_revoked_token_is_replaced(
+    tmp_path: Path,
+) -> None:
+    import socket
+
+    from ironplane.core.errors import UnavailableError
+
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        with pytest.raises(UnavailableError, match=f"cannot listen on 127.0.0.1:{port}"):
+            async with running_up(tmp_path / "data", port):
+                pass
+    # The data directory's gateway token is revoked: the next start mints a live one.
+    async with running_up(tmp_path / "data", free_port()) as embedded:
+        token = (tmp_path / "data" / "gateway-token").read_text().strip()
+        api = httpx.AsyncClient(
+            base_url=embedded.url + "/api/v1",
+            headers={"Authorization": f"Bearer {embedded.admin_token}"},
+        )
+        token_id = token.removeprefix("ipt_").partition("_")[0]
+        assert (await api.delete(f"/tokens/{token_id}")).status_code == 200
+        await api.aclose()
+    async with running_up(tmp_path / "data", free_port()):
+        assert (tmp_path / "data" / "gateway-token").read_text().strip() != token

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import sys
 import time
 from pathlib import Path
@@ -39,12 +40,27 @@ async def gateway_token(client: AsyncClient, data_dir: Path) -> Path:
     if not any(b.role == ROLE and b.subject == ACCOUNT for b in bindings):
         await client.role_bindings.create(ROLE, subject_kind="service_account", subject=ACCOUNT)
     token_file = data_dir / "gateway-token"
-    if not token_file.exists() or not token_file.read_text().strip():
+    saved = token_file.read_text().strip() if token_file.exists() else ""
+    if not await _live(client, saved):
         created = await client.tokens.create(
             "ironplane-up-gateway", expires_in_days=None, service_account=ACCOUNT
         )
         write_private(token_file, created.secret + "\n")
     return token_file
+
+
+async def _live(client: AsyncClient, token: str) -> bool:
+    """Whether a saved token is still a live token of the gateway's account (it may have been
+    revoked, or the account deleted and made again)."""
+    parts = token.removeprefix("ipt_").partition("_")
+    if not token.startswith("ipt_") or not parts[2]:
+        return False
+    live = {
+        t.id
+        for t in await client.tokens.list(all=True)
+        if t.subject == f"service_account:{ACCOUNT}" and t.revoked_at is None
+    }
+    return parts[0] in live
 
 
 def gateway_config(url: str, token_file: Path) -> str:
@@ -56,6 +72,17 @@ def gateway_config(url: str, token_file: Path) -> str:
         "  refresh: 2s\n"
         "  usage_flush: 2s\n"
     )
+
+
+def _port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UnavailableError(
+                f"the gateway cannot listen on {host}:{port} ({exc.strerror}): choose another "
+                "--gateway-port, or --no-gateway"
+            ) from None
 
 
 class GatewayProcess:
@@ -70,6 +97,7 @@ class GatewayProcess:
         return f"http://{self.host}:{self.port}"
 
     async def start(self, *, timeout_s: float = 30.0) -> None:
+        _port_free(self.host, self.port)
         with self.log.open("ab") as out:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -95,8 +123,11 @@ class GatewayProcess:
                         f"the gateway exited with code {self.process.returncode} at start; "
                         f"see {self.log} (is port {self.port} taken? choose --gateway-port)"
                     )
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(self.url + "/healthz")).status_code < 500:
+                with contextlib.suppress(httpx.HTTPError, ValueError):
+                    answer = await client.get(self.url + "/healthz")
+                    # Ours: a gateway's health document, from a child that is still running.
+                    ours = answer.status_code == 200 and "control_plane" in answer.json()
+                    if ours and self.process.returncode is None:
                         return
                 if time.monotonic() > deadline:
                     await self.stop()
