@@ -98,15 +98,19 @@ def base_config(upstream_url: str, **models: Any) -> dict[str, Any]:
 
 @contextmanager
 def running_gateway(
-    data: dict[str, Any], tmp_path: Path, environ: dict[str, str] | None = None
+    data: dict[str, Any], tmp_path: Path, environ: dict[str, str] | None = None, workers: int = 1
 ) -> Iterator[Handle]:
+    """The gateway on a thread of its own; ``workers``: the count this worker believes it is
+    one of (its limits' share), without starting the others."""
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump(data))
     loaded = config_file.load(path, environ)
     loop = uvloop.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    running = asyncio.run_coroutine_threadsafe(serve(loaded, path, "127.0.0.1", 0), loop).result(5)
+    running = asyncio.run_coroutine_threadsafe(
+        serve(loaded, path, "127.0.0.1", 0, workers=workers), loop
+    ).result(5)
     handle = Handle(f"http://127.0.0.1:{running.port}", running, loop, path)
     try:
         yield handle

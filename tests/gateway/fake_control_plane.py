@@ -69,6 +69,11 @@ class FakeControlPlane:
         self.snapshot_status = 200
         self.usage_status = 202
         self.usage_delay = 0.0
+        self.usage_statuses: list[int] = []
+        """Statuses for the next usage POSTs, in order (then ``usage_status``)."""
+        self.usage_posts = 0
+        """Usage POSTs received (counted before ``usage_delay``)."""
+        self.usage_in_progress = 0
         self.batches: list[dict[str, Any]] = []
         self.snapshot_gets: list[str | None] = []
         """The If-None-Match of every snapshot request."""
@@ -150,15 +155,24 @@ class FakeControlPlane:
                     return
                 if not self._authorized():
                     return
-                if fake.usage_delay:
-                    time.sleep(fake.usage_delay)
-                if fake.usage_status != 202:
-                    self._send(fake.usage_status, b'{"error": {"code": "unavailable"}}')
-                    return
-                batch = json.loads(body)
                 with fake.lock:
-                    fake.batches.append(batch)
-                self._send(202, json.dumps({"accepted": len(batch["records"])}).encode())
+                    fake.usage_posts += 1
+                    fake.usage_in_progress += 1
+                    status = fake.usage_statuses.pop(0) if fake.usage_statuses else None
+                try:
+                    if fake.usage_delay:
+                        time.sleep(fake.usage_delay)
+                    status = status or fake.usage_status
+                    if status != 202:
+                        self._send(status, b'{"error": {"code": "unavailable"}}')
+                        return
+                    batch = json.loads(body)
+                    with fake.lock:
+                        fake.batches.append(batch)
+                    self._send(202, json.dumps({"accepted": len(batch["records"])}).encode())
+                finally:
+                    with fake.lock:
+                        fake.usage_in_progress -= 1
 
         ThreadingHTTPServer.allow_reuse_address = True
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)

@@ -3,7 +3,11 @@
 It speaks the real wire format (JSON, SSE chunks, usage, OpenAI error bodies) and misbehaves on
 demand. The upstream model name picks the behaviour::
 
-    ok (or anything else)   answers; streams 5 chunks (+ a usage chunk when asked) and [DONE]
+    ok (or anything else)   answers; streams 5 chunks and [DONE]; asked for usage
+                            (``stream_options.include_usage``), as OpenAI does: a usage chunk
+                            (``choices: []``) before [DONE] and ``"usage": null`` in the others
+    splitusage              streams like ok, the usage chunk cut in two writes (two reads)
+    nousage                 streams like ok, never with usage (ignores stream_options)
     slow-<ms>               waits before answering
     hang                    never answers
     reset                   drops the connection before answering (RST)
@@ -181,15 +185,20 @@ class MockUpstream:
         def chunk(data: bytes) -> None:
             writer.write(b"%x\r\n%s\r\n" % (len(data), data))
 
+        include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
+        include_usage = include_usage and model != "nousage"
+
         def event(content: str | None, finish: str | None = None) -> bytes:
             delta = {"content": content} if content is not None else {}
-            payload = {
+            payload: dict[str, Any] = {
                 "id": "chatcmpl-1",
                 "object": "chat.completion.chunk",
                 "created": 1,
                 "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
             }
+            if include_usage:
+                payload["usage"] = None
             return b"data: " + json.dumps(payload).encode() + b"\n\n"
 
         count = {"break": 2, "stall": 1}.get(model, 5)
@@ -211,7 +220,7 @@ class MockUpstream:
         if model == "stall":
             await asyncio.sleep(3600)
         chunk(event(None, "stop"))
-        if (req.get("stream_options") or {}).get("include_usage"):
+        if include_usage:
             usage = {
                 "id": "chatcmpl-1",
                 "object": "chat.completion.chunk",
@@ -224,7 +233,13 @@ class MockUpstream:
                     "total_tokens": 5 + count,
                 },
             }
-            chunk(b"data: " + json.dumps(usage).encode() + b"\n\n")
+            data = b"data: " + json.dumps(usage).encode() + b"\n\n"
+            if model == "splitusage":
+                chunk(data[:40])
+                await writer.drain()
+                await asyncio.sleep(0.05)
+                data = data[40:]
+            chunk(data)
         chunk(b"data: [DONE]\n\n")
         writer.write(b"0\r\n\r\n")
         await writer.drain()

@@ -113,3 +113,18 @@ def test_stream_cut_short_ends_with_an_error(claude: tuple[Handle, AnthropicMock
     stream = gw.client().chat.completions.create(model="claude", messages=MESSAGES, stream=True)
     with pytest.raises(openai.APIError):
         list(stream)
+
+
+def test_a_stream_without_include_usage_still_counts_its_tokens(
+    claude: tuple[Handle, AnthropicMock],
+) -> None:
+    gw, mock = claude
+    mock.reply_text = "One two three"
+    chunks = list(
+        gw.client().chat.completions.create(model="claude", messages=MESSAGES, stream=True)
+    )
+    assert all(c.usage is None and c.choices for c in chunks)  # none asked for
+    series = gw.call(lambda: gw.running.gateway.metrics.of("claude", "anthropic/claude-x", "alice"))
+    # From message_start and message_delta: prompt tokens and the answer's 3 words + 1.
+    assert (series.tokens_in, series.tokens_out) == (mock.input_tokens, 4)
+    assert "stream_options" not in mock.requests[-1][1]  # the Messages API has no such field

@@ -211,4 +211,25 @@ def test_slots_of_a_replica_that_died_expire(
         # ... one whose replica stopped refreshing it (its expiry passed) does not.
         redis_cmd(SHARED[1], "ZADD", zset, str(now - 1), "other-replica:1")
         client.chat.completions.create(model="gpt", messages=MESSAGES)
-        assert redis_cmd(SHARED[1], "ZCARD", zset) == 0
+        # (released with the next call after the answer went out: it may land a moment later)
+        wait_for(lambda: redis_cmd(SHARED[1], "ZCARD", zset) == 0)
+
+
+def test_a_fallback_is_priced_at_its_own_price(upstream: MockUpstream, tmp_path: Path) -> None:
+    cfg = _config(
+        upstream,
+        None,
+        gpt={"targets": [{"provider": "mock", "model": "status-500"}], "retries": 0},
+        cheap={"targets": [{"provider": "mock", "model": "ok"}]},
+    )
+    cfg["models"][0]["fallbacks"] = ["cheap"]
+    cfg["prices"] = {
+        "gpt": {"input": 100.0, "output": 300.0},
+        "cheap": {"input": 1.0, "output": 3.0},
+    }
+    with running_gateway(cfg, tmp_path) as gw:
+        records = _records(gw)
+        assert _stream(gw) == "tok0 tok1 tok2 tok3 tok4 "  # answered by the fallback
+        (record,) = records
+        assert (record.model, record.target) == ("gpt", "mock/ok")  # asked for gpt
+        assert record.cost == pytest.approx(STREAM_COST)  # at cheap's price

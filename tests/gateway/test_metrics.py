@@ -48,10 +48,10 @@ def test_requests_latency_tokens_and_rejections(upstream: MockUpstream, tmp_path
     assert s[("ironplane_gateway_overhead_seconds_count", series)] == 2
     assert s[("ironplane_gateway_upstream_duration_seconds_count", series)] == 2
     assert s[("ironplane_gateway_time_to_first_token_seconds_count", series)] == 1
-    # 5 in and 7 out from the JSON answer's usage; the stream carried no usage, so its output
-    # is estimated from its events: 5 content chunks (7 events less the finish and [DONE]).
+    # 5 in and 7 out from the JSON answer's usage; 5 and 5 from the stream's, which the gateway
+    # asked the upstream for (the client did not).
     tokens = {k[1][0][1]: v for k, v in s.items() if k[0] == "ironplane_gateway_tokens_total"}
-    assert tokens == {"in": 5, "out": 7 + 5}
+    assert tokens == {"in": 5 + 5, "out": 7 + 5}
     assert (
         s[("ironplane_gateway_rejected_total", (("reason", "model_not_found"), ("status", "404")))]
         == 1

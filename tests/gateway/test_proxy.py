@@ -140,3 +140,24 @@ def test_health(upstream: MockUpstream, tmp_path: Path) -> None:
         assert health["models"] == 1
         assert health["config"]["reload_error"] is None
         assert json.dumps(health).find(KEY) == -1
+
+
+@pytest.mark.parametrize(("api_version", "asked"), [("2024-06-01", False), ("2024-10-21", True)])
+def test_azure_is_asked_for_stream_usage_only_from_the_version_that_takes_it(
+    upstream: MockUpstream, tmp_path: Path, api_version: str, asked: bool
+) -> None:
+    cfg = base_config(upstream.url, gpt={"targets": [{"provider": "az", "model": "ok"}]})
+    cfg["providers"].append(
+        {
+            "name": "az",
+            "kind": "azure",
+            "base_url": upstream.url.removesuffix("/v1"),
+            "api_version": api_version,
+            "api_key": {"env": "AZ_KEY"},
+        }
+    )
+    with running_gateway(cfg, tmp_path, environ={"AZ_KEY": "k"}) as gw:
+        stream = gw.client().chat.completions.create(model="gpt", messages=MESSAGES, stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        # Older Azure API versions answer 400 to stream_options: it is not sent to them.
+        assert ("stream_options" in upstream.requests[-1].json) is asked

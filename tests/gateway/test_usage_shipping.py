@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +151,53 @@ def test_shutdown_ships_what_is_left(
             gw.client(alice.bearer).chat.completions.create(model="llama", messages=CHAT)
         assert fake.records() == []
     assert len(fake.records()) == 3
+
+
+def test_a_post_in_flight_at_shutdown_is_awaited_and_not_sent_twice(
+    upstream: MockUpstream, fake: FakeControlPlane, tmp_path: Path
+) -> None:
+    alice = mint("user:alice")
+    fake.set(**model_config("llama", upstream.url), keys=[alice.entry])
+    fake.usage_delay = 0.5  # answers (202) well within the shutdown's 2 s
+    section = cp_section(fake, tmp_path, usage_batch=1)
+    with cp_gateway({"control_plane": section}, tmp_path) as (gw, _):
+        gw.client(alice.bearer).chat.completions.create(model="llama", messages=CHAT)
+        wait_for(lambda: fake.usage_posts == 1)
+    wait_for(lambda: fake.usage_in_progress == 0)
+    assert fake.usage_posts == 1
+    assert len(fake.records()) == 1
+
+
+def test_a_post_in_flight_that_fails_at_shutdown_is_sent_again(
+    upstream: MockUpstream, fake: FakeControlPlane, tmp_path: Path
+) -> None:
+    alice = mint("user:alice")
+    fake.set(**model_config("llama", upstream.url), keys=[alice.entry])
+    fake.usage_delay = 0.3
+    fake.usage_statuses = [503]  # the POST in flight fails; the next one is taken
+    section = cp_section(fake, tmp_path, usage_batch=1)
+    with cp_gateway({"control_plane": section}, tmp_path) as (gw, _):
+        gw.client(alice.bearer).chat.completions.create(model="llama", messages=CHAT)
+        wait_for(lambda: fake.usage_posts == 1)
+    wait_for(lambda: fake.usage_in_progress == 0)
+    assert fake.usage_posts == 2
+    assert [r["model"] for r in fake.records()] == ["llama"]
+
+
+def test_a_post_unanswered_by_the_shutdown_deadline_is_not_sent_again(
+    upstream: MockUpstream, fake: FakeControlPlane, tmp_path: Path
+) -> None:
+    alice = mint("user:alice")
+    fake.set(**model_config("llama", upstream.url), keys=[alice.entry])
+    fake.usage_delay = 3.0  # longer than the shutdown's 2 s
+    section = cp_section(fake, tmp_path, usage_batch=1)
+    with cp_gateway({"control_plane": section}, tmp_path) as (gw, _):
+        gw.client(alice.bearer).chat.completions.create(model="llama", messages=CHAT)
+        wait_for(lambda: fake.usage_posts == 1)
+    # The POST carries on in a daemon thread (it cannot hold the process's exit) ...
+    posting = [t for t in threading.enumerate() if t.name == "usage-post"]
+    assert posting and all(t.daemon for t in posting)
+    wait_for(lambda: fake.usage_in_progress == 0)
+    # ... and its records were not sent a second time: the control plane got them once.
+    assert fake.usage_posts == 1
+    assert len(fake.records()) == 1

@@ -1,8 +1,9 @@
 """Prices, the cost of a request, and the UTC day and month that spend is counted in.
 
 Cost is ``prompt_tokens * input + completion_tokens * output`` with prices in USD per million
-tokens, looked up by the gateway model name the client asked for (``*``: every other model; no
-price: the request costs 0). Spend is kept per key and per team for the current UTC day and
+tokens, looked up by the gateway model whose route answered — a fallback's own name when a
+fallback answered, since its tokens are what was paid for (``*``: every other model; no price:
+the request costs 0). Spend is kept per key and per team for the current UTC day and
 month: in Redis when the gateway has it (it then survives restarts and is shared by replicas),
 else in the worker's memory. A request is refused before it goes upstream once its key's or
 team's spend has reached a budget; the request that crosses a budget is not cut short, so spend

@@ -21,6 +21,7 @@ import yaml
 
 from ironplane.core.diagnostics import Diagnostic, closest
 from ironplane.core.errors import ConfigError
+from ironplane.gateway import redact
 from ironplane.yamlsource import SourceMap, read_documents
 
 KEY_HASH_PREFIX = "sha256:"
@@ -203,6 +204,11 @@ class ControlPlane(_Strict):
     usage_buffer: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 10_000
     """Records a worker keeps while the control plane cannot take them; then the oldest go."""
     usage_flush: Seconds = Seconds(2)
+    max_stale: Seconds | None = None
+    """How long the gateway may go without reaching the control plane (a refresh that got its
+    snapshot or a 304) before it refuses the control plane's keys: a token revoked there stays
+    usable at most this long. Unset: keep serving the last snapshot however old (file keys
+    always work)."""
 
 
 class Config(_Strict, kw_only=True):
@@ -232,6 +238,9 @@ class Loaded(msgspec.Struct, frozen=True):
     """The resolved ``control_plane.token``. Never logged."""
     snapshot: str | None = None
     """The version of the control plane's snapshot merged in (``snapshot.py``), if any."""
+    file_keys: int | None = None
+    """With a snapshot merged in: ``config.keys[:file_keys]`` are the file's, the rest the
+    control plane's (refused once it is out of reach longer than ``max_stale``)."""
 
 
 def hash_key(key: str) -> str:
@@ -259,6 +268,16 @@ def _msgspec_problem(
         field = unknown.group(1)
         allowed = _fields_at(path)
         hint = closest(field, allowed) if allowed else None
+        if sorted(allowed) == ["env", "file"]:
+            # Where a secret is referred to, a stray key may be the secret itself (`{sk-...}`).
+            return where.locate(
+                Diagnostic(
+                    "unknown field (not shown: it may be a secret)",
+                    path=path,
+                    allowed="env (a variable name) or file (a path)",
+                    hint="never write a secret into the file: `{env: VAR}` or `{file: PATH}`",
+                ),
+            )
         return where.locate(
             Diagnostic(
                 f"unknown field {field!r}",
@@ -494,7 +513,7 @@ def _check(config: Config) -> list[Diagnostic]:
         ):
             out.append(
                 Diagnostic(
-                    f"{p.base_url!r} is not an http(s) base URL",
+                    f"{redact.url(p.base_url)!r} is not an http(s) base URL",
                     path=("providers", i, "base_url"),
                     hint="e.g. http://vllm.models:8000/v1 or https://api.openai.com/v1",
                 )
@@ -534,10 +553,12 @@ def _check(config: Config) -> list[Diagnostic]:
                 or not name.strip()
                 or not (name + value).isascii()
             ):
+                shown = name.partition(":")[0] + (":" + redact.MASK if ":" in name else "")
                 out.append(
                     Diagnostic(
-                        f"header {name!r} is not a valid header name and value",
-                        path=("providers", i, "headers", name),
+                        f"header {shown!r} is not a valid header name and value (the value "
+                        "is not shown)",
+                        path=("providers", i, "headers", shown),
                     )
                 )
     for i, m in enumerate(config.models):
@@ -658,6 +679,18 @@ def _check(config: Config) -> list[Diagnostic]:
 def _check_control_plane(cp: ControlPlane | None) -> list[Diagnostic]:
     if cp is None:
         return []
+    out = []
+    if cp.max_stale is not None and cp.max_stale < 2 * cp.refresh:
+        out.append(
+            Diagnostic(
+                f"max_stale of {cp.max_stale:g}s is shorter than two refreshes "
+                f"({cp.refresh:g}s each): one slow refresh would refuse every token",
+                path=("control_plane", "max_stale"),
+                allowed=f"a duration of at least {2 * cp.refresh:g}s",
+                hint="e.g. 5m: how long a token revoked on the control plane may keep working "
+                "while the gateway cannot reach it",
+            )
+        )
     url = urlsplit(cp.url)
     try:
         port_ok = url.port is None or url.port > 0
@@ -665,15 +698,15 @@ def _check_control_plane(cp: ControlPlane | None) -> list[Diagnostic]:
         port_ok = False
     if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
         port_ok = False
-    if port_ok:
-        return []
-    return [
-        Diagnostic(
-            f"{cp.url!r} is not the control plane's http(s) URL",
-            path=("control_plane", "url"),
-            hint="e.g. http://127.0.0.1:8080 or https://ironplane.example.com",
+    if not port_ok:
+        out.append(
+            Diagnostic(
+                f"{redact.url(cp.url)!r} is not the control plane's http(s) URL",
+                path=("control_plane", "url"),
+                hint="e.g. http://127.0.0.1:8080 or https://ironplane.example.com",
+            )
         )
-    ]
+    return out
 
 
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9._:/@+{}-]{0,64}$")
@@ -727,7 +760,7 @@ def _check_redis(redis: RedisSettings) -> list[Diagnostic]:
     ):
         out.append(
             Diagnostic(
-                f"{redis.url!r} is not a Redis URL",
+                f"{redact.url(redis.url)!r} is not a Redis URL",
                 path=("redis", "url"),
                 allowed="redis://[user:password@]host[:port][/db] or rediss://... (TLS)",
                 hint="e.g. redis://127.0.0.1:6379/0",

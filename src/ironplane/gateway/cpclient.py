@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ironplane.core.errors import UnavailableError
+from ironplane.gateway import redact
 
 MAX_ANSWER_BYTES = 64 << 20
 """Largest answer read: a snapshot of ~200k keys; anything beyond is refused, not buffered."""
@@ -44,7 +45,11 @@ def call(
     timeout: float = 5.0,
     max_bytes: int = MAX_ANSWER_BYTES,
 ) -> Answer:
-    """One request on a fresh connection (closed after); raises ControlPlaneUnreachable."""
+    """One request on a fresh connection (closed after); raises ControlPlaneUnreachable.
+
+    Its messages reach /healthz: they quote ``base_url`` without its user-info
+    (``redact.url``).
+    """
     url = urlsplit(base_url)
     prefix = url.path.rstrip("/")
     conn: http.client.HTTPConnection
@@ -56,7 +61,9 @@ def call(
         else:
             conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=timeout)
     except ValueError as exc:  # a port that is not a number; the config check refuses it first
-        raise ControlPlaneUnreachable(f"bad control plane URL {base_url!r}: {exc}") from None
+        raise ControlPlaneUnreachable(
+            f"bad control plane URL {redact.url(base_url)!r}: {exc}"
+        ) from None
     sent = {"authorization": f"Bearer {token}", "user-agent": "ironplane-gateway"}
     if body is not None:
         sent["content-type"] = "application/json"
@@ -75,7 +82,7 @@ def call(
     except (OSError, http.client.HTTPException) as exc:
         reason = str(exc) or type(exc).__name__
         raise ControlPlaneUnreachable(
-            f"cannot reach the control plane at {base_url}: {reason}"
+            f"cannot reach the control plane at {redact.url(base_url)}: {reason}"
         ) from None
     finally:
         conn.close()

@@ -20,7 +20,15 @@ from ironplane.gateway import errors
 from ironplane.gateway.hold import CANCELLED, STARTING_STATUSES, SUCCESS, TIMEOUT, Hold, wait
 from ironplane.gateway.providers import anthropic
 from ironplane.gateway.responses import END, JSON, STREAM_HEAD, STREAM_HEAD_10, head
-from ironplane.gateway.targets import CHAT, Route, TargetState, rewrite_model
+from ironplane.gateway.stream_usage import (
+    USAGE_MARK,
+    ask_for_usage,
+    complete_events,
+    counts,
+    take_usage,
+    usage_of,
+)
+from ironplane.gateway.targets import CHAT, EMBEDDINGS, Route, TargetState, rewrite_model
 from ironplane.gateway.upstream import Connection
 
 if TYPE_CHECKING:
@@ -30,20 +38,9 @@ if TYPE_CHECKING:
     from ironplane.gateway.state import KeyState
 
 
-class _Usage(msgspec.Struct):
-    prompt_tokens: int | float | None = 0
-    completion_tokens: int | float | None = 0
-
-
-class _WithUsage(msgspec.Struct):
-    usage: _Usage | None = None
-
-
-_usage = msgspec.json.Decoder(_WithUsage).decode
-
-
 class Exchange:
     __slots__ = (
+        "ask_usage",
         "attempts",
         "body",
         "client",
@@ -80,6 +77,7 @@ class Exchange:
         "t_attempt",
         "t_first",
         "t_sent",
+        "tail",
         "target",
         "ticket",
         "translator",
@@ -98,6 +96,7 @@ class Exchange:
         body: bytes,
         include_usage: bool,
         t0: float,
+        stream: bool = False,
     ) -> None:
         self.g = g
         self.client = client
@@ -107,6 +106,10 @@ class Exchange:
         self.endpoint = endpoint
         self.body = body
         self.include_usage = include_usage
+        self.ask_usage = stream and not include_usage and endpoint != EMBEDDINGS
+        """The client streams without asking for usage: OpenAI-style targets are asked for it
+        (budgets and ``tpm`` need it) and the usage chunk is kept from the client
+        (``stream_usage.py``)."""
         self.t0 = t0
         self.gone = False
         self.attempts = 0
@@ -148,6 +151,8 @@ class Exchange:
         self.out: list[bytes] = []
         self.payload = b""
         self.reused = False
+        self.tail = b""
+        """The unfinished last event of a stream whose usage chunk is stripped."""
 
     # -- attempts ------------------------------------------------------------------------------
 
@@ -191,6 +196,8 @@ class Exchange:
                 self.translator = (
                     anthropic.ChatStream(self.requested, self.include_usage) if stream else None
                 )
+            elif self.ask_usage and target.upstream.stream_usage:
+                body = ask_for_usage(body, target.model if target.rewrite else None)
             elif target.rewrite:
                 body = rewrite_model(body, target.model)
         except InvalidError as exc:
@@ -323,9 +330,17 @@ class Exchange:
             if not data:
                 return
         else:
+            if self.ask_usage:
+                if self.tail:
+                    data = self.tail + data
+                data, self.tail = complete_events(data)
+                if not data:
+                    return
             self.events += data.count(b"data:")
-            if b'"usage"' in data:
-                self._stream_usage(data)
+            if USAGE_MARK in data:
+                data = self._stream_usage(data)
+                if not data:
+                    return
             if b"data: [DONE]" in data:
                 self.done_seen = True
         self._send_frame(data)
@@ -352,16 +367,12 @@ class Exchange:
             return data
         return (b"%x\r\n%s\r\n" % (len(data), data) if data else b"") + END
 
-    def _stream_usage(self, data: bytes) -> None:
-        for line in data.split(b"\n"):
-            if b'"usage"' in line and line.startswith(b"data:"):
-                try:
-                    usage = _usage(line[5:]).usage
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    continue
-                if usage is not None:
-                    self.prompt_tokens = int(usage.prompt_tokens or 0)
-                    self.completion_tokens = int(usage.completion_tokens or 0)
+    def _stream_usage(self, data: bytes) -> bytes:
+        """Take the usage from a read; the read without the usage chunk the gateway asked for."""
+        data, found = take_usage(data, self.ask_usage)
+        if found is not None:
+            self.prompt_tokens, self.completion_tokens = found
+        return data
 
     def on_done(self) -> None:
         self.up = None
@@ -370,6 +381,12 @@ class Exchange:
         if self.streaming:
             if self.out:
                 self.on_flush()
+            if self.tail:  # a stream that ended without ending its last event
+                rest, self.tail = self.tail, b""
+                if USAGE_MARK in rest:
+                    rest = self._stream_usage(rest)
+                if rest:
+                    self._send_frame(rest)
             tail = b""
             if self.translator is not None:
                 tail = self.translator.finish()
@@ -440,12 +457,11 @@ class Exchange:
     def _usage_of(self, body: bytes) -> None:
         """Token counts from a JSON answer; a body that is JSON but odd just has none."""
         try:
-            usage = _usage(body).usage
+            usage = usage_of(body).usage
         except msgspec.ValidationError:
             return
         if usage is not None:
-            self.prompt_tokens = int(usage.prompt_tokens or 0)
-            self.completion_tokens = int(usage.completion_tokens or 0)
+            self.prompt_tokens, self.completion_tokens = counts(usage)
 
     def _succeeded(self) -> None:
         target = self.target

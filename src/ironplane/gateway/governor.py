@@ -8,12 +8,17 @@ scopes of its key, the key's team and its model (``scopes.py``):
   tick's one script call (``redis_limits.py``) and the request starts when the answer comes;
 - otherwise it is decided at once against this worker's own buckets (``limits.LocalScope``),
   each ``1/share`` of the configured limit: ``share`` is the number of workers of this gateway
-  without Redis, and the number of replicas sharing Redis while Redis is unreachable.
+  without Redis; while Redis is unreachable, the number of workers of every replica sharing it
+  (``redis.replicas`` times this gateway's workers when set, else the workers whose heartbeats
+  Redis last showed, else — Redis never reached — this gateway's workers alone).
 
 When the request ends (:meth:`Governor.finished`, from the exchange's last callback, whatever
 the ending: answer, error, client gone) its concurrency slot is released, its tokens are taken
-from the token buckets, its cost is added to its key's and team's spend, and a
-:class:`~ironplane.gateway.usage.UsageRecord` goes to ``sink`` when one is plugged in.
+from the token buckets, its cost (at the price of the model whose route answered: a fallback's
+own) is added to its key's and team's spend, and a
+:class:`~ironplane.gateway.usage.UsageRecord` goes to ``sink`` when one is plugged in. With
+``redis`` configured, releases, debits and spend always go to the backend, which keeps them
+while Redis is away (or across a reload that changed ``redis``) and sends them once it is back.
 """
 
 from __future__ import annotations
@@ -58,8 +63,6 @@ class Governor:
         self.counter = 0
         self.held: dict[bytes, bytes] = {}
         """Redis concurrency slots of requests in flight -> their sets (refreshed)."""
-        self.unsent: dict[bytes, list[float]] = {}
-        """Spend counted while Redis was away: key -> [USD, expire at], added on return."""
         self.redis: RedisBackend | None = None
         self.settings: RedisSettings | None = None
         self.replicas = 0
@@ -78,8 +81,9 @@ class Governor:
         self.state = state
         config = state.loaded.config
         self.prices = Prices(config.prices)
+        old = None
         if config.redis != self.settings:
-            quietly_close(self.redis)
+            old = self.redis
             self.redis = None
             self.settings = config.redis
             if config.redis is not None:
@@ -87,16 +91,34 @@ class Governor:
                     self.loop, config.redis, self._backend_changed, self._failed, self._answer
                 )
                 self.redis.start()
-            self._show_backend()
         self._share_locals()
+        if old is not None:
+            self._retire(old)
+        self._show_backend()
+
+    def _retire(self, old: RedisBackend) -> None:
+        """Close the backend a reload replaced, leaving nothing hanging. Requests waiting for
+        its answer are decided locally. Slots it granted to requests still running stay held
+        and are released through the new backend (which keeps the releases until it is up);
+        without a new backend they are released now, through the old one."""
+        if self.redis is None and self.held:
+            for slot, zkeys in self.held.items():
+                old.add(b"R " + slot + b" " + zkeys)
+            self.held.clear()
+        owed = quietly_close(old)
+        if self.redis is not None:
+            self.redis.requeue(owed)
 
     def _share(self) -> int:
-        """How many ways the local limits split: workers alone, replicas when Redis is away."""
+        """How many ways the local limits split: this gateway's workers without Redis; every
+        worker of every replica when Redis is away (``redis.replicas`` counts gateway replicas,
+        each running this gateway's number of workers)."""
+        workers = max(1, self.state.workers)
         if self.settings is None:
-            return max(1, self.state.workers)
+            return workers
         if self.settings.replicas:
-            return self.settings.replicas
-        return max(1, self.replicas or self.state.workers)
+            return self.settings.replicas * workers
+        return max(1, self.replicas or workers)
 
     def _share_locals(self) -> None:
         share = self._share()
@@ -150,18 +172,22 @@ class Governor:
         redis = self.redis
         if now_state == DOWN:
             log.warning(
-                "%s; using local limits (each replica allows 1/%d of every limit) until it "
+                "%s; using local limits (each worker allows 1/%d of every limit) until it "
                 "answers again",
                 redis.error if redis is not None else "Redis is away",
                 self._share(),
             )
+            if not self.replicas and self.settings is not None and not self.settings.replicas:
+                log.warning(
+                    "Redis has not been reached yet, so the other replicas are unknown: the "
+                    "local limits are split among this replica's %d worker(s) only, and each "
+                    "replica allows the whole limit; set redis.replicas to split them among "
+                    "every replica",
+                    max(1, self.state.workers),
+                )
         elif now_state == UP and redis is not None:
             log.info("Redis answers again: limits and spend are shared again")
             self._heartbeat_now()
-            if self.unsent:
-                unsent, self.unsent = self.unsent, {}
-                for key, (amount, expire) in unsent.items():
-                    redis.spend(key, amount, expire)
 
     def _show_backend(self) -> None:
         self.metrics.limit_backend = "redis" if self.using_redis() else "local"
@@ -331,44 +357,39 @@ class Governor:
                 for local in grant:
                     local.held -= 1
         tokens = ex.prompt_tokens + ex.completion_tokens
-        redis = self.redis if self.redis is not None and self.redis.state == UP else None
+        redis = self.redis
         if tokens and ex.scopes:
+            local_too = redis is None or redis.state != UP  # the fallback decides meanwhile
             for scope in ex.scopes:
                 if scope.tkey:
                     if redis is not None:
-                        redis.debit(scope.tkey, tokens)
-                    elif scope.local is not None and scope.local.limit is not None:
+                        redis.debit(scope.tkey, tokens)  # kept while Redis is away
+                    if local_too and scope.local is not None and scope.local.limit is not None:
                         scope.local.limit.tokens.debit(now, tokens)  # type: ignore[union-attr]
         cost = 0.0
         if tokens:
-            cost = self.prices.cost(ex.requested, ex.prompt_tokens, ex.completion_tokens)
+            # Priced by the model whose route answered: a fallback's price, not the requested's.
+            cost = self.prices.cost(ex.route.name, ex.prompt_tokens, ex.completion_tokens)
             if cost > 0.0:
                 self._spend(ex, cost, redis)
         self._record(ex, status, now, cost)
 
     def _release(self, op: bytes, slot: bytes) -> None:
         self.held.pop(slot, None)
-        if self.redis is not None and self.redis.state == UP:
-            self.redis.add(op)
-        # Redis away: the slot expires by itself (SLOT_TTL).
+        if self.redis is not None:
+            self.redis.add(op)  # kept while Redis is away, sent once it is back
 
     def _spend(self, ex: Exchange, cost: float, redis: RedisBackend | None) -> None:
         """Add to the day's and month's spend of the key and its team: locally always (the
-        fallback's view), and in Redis (coalesced per tick), or kept for it while it is away."""
+        fallback's view), and in Redis (coalesced per tick; kept while it is away)."""
         period = self.clock.now()
-        shared = self.settings is not None
         for scope in ex.key.scopes:
             for which, ends in ((DAILY, period.day_ends), (MONTHLY, period.month_ends)):
                 key = scope.spend_key(period, which)
                 if scope.local is not None:
                     scope.local.add_spend(key, cost)
-                if not shared:
-                    continue
                 if redis is not None:
                     redis.spend(key, cost, ends + 3600.0)
-                else:
-                    entry = self.unsent.setdefault(key, [0.0, ends + 3600.0])
-                    entry[0] += cost
 
     def _record(self, ex: Exchange, status: int, now: float, cost: float = 0.0) -> None:
         sink = self.sink

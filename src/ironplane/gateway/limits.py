@@ -97,7 +97,8 @@ class LocalScope:
     while it cannot be reached.
 
     Its buckets and concurrency cap are ``1/share`` of the configured ones (``share``: the
-    workers of this gateway without Redis; the replicas sharing Redis while it is down), its
+    workers of this gateway without Redis; every worker of every replica sharing Redis while
+    it is down, see ``Governor._share``), its
     spend counts what this worker's requests cost in the current day and month. It outlives
     configuration reloads (the governor keeps it by scope), so fill levels, requests in flight
     and spend carry over.

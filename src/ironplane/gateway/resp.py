@@ -94,6 +94,12 @@ class Connection(asyncio.Protocol):
             self.closed = True
             self.on_lost(self)
 
+    def close(self) -> None:
+        """Close once what was written has gone out; replies still owed are never delivered."""
+        self.waiting.clear()
+        if self.transport is not None:
+            self.transport.close()
+
     def abort(self) -> None:
         """Drop the connection now; replies still owed are never delivered."""
         self.waiting.clear()

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections import deque
+from collections.abc import Callable
 
 import httptools
 import msgspec
@@ -76,14 +78,70 @@ class Gateway:
         self.reload_error: str | None = None
         self.governor = Governor(loop, metrics, state)
         """Limits, budgets and the usage sink (``governor.py``)."""
-        self.control_plane: Status | None = None
+        self._control_plane: Status | None = None
+        self.remote_until: float | None = None
+        """Unix time from which the control plane's keys are refused: its last confirmed
+        snapshot plus ``control_plane.max_stale`` (None: no limit)."""
+        self.read_status: Callable[[], Status | None] | None = None
+        """Reads the fetcher's latest status (the worker sets it): the worker's copy is up to
+        a watch interval old, so it is read again before a key is refused."""
+        self._read_at = -1.0
+
+    @property
+    def control_plane(self) -> Status | None:
         """The snapshot fetcher's status (control-plane mode), as the worker last read it."""
+        return self._control_plane
+
+    @control_plane.setter
+    def control_plane(self, status: Status | None) -> None:
+        self._control_plane = status
+        self._stale_limit()
+
+    def _stale_limit(self) -> None:
+        cp = self.state.loaded.config.control_plane
+        status = self._control_plane
+        if cp is None or cp.max_stale is None or status is None or status.checked_at is None:
+            self.remote_until = None
+        else:
+            self.remote_until = status.checked_at + float(cp.max_stale)
+
+    def stale(self) -> bool:
+        """True when the control plane's keys are refused (past ``max_stale``)."""
+        until = self.remote_until
+        if until is None or time.time() < until:
+            return False
+        # Confirm with the fetcher's latest status (at most every 100 ms).
+        now = self.loop.time()
+        if self.read_status is not None and now - self._read_at >= 0.1:
+            self._read_at = now
+            status = self.read_status()
+            if status is not None:
+                self.control_plane = status
+            until = self.remote_until
+        return until is not None and time.time() >= until
+
+    def check_fresh(self) -> None:
+        """Refuse a key of the control plane once it has been out of reach past max_stale:
+        the key may have been revoked there since (file keys are not affected)."""
+        if self.remote_until is None or not self.stale():
+            return
+        now = time.time()
+        status = self._control_plane
+        cp = self.state.loaded.config.control_plane
+        since = now - (status.checked_at or now) if status is not None else 0.0
+        limit = float(cp.max_stale or 0) if cp is not None else 0.0
+        raise UnauthenticatedError(
+            f"the gateway has not reached the control plane for {since:.0f}s "
+            f"(control_plane.max_stale is {limit:g}s): keys from the control plane are refused "
+            "until it does, because one may have been revoked there; see /healthz"
+        )
 
     def swap(self, state: State) -> None:
         self.state = state
         self.metrics.enabled = state.settings.metrics
         _show_waiting(state, self.metrics)
         self.governor.configure(state)
+        self._stale_limit()  # max_stale may have changed
 
     def health_body(self) -> bytes:
         state = self.state
@@ -110,12 +168,16 @@ class Gateway:
         if status is None:
             return {}
         age = snapshot_age(status)
+        cp = self.state.loaded.config.control_plane
+        max_stale = cp.max_stale if cp is not None else None
         return {
             "control_plane": {
                 "state": status.state,
                 "version": status.version,
                 "age_s": None if age is None else round(age, 1),
                 "error": status.error,
+                "max_stale_s": None if max_stale is None else float(max_stale),
+                "refusing_keys": self.stale(),
             }
         }
 
@@ -360,12 +422,16 @@ class ClientConnection(asyncio.Protocol):
         if state.tokens and bearer.startswith(b"ipt_"):
             found = tokens.find(state.tokens, bearer)
             if found is not None:
+                if found.remote:
+                    self.g.check_fresh()
                 return found
         key = state.keys.get(digest(bearer))
         if key is None:
             if state.no_snapshot:
                 raise NoSnapshotError(_NO_SNAPSHOT)
             raise UnauthenticatedError("invalid API key")
+        if key.remote:
+            self.g.check_fresh()
         return key
 
     def _proxy(self, endpoint: int, auth: bytes, body: bytes) -> None:
@@ -393,7 +459,7 @@ class ClientConnection(asyncio.Protocol):
             raise ForbiddenError(f"this key may not use model {model[:200]!r}")
         now = g.loop.time()
         include_usage = bool(view.stream_options and view.stream_options.include_usage)
-        ex = Exchange(g, self, route, key, endpoint, body, include_usage, now)
+        ex = Exchange(g, self, route, key, endpoint, body, include_usage, now, view.stream is True)
         ready = g.governor.admit(ex, now)  # raises when refused now; False: Redis decides
         self.exchange = ex
         g.metrics.in_flight += 1

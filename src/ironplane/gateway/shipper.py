@@ -11,7 +11,14 @@ A batch that fails (unreachable, 5xx, 401/403) goes back to the front of the buf
 it as fits; the rest is dropped, oldest first) and the next try waits longer (doubling, up to
 ten flush intervals or 30 s). A batch the control plane refuses as invalid (400, 413, 422) would
 fail forever: it is dropped and counted. Each body says how many records this worker dropped
-since its last accepted batch. On shutdown, one last flush with a short deadline.
+since its last accepted batch.
+
+Each POST runs in a daemon thread of its own and its outcome is awaited shielded: cancelling
+the loop's task never abandons a POST that may still succeed. On shutdown (:meth:`close`) the
+POST in flight is awaited (up to the deadline) and its batch put back only if it failed, then
+what is left is flushed, all within one deadline; a batch whose POST has no answer by then is
+neither put back nor sent again (the control plane may have it: no record is shipped twice),
+and the thread left behind does not hold the process's exit.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 from collections import deque
+from dataclasses import dataclass
 
 import msgspec
 
@@ -47,6 +56,15 @@ class _Batch(msgspec.Struct):
 _encode = msgspec.json.Encoder().encode
 
 
+@dataclass
+class _InFlight:
+    """A batch whose POST has been sent and not yet answered."""
+
+    answer: asyncio.Future[tuple[int, str]]
+    records: list[UsageRecord]
+    reported: int
+
+
 def replica_id() -> str:
     """``hostname-pid``: tells the replicas (and the workers of one) apart in the request logs."""
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -69,6 +87,7 @@ class Shipper:
         self.failures = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: _InFlight | None = None
 
     # -- the request path ------------------------------------------------------------------
 
@@ -115,64 +134,103 @@ class Shipper:
             except Exception:  # a bug must not end the shipping
                 log.exception("request-log shipping failed")
 
-    async def flush(self, *, everything: bool = True) -> bool:
+    async def flush(self, *, everything: bool = True, deadline: float | None = None) -> bool:
         """Send what is buffered, a batch at a time; False when a batch failed.
 
-        ``everything=False``: full batches only.
+        ``everything=False``: full batches only. ``deadline`` (the loop's clock, shutdown): no
+        POST outlives it; one still unanswered then is left (not put back) and False returned.
+        Cancelled while a POST is in flight, the batch stays in ``_in_flight`` for
+        :meth:`close` to settle.
         """
-        if self.sending:
+        if self.sending or self._in_flight is not None:
             return False
         self.sending = True
         try:
             while self.buffer and (everything or len(self.buffer) >= self.batch):
+                timeout = TIMEOUT_S
+                if deadline is not None:
+                    timeout = min(TIMEOUT_S, deadline - self.loop.time())
+                    if timeout <= 0:
+                        return False
                 n = min(self.batch, len(self.buffer))
                 records = [self.buffer.popleft() for _ in range(n)]
                 reported = self.unreported
                 body = _encode(_Batch(self.gateway, reported, records))
-                try:
-                    status, error = await self._post(body)
-                except BaseException:  # cancelled (shutdown's deadline): keep the batch
-                    self._put_back(records)
-                    raise
-                if 200 <= status < 300:
-                    self.unreported -= reported
-                    self.metrics.usage_shipped += n
-                    if self.failures:
-                        log.info("request logs reach the control plane again")
-                    self.failures = 0
-                elif status in _REFUSED:
-                    log.error(
-                        "the control plane refused %d request-log records (%d): %s; dropped",
-                        n,
-                        status,
-                        error,
-                    )
-                    self._dropped(n)
-                else:
-                    self._put_back(records)
-                    if not self.failures:
-                        log.warning(
-                            "request logs not shipped (%s); %d buffered, retrying",
-                            error,
-                            len(self.buffer),
-                        )
-                    self.failures += 1
+                flight = self._in_flight = _InFlight(self._post(body, timeout), records, reported)
+                if not await self._settle(flight, timeout if deadline is not None else None):
                     return False
             return True
         finally:
             self.sending = False
 
-    async def _post(self, body: bytes) -> tuple[int, str]:
-        cp = self.cp
+    async def _settle(self, flight: _InFlight, wait: float | None) -> bool:
+        """Await a POST's answer (shielded: a cancel leaves it in flight) and act on it: count
+        it shipped, drop a refused batch, or put a failed one back. False when it failed or
+        had no answer within ``wait`` seconds (then its records are given up, unsent again)."""
         try:
-            answer = await self.loop.run_in_executor(
-                None,
-                lambda: call("POST", cp.url, USAGE_PATH, self.token, body=body, timeout=TIMEOUT_S),
+            if wait is None:
+                status, error = await asyncio.shield(flight.answer)
+            else:
+                status, error = await asyncio.wait_for(asyncio.shield(flight.answer), wait)
+        except TimeoutError:
+            self._in_flight = None
+            log.warning(
+                "%d request-log records sent at shutdown got no answer in time; not sent again "
+                "(the control plane may have them)",
+                len(flight.records),
             )
-        except ControlPlaneUnreachable as exc:
-            return 0, exc.message
-        text = answer.body[:200].decode("utf-8", "replace").strip()
-        return answer.status, f"{answer.status} {text}".strip()
+            return False
+        self._in_flight = None
+        n = len(flight.records)
+        if 200 <= status < 300:
+            self.unreported -= flight.reported
+            self.metrics.usage_shipped += n
+            if self.failures:
+                log.info("request logs reach the control plane again")
+            self.failures = 0
+            return True
+        if status in _REFUSED:
+            log.error(
+                "the control plane refused %d request-log records (%d): %s; dropped",
+                n,
+                status,
+                error,
+            )
+            self._dropped(n)
+            return True
+        self._put_back(flight.records)
+        if not self.failures:
+            log.warning(
+                "request logs not shipped (%s); %d buffered, retrying", error, len(self.buffer)
+            )
+        self.failures += 1
+        return False
+
+    def _post(self, body: bytes, timeout: float) -> asyncio.Future[tuple[int, str]]:
+        """Start one POST in a daemon thread; the future holds ``(status, error text)``
+        (status 0: unreachable). A daemon thread, not the loop's executor: one still waiting
+        on a silent control plane must not hold the interpreter's exit."""
+        cp, token, loop = self.cp, self.token, self.loop
+        answer: asyncio.Future[tuple[int, str]] = loop.create_future()
+
+        def resolve(result: tuple[int, str]) -> None:
+            if not answer.done():
+                answer.set_result(result)
+
+        def post() -> None:
+            try:
+                got = call("POST", cp.url, USAGE_PATH, token, body=body, timeout=timeout)
+                text = got.body[:200].decode("utf-8", "replace").strip()
+                result = (got.status, f"{got.status} {text}".strip())
+            except ControlPlaneUnreachable as exc:
+                result = (0, exc.message)
+            except Exception as exc:  # a bug must not leave the future unresolved
+                result = (0, f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(resolve, result)
+
+        threading.Thread(target=post, name="usage-post", daemon=True).start()
+        return answer
 
     def _put_back(self, records: list[UsageRecord]) -> None:
         """Return a failed batch to the front; what no longer fits (its oldest) is dropped."""
@@ -186,15 +244,18 @@ class Shipper:
         self.metrics.usage_dropped += n
 
     async def close(self, deadline_s: float = 2.0) -> None:
-        """Stop the task and make one last flush, for at most ``deadline_s``."""
+        """Stop the task, settle the POST in flight and flush the rest, all within
+        ``deadline_s``; no record is sent twice."""
+        deadline = self.loop.time() + deadline_s
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
+            task.cancel()  # its POST in flight, if any, carries on (shielded)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if not self.buffer:
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.flush(), deadline_s)
+        flight = self._in_flight
+        if flight is not None:
+            await self._settle(flight, max(0.0, deadline - self.loop.time()))
+        if self.buffer:
+            await self.flush(deadline=deadline)
         if self.buffer:
             log.warning("%d request-log records not shipped at shutdown", len(self.buffer))

@@ -65,11 +65,13 @@ class Snapshot(msgspec.Struct, frozen=True):
     generated_at: str | None = None
 
 
-def decode(body: bytes, control_plane: Config) -> Snapshot:
+def decode(body: bytes, control_plane: Config, *, checked: bool = False) -> Snapshot:
     """Decode and check a snapshot on its own; ConfigError names every problem by field path.
 
     ``control_plane`` is the file's configuration: its ``control_plane`` section makes the check
-    accept a snapshot without models or keys (a cluster with no Model yet).
+    accept a snapshot without models or keys (a cluster with no Model yet). ``checked``: the
+    body is one the fetcher checked before storing it (a worker's reload), so only decoding
+    is left; :func:`merge` still checks the whole result.
     """
     source = "control plane snapshot"
     try:
@@ -83,6 +85,8 @@ def decode(body: bytes, control_plane: Config) -> Snapshot:
         )
     source = f"control plane snapshot {version[:12]}"
     cfg = body_.config
+    if checked:
+        return Snapshot(version, cfg.providers, cfg.models, cfg.keys, body_.generated_at)
     problems: list[Diagnostic] = []
     for i, p in enumerate(cfg.providers):
         for name in ("api_key", "ca_file"):
@@ -160,7 +164,12 @@ def merge(file: Loaded, snap: Snapshot) -> Merged:
         )
     digest = hashlib.sha256(f"{file.digest}\0{snap.version}".encode()).hexdigest()
     loaded = msgspec.structs.replace(
-        file, config=config, source=source, digest=digest, snapshot=snap.version
+        file,
+        config=config,
+        source=source,
+        digest=digest,
+        snapshot=snap.version,
+        file_keys=len(c.keys),
     )
     return Merged(loaded, clashes)
 

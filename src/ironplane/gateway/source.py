@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ironplane.core.errors import ConfigError
 from ironplane.gateway import config as config_file
+from ironplane.gateway import redact
 from ironplane.gateway.cpclient import ControlPlaneUnreachable, call
 from ironplane.gateway.snapshot import Status, Store, decode, merge
 
@@ -170,6 +171,7 @@ class Source:
 
 
 def _explain(status: int, body: bytes, url: str) -> str:
+    url = redact.url(url)  # the message reaches /healthz, which needs no key
     if status in (401, 403):
         return (
             f"the control plane at {url} refused the gateway's token ({status}): check "

@@ -20,7 +20,7 @@ from ironplane.gateway.upstream import Pools
 
 
 class KeyState:
-    __slots__ = ("checked", "limit", "models", "models_body", "name", "scopes", "team")
+    __slots__ = ("checked", "limit", "models", "models_body", "name", "remote", "scopes", "team")
 
     def __init__(self, name: str, models: frozenset[str] | None, limit: Limit | None) -> None:
         self.name = name
@@ -33,6 +33,8 @@ class KeyState:
         """Its own scope and its team's: spend is counted in both (``scopes.py``)."""
         self.checked: tuple[Scope, ...] = ()
         """Those of ``scopes`` with a limit or a budget to check before each request."""
+        self.remote = False
+        """From the control plane's snapshot: refused past ``control_plane.max_stale``."""
 
     def may_use(self, model: str) -> bool:
         return self.models is None or model in self.models
@@ -85,10 +87,18 @@ class State:
         """Ironplane tokens by their 16-hex id (``tokens.find``)."""
         self.no_snapshot = config.control_plane is not None and loaded.snapshot is None
         """Control-plane mode before the first snapshot: unknown keys and models get 503."""
-        for key in config.keys:
+        listings: dict[frozenset[str] | None, bytes] = {}
+        """One /v1/models body per set of allowed models: the control plane's tokens all share
+        ``*``, so tens of thousands of keys cost one listing, not one each."""
+        file_keys = len(config.keys) if loaded.file_keys is None else loaded.file_keys
+        for i, key in enumerate(config.keys):
             allowed = None if "*" in key.models else frozenset(key.models)
             state = KeyState(key.name, allowed, None)
-            state.models_body = self._listing(state)
+            state.remote = i >= file_keys
+            body = listings.get(allowed)
+            if body is None:
+                body = listings[allowed] = self._listing(state)
+            state.models_body = body
             hashed = bytes.fromhex(key.hash.removeprefix("sha256:"))
             if key.token_id is not None:
                 self.tokens[key.token_id.encode()] = Token(hashed, key.expires_at, state)

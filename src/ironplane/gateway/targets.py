@@ -47,6 +47,11 @@ class Upstream:
         url = urlsplit(provider.base_url)
         self.name = provider.name
         self.kind = provider.kind
+        # Whether a stream may be asked for its usage (``stream_options``): Azure refuses the
+        # field before API version 2024-09-01 (a 400), so older versions keep the estimate.
+        self.stream_usage = provider.kind == "openai" or (
+            provider.kind == "azure" and (provider.api_version or "") >= AZURE_STREAM_USAGE
+        )
         self.tls = url.scheme == "https"
         self.host = url.hostname or ""
         self.port = url.port or (443 if self.tls else 80)
@@ -94,6 +99,10 @@ class Upstream:
         """Everything up to the Content-Length value."""
         line = f"POST {self.path(endpoint, model)} HTTP/1.1\r\n".encode("latin-1")
         return line + self._headers + b"Content-Length: "
+
+
+AZURE_STREAM_USAGE = "2024-09-01"
+"""The first Azure OpenAI API version that takes ``stream_options.include_usage``."""
 
 
 class TargetState:
