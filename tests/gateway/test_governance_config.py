@@ -7,7 +7,8 @@ import pytest
 from ironplane.core.errors import ConfigError
 from ironplane.gateway import config as config_file
 from ironplane.gateway.budgets import Period, Prices, refusal, usd
-from ironplane.gateway.config import hash_key, parse, warnings
+from ironplane.gateway.config import hash_key, parse
+from ironplane.gateway.config_checks import warnings
 from ironplane.gateway.scopes import Scopes
 
 BASE = f"""\

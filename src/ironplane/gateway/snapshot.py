@@ -29,7 +29,8 @@ import msgspec
 
 from ironplane.core.diagnostics import Diagnostic
 from ironplane.core.errors import ConfigError, UnavailableError
-from ironplane.gateway.config import Config, Key, Loaded, Model, Provider, _decode, check
+from ironplane.gateway.config import Config, Key, Loaded, Model, Provider, _decode
+from ironplane.gateway.config_checks import check
 
 _VERSION_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 """A version also goes back in ``If-None-Match``: no quotes, spaces or line breaks."""

@@ -27,6 +27,7 @@ from pathlib import Path
 from ironplane.core.diagnostics import Diagnostic
 from ironplane.core.errors import ConfigError
 from ironplane.gateway import config as config_file
+from ironplane.gateway.config_checks import warnings as config_warnings
 from ironplane.gateway.metrics import Metrics
 from ironplane.gateway.server import ClientConnection, Gateway
 from ironplane.gateway.shipper import Shipper
@@ -228,7 +229,7 @@ async def serve(
         metrics.control_plane = lambda: _view(g.control_plane)
     g.wheel.start()
     await g.governor.start()  # with Redis: connected (or known away) before the first request
-    for warning in config_file.warnings(loaded.config):
+    for warning in config_warnings(loaded.config):
         log.warning("%s: %s", path, warning)
     if sock is not None:
         server = await loop.create_server(lambda: ClientConnection(g), sock=sock, backlog=4096)
