@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from ironplane.cli import session
+from ironplane.cli.commands.remote import agent_ops
 from ironplane.cli.commands.remote._common import resolve_app, workspace_option
 from ironplane.cli.tables import Format, dump, output_option, print_table
 
@@ -106,13 +107,5 @@ def abort(
     print(f"{ws}/{name}: {result.message}")
 
 
-@app.command("restart")
-def restart(
-    ref: str = typer.Argument(..., metavar="APP", help="APP or WORKSPACE/APP."),
-    workspace: str | None = workspace_option(),
-) -> None:
-    """Restart the app's pods (or processes); its version stays the same."""
-    with session.connect() as client:
-        ws, name = resolve_app(client, ref, workspace)
-        client.apps.restart(ws, name)
-    print(f"restarted {ws}/{name}")
+# The same as `ironplane restart`: a Rollout restarts its pods like a Deployment.
+app.command("restart")(agent_ops.restart)
