@@ -115,20 +115,27 @@ def running_gateway(
     try:
         yield handle
     finally:
-        for client in handle.clients:
-            client.close()
-        asyncio.run_coroutine_threadsafe(running.drain(), loop).result(15)
+        shut_down(handle, running, loop, thread)
 
-        async def settle() -> None:
-            await asyncio.sleep(0.05)
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
 
-        asyncio.run_coroutine_threadsafe(settle(), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
+def shut_down(
+    handle: Handle, running: Any, loop: asyncio.AbstractEventLoop, thread: threading.Thread
+) -> None:
+    """Close the test's clients, drain the gateway, cancel what is left, stop its loop."""
+    for client in handle.clients:
+        client.close()
+    asyncio.run_coroutine_threadsafe(running.drain(), loop).result(15)
+
+    async def settle() -> None:
+        await asyncio.sleep(0.05)
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                task.cancel()
+
+    asyncio.run_coroutine_threadsafe(settle(), loop).result(5)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from ironplane.gateway import config as config_file
 from ironplane.gateway.snapshot import Store
 from ironplane.gateway.source import Source
 from ironplane.gateway.worker import serve
-from tests.gateway.conftest import Handle
+from tests.gateway.conftest import Handle, shut_down
 
 TOKEN = "ipt_00000000000000aa_gateway-secret"
 
@@ -242,17 +242,4 @@ def cp_gateway(data: dict[str, Any], tmp_path: Path) -> Iterator[tuple[Handle, S
     finally:
         halt.set()
         fetcher.join(5)
-        for client in handle.clients:
-            client.close()
-        asyncio.run_coroutine_threadsafe(running.drain(), loop).result(15)
-
-        async def settle() -> None:
-            await asyncio.sleep(0.05)
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
-
-        asyncio.run_coroutine_threadsafe(settle(), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
+        shut_down(handle, running, loop, thread)
