@@ -33,7 +33,9 @@ def service(image: str = "example.com/chat:1", name: str = "chat-api") -> str:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     data = tmp_path_factory.mktemp("cp")
-    with running_server(data, agent_heartbeat_s=0.5, agent_poll_s=1.0) as server:
+    # Heartbeats every 2 s: a peer is dropped after 6 s of silence, which a loaded CI machine
+    # (two test workers, gateway processes) must not reach by accident.
+    with running_server(data, agent_heartbeat_s=2.0, agent_poll_s=1.0) as server:
         yield server
 
 

@@ -145,3 +145,23 @@ async def test_a_taken_gateway_port_is_a_clear_error_and_a_revoked_token_is_repl
         await api.aclose()
     async with running_up(tmp_path / "data", free_port()):
         assert (tmp_path / "data" / "gateway-token").read_text().strip() != token
+
+
+async def test_without_the_gateway_extra_up_runs_without_a_gateway_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ironplane.embedded import gateway
+    from ironplane.embedded import up as up_module
+
+    assert gateway.missing_gateway_modules() == []  # the test environment has the extra
+    real = gateway.importlib.util.find_spec
+    monkeypatch.setattr(
+        gateway.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "hiredis" else real(name, *a),
+    )
+    assert gateway.missing_gateway_modules() == ["hiredis"]
+    monkeypatch.setattr(up_module, "missing_gateway_modules", gateway.missing_gateway_modules)
+    async with running_up(tmp_path / "data", free_port()) as embedded:
+        assert embedded.gateway_url is None
+    assert "pip install 'ironplane[gateway]'" in capsys.readouterr().err

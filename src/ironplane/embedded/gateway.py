@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import socket
 import sys
@@ -72,6 +73,15 @@ def gateway_config(url: str, token_file: Path) -> str:
         "  refresh: 2s\n"
         "  usage_flush: 2s\n"
     )
+
+
+GATEWAY_MODULES = ("uvloop", "httptools", "hiredis", "prometheus_client", "yaml")
+"""What the gateway process imports beyond the control plane's dependencies (its extra)."""
+
+
+def missing_gateway_modules() -> list[str]:
+    """The gateway's modules this environment lacks (``pip install 'ironplane[gateway]'``)."""
+    return [name for name in GATEWAY_MODULES if importlib.util.find_spec(name) is None]
 
 
 def _port_free(host: str, port: int) -> None:

@@ -24,7 +24,12 @@ from ironplane.agent.local import LocalRuntime
 from ironplane.agent.settings import AgentSettings
 from ironplane.core.errors import UnavailableError
 from ironplane.core.files import write_private
-from ironplane.embedded.gateway import GatewayProcess, gateway_config, gateway_token
+from ironplane.embedded.gateway import (
+    GatewayProcess,
+    gateway_config,
+    gateway_token,
+    missing_gateway_modules,
+)
 from ironplane.sdk import AsyncClient
 from ironplane.server.app import create_app
 from ironplane.server.settings import ServerSettings
@@ -171,7 +176,14 @@ async def _up(
             runtime,
         )
         agent_task = asyncio.create_task(agent.run(agent_stop), name="local-agent")
-        if gateway_port is not None:
+        missing = missing_gateway_modules() if gateway_port is not None else []
+        if missing:
+            print(
+                f"ironplane: not starting the AI gateway: {', '.join(missing)} missing "
+                "(install them with: pip install 'ironplane[gateway]')",
+                file=sys.stderr,
+            )
+        elif gateway_port is not None:
             gateway = await _gateway(url, admin_token, data_dir, host, gateway_port)
         embedded = Embedded(
             url=url,
