@@ -713,6 +713,21 @@ class FakeKube:
             return self._apply(target, query, body)
         raise Fail(405, f"the server does not allow this method on the requested resource ({verb})")
 
+    def _require_namespace(self, target: Target) -> None:
+        """404 for an object in a namespace that does not exist (when namespaces are required),
+        as the real server answers a write there."""
+        if (
+            target.namespace is not None
+            and self.require_namespaces
+            and ("", "namespaces", "", target.namespace) not in self._objects
+        ):
+            raise Fail(
+                404,
+                f'namespaces "{target.namespace}" not found',
+                name=target.namespace,
+                kind="namespaces",
+            )
+
     def _key(self, target: Target) -> Key:
         return (target.group, target.plural, target.namespace or "", target.name or "")
 
@@ -848,17 +863,7 @@ class FakeKube:
                 400,
                 "the namespace of the provided object does not match the namespace sent on the request",
             )
-        if (
-            target.namespace is not None
-            and self.require_namespaces
-            and ("", "namespaces", "", target.namespace) not in self._objects
-        ):
-            raise Fail(
-                404,
-                f'namespaces "{target.namespace}" not found',
-                name=target.namespace,
-                kind="namespaces",
-            )
+        self._require_namespace(target)
         stored = self._objects.get(self._key(target))
         try:
             user, managers = ssa.apply(
@@ -925,17 +930,7 @@ class FakeKube:
             name = f"{meta['generateName']}{suffix}"
         if not name:
             raise Fail(422, "metadata.name: Required value: name or generateName is required")
-        if (
-            target.namespace is not None
-            and self.require_namespaces
-            and ("", "namespaces", "", target.namespace) not in self._objects
-        ):
-            raise Fail(
-                404,
-                f'namespaces "{target.namespace}" not found',
-                name=target.namespace,
-                kind="namespaces",
-            )
+        self._require_namespace(target)
         named = dataclasses.replace(target, name=str(name))
         if self._key(named) in self._objects:
             raise Fail(
