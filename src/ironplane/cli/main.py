@@ -16,6 +16,7 @@ from ironplane.cli.commands.remote import (
     agent_ops,
     apply,
     audit,
+    cluster,
     delete,
     describe,
     gateway_usage,
@@ -48,6 +49,7 @@ app.command("schema")(schema.schema)
 app.command("login")(login.login)
 app.command("apply")(apply.apply)
 app.add_typer(get.app, name="get")
+app.add_typer(cluster.app, name="cluster")
 app.add_typer(describe.app, name="describe")
 app.command("rollback")(rollback.rollback)
 app.command("plan")(plan.plan)

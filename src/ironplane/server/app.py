@@ -30,6 +30,7 @@ from ironplane.server.routers import (
 from ironplane.server.security.crypto import SecretBox
 from ironplane.server.security.throttle import LoginThrottle
 from ironplane.server.settings import ServerSettings
+from ironplane.ui import mount as ui
 
 ROUTERS = (auth, identity, access, clusters, apps, agents, runs, secrets, audit, gateway)
 _ERRORS = {
@@ -89,4 +90,5 @@ def create_app(settings: ServerSettings, *, announce_token: bool = True) -> Fast
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     for module in ROUTERS:
         app.include_router(module.router, prefix=API_PREFIX)
+    ui.install(app)
     return app

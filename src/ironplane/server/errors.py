@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 
@@ -78,12 +79,25 @@ def status_of(exc: IronplaneError) -> int:
     return next((status for cls, status in STATUS if isinstance(exc, cls)), 500)
 
 
-async def _ironplane(request: Request, exc: Exception) -> JSONResponse:
+PageErrors = Callable[[Request, int, str, str], Awaitable[Response | None]]
+"""Renders an error for a web page (the UI installs one in ``app.state.page_errors``); None
+leaves it to the JSON answer."""
+
+
+async def _page(request: Request, status: int, code: str, message: str) -> Response | None:
+    render: PageErrors | None = getattr(request.app.state, "page_errors", None)
+    return None if render is None else await render(request, status, code, message)
+
+
+async def _ironplane(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, IronplaneError)
     if isinstance(exc, ForbiddenError) and request.method not in ("GET", "HEAD"):
         await _audit_denial(request, exc)
     diagnostics = list(exc.diagnostics) if isinstance(exc, SpecError | ManifestError) else []
     status = status_of(exc)
+    page = await _page(request, status, exc.code, exc.message)
+    if page is not None:
+        return page
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if isinstance(exc, RateLimitedError):
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
@@ -115,7 +129,7 @@ def _location(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     return tuple(x for x in loc if isinstance(x, str | int))
 
 
-async def _validation(_: Request, exc: Exception) -> JSONResponse:
+async def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     diagnostics: list[Diagnostic] = []
     for err in exc.errors():
@@ -133,13 +147,19 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     summary = "; ".join(
         f"{'.'.join(str(x) for x in d.path) or 'body'}: {d.message}" for d in diagnostics[:5]
     )
+    page = await _page(request, 422, "invalid", f"invalid request: {summary}")
+    if page is not None:
+        return page
     return error_response(422, "invalid", f"invalid request: {summary}", diagnostics)
 
 
-async def _http(_: Request, exc: Exception) -> JSONResponse:
+async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "invalid" if exc.status_code < 500 else "internal")
     detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+    page = await _page(request, exc.status_code, code, detail)
+    if page is not None:
+        return page
     return error_response(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
 
 
@@ -167,8 +187,12 @@ async def _dbapi(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _internal(request: Request, exc: Exception) -> JSONResponse:
+async def _internal(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error in %s %s", request.method, request.url.path)
+    message = "internal server error; the server log has the details"
+    page = await _page(request, 500, "internal", message)
+    if page is not None:
+        return page
     return error_response(500, "internal", "internal server error; the server log has the details")
 
 

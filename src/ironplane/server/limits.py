@@ -120,6 +120,10 @@ async def valid_text(request: HTTPConnection) -> None:
     (and, once stored, fail every read of it)."""
     if not isinstance(request, Request):
         return  # a WebSocket: its frames are checked by their own decoders
+    if request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        return  # the UI's forms: read by the form parser (which does not keep the raw body)
     body = await request.body()
     if not _SURROGATE_ESCAPE.search(body):
         return

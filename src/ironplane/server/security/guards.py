@@ -39,10 +39,20 @@ def services_of(request: Request) -> Services:
     return services
 
 
+UI_PREFIX = "/ui"
+SESSION_COOKIE = "ironplane_session"
+"""The web UI's login session: an HttpOnly, SameSite=Strict cookie read only under /ui (the JSON
+API takes bearer tokens alone, so a browser's cookie can never drive it)."""
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if request.url.path.startswith(UI_PREFIX + "/"):
+        return request.cookies.get(SESSION_COOKIE) or None
+    return None
 
 
 def allow(

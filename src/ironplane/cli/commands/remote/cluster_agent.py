@@ -1,0 +1,9 @@
+"""``ironplane cluster register|install-agent|rotate-token``."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the ``cluster`` group."""

@@ -1,0 +1,48 @@
+"""A login session for a user who signs in to the web UI with one of their API tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ironplane.api.identity import LoginResponse
+from ironplane.core.errors import UnauthenticatedError
+from ironplane.server.context import Caller
+from ironplane.server.db.tables import ApiTokenRow
+from ironplane.server.db.types import utcnow
+from ironplane.server.security import tokens
+from ironplane.server.security.authn import authenticate
+from ironplane.server.services.audit import record
+
+
+async def session_from_token(
+    session: AsyncSession, token: str, *, ttl: timedelta, source_ip: str | None
+) -> LoginResponse:
+    """A new session for the user the API token belongs to: the browser never keeps the
+    long-lived token itself. Service-account and agent tokens are refused."""
+    principal = await authenticate(session, token)
+    if principal.kind != "user":
+        raise UnauthenticatedError(
+            "only a user's token signs in to the web UI (this one belongs to a "
+            f"{principal.kind.replace('_', ' ')})"
+        )
+    minted = tokens.mint()
+    row = ApiTokenRow(
+        id=minted.id,
+        name="login session",
+        secret_hash=minted.secret_hash,
+        kind="session",
+        user_id=principal.id,
+        expires_at=utcnow() + ttl,
+    )
+    session.add(row)
+    record(
+        session,
+        Caller(principal, source_ip),
+        action="auth.login",
+        target=f"user/{principal.name}",
+        details={"with": "token", "token": principal.token_id},
+    )
+    assert row.expires_at is not None
+    return LoginResponse(token=minted.secret, expires_at=row.expires_at)
