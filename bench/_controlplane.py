@@ -82,7 +82,7 @@ class ServerProcess:
 @contextlib.contextmanager
 def postgres_database(base_url: str) -> Iterator[str]:
     """A fresh database on the PostgreSQL server at ``base_url`` (dropped afterwards)."""
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     name = f"ironplane_bench_{uuid.uuid4().hex[:10]}"
     admin = base_url.rstrip("/") + "/postgres"

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from _controlplane import ServerProcess, machine, postgres_database
@@ -102,6 +102,29 @@ def agent_main(url: str, token: str, conn: Connection) -> None:
 
         async def restart(self, workspace: str, app: str) -> None:
             pass
+
+        async def promote(self, workspace: str, app: str, *, full: bool) -> str:
+            return "promoted"
+
+        async def abort(self, workspace: str, app: str) -> str:
+            return "aborted"
+
+        async def runs(self) -> list[proto.RunStatus]:
+            return []
+
+        async def run_job(self, workspace: str, job: str, run: str, params: dict[str, str]) -> None:
+            pass
+
+        async def stop_run(self, workspace: str, job: str, run: str) -> None:
+            pass
+
+        async def run_logs(self, workspace: str, job: str, run: str, lines: int) -> list[str]:
+            return []
+
+    if TYPE_CHECKING:  # the bench's runtime must keep up with the agent's Runtime protocol
+        from ironplane.agent.runtime import Runtime
+
+        _: Runtime = MemoryRuntime()
 
     class TimedAgent(Agent):
         async def _send(self, frame: proto.Frame) -> bool:

@@ -110,6 +110,21 @@ async def test_bootstrap_token_goes_to_a_private_file(
     assert token not in out.out + out.err
 
 
+async def test_bootstrap_token_is_printed_once_without_a_token_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = make_settings(tmp_path, None)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        token = app.state.bootstrap_token
+    out = capsys.readouterr().out
+    assert token and f"    {token}\n" in out and "shown only this once" in out
+    again = create_app(settings)  # a restart: the admin exists, nothing is printed
+    async with again.router.lifespan_context(again):
+        assert again.state.bootstrap_token is None
+    assert token not in capsys.readouterr().out
+
+
 def test_write_private_never_writes_through_a_planted_or_stale_file(tmp_path: Path) -> None:
     target = tmp_path / "admin.token"
     stale = tmp_path / ".admin.token.tmp"

@@ -352,6 +352,14 @@ def test_rollback(server: FakeServer) -> None:
     assert out == "rolled team-a/chat-api back to version 2: now version 4, cluster revision 13\n"
 
 
+def test_rollback_as_json_for_scripts(server: FakeServer) -> None:
+    server.on("POST", "/workspaces/team-a/apps/chat-api/rollback", s.CHANGE)
+    code, out, err = run_cli(["rollback", "team-a/chat-api", "--to", "2", "-o", "json"])
+    assert code == 0, err
+    change = json.loads(out)
+    assert change["version"] == 4 and change["cluster_revision"] == 13
+
+
 def test_rollback_dry_run(server: FakeServer) -> None:
     server.on("POST", "/workspaces/team-a/apps/chat-api/rollback", s.CHANGE)
     code, out, _ = run_cli(["rollback", "chat-api", "-w", "team-a", "--to", "1", "--dry-run"])
