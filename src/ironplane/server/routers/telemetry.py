@@ -1,0 +1,113 @@
+"""Time series for charts: node and app telemetry from the agents, gateway usage buckets."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+
+from ironplane.api.permissions import Permission as P
+from ironplane.api.telemetry import SeriesGroup, SeriesSet, UsageSeriesSet
+from ironplane.core.errors import NotFoundError
+from ironplane.server.db.tables import AppRow, WorkspaceRow
+from ironplane.server.security.guards import Access, allow
+from ironplane.server.services import telemetry, usage_series
+from ironplane.server.services.usage import parse_since
+
+router = APIRouter()
+
+_NAME = Query(
+    default=[],
+    max_length=20,
+    description="metric names (repeat the parameter, or separate them with commas); none: all",
+)
+_SINCE = Query(default="1h", max_length=40, description="how far back: 15m, 1h, 24h, 2d")
+_STEP = Query(
+    default=None,
+    max_length=40,
+    description="bucket width (30s, 5m); default: the window over 300",
+)
+
+
+def _names(given: list[str]) -> list[str]:
+    return [n.strip() for value in given for n in value[:2000].split(",") if n.strip()][:50]
+
+
+def _window(a: Access, since: str) -> timedelta:
+    hours = a.services.settings.telemetry_retention_hours
+    return telemetry.parse_window(since, "since", most=timedelta(hours=hours))
+
+
+@router.get("/clusters/{cluster}/metrics", tags=["clusters"])
+async def cluster_metrics(
+    cluster: str,
+    name: list[str] = _NAME,
+    since: str = _SINCE,
+    step: str | None = _STEP,
+    a: Access = Depends(allow(P.CLUSTERS_READ, on="cluster")),
+) -> SeriesSet:
+    """Per-node series the cluster's agent reads from its Prometheus: ``gpu_utilization``,
+    ``gpu_memory_used_bytes``, ``gpu_memory_free_bytes``, ``gpu_count`` (labels: ``node``)."""
+    window = _window(a, since)
+    async with a.services.db.session() as s:
+        return await telemetry.series(
+            a.services,
+            s,
+            window=window,
+            step=telemetry.step_of(window, step),
+            names=_names(name),
+            cluster_id=a.target.cluster_id,
+        )
+
+
+@router.get("/workspaces/{workspace}/apps/{app}/metrics", tags=["apps"])
+async def app_metrics(
+    workspace: str,
+    app: str,
+    name: list[str] = _NAME,
+    since: str = _SINCE,
+    step: str | None = _STEP,
+    a: Access = Depends(allow(P.APPS_READ, on="workspace")),
+) -> SeriesSet:
+    """The app's series: GPU use of its pods (``gpu_utilization``, ``gpu_memory_used_bytes``,
+    ``gpu_count``) and its traffic through Istio (``requests_per_second``,
+    ``errors_per_second``, ``latency_p50_ms``, ``latency_p99_ms``); labels ``workspace``,
+    ``app``."""
+    window = _window(a, since)
+    async with a.services.db.session() as s:
+        found = await s.scalar(
+            select(AppRow.id)
+            .join(WorkspaceRow, WorkspaceRow.id == AppRow.workspace_id)
+            .where(WorkspaceRow.name == workspace, AppRow.name == app)
+        )
+        if found is None:
+            raise NotFoundError(f"app {app!r} not found in workspace {workspace!r}")
+        return await telemetry.series(
+            a.services,
+            s,
+            window=window,
+            step=telemetry.step_of(window, step),
+            names=_names(name),
+            workspace=workspace,
+            app=app,
+        )
+
+
+@router.get("/gateway/usage/series", tags=["gateway"])
+async def usage_series_of(
+    since: str = Query(default="24h", max_length=40, description="15m, 24h, 7d (at most 90d)"),
+    step: str | None = Query(
+        default="5m", max_length=40, description="bucket width; widened to at most 2000 buckets"
+    ),
+    by: SeriesGroup | None = Query(
+        default=None, description="one series per model, key or team; none: all requests"
+    ),
+    a: Access = Depends(allow(P.GATEWAY_READ)),
+) -> UsageSeriesSet:
+    """Gateway requests, errors, p50/p99 latency, tokens and spend per time bucket."""
+    window = parse_since(since)
+    async with a.services.db.session() as s:
+        return await usage_series.series(
+            a.services.db, s, window=window, step=telemetry.step_of(window, step), by=by
+        )

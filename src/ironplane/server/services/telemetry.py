@@ -1,0 +1,228 @@
+"""Agent telemetry: store the samples of ``Metrics`` frames, prune them, serve them as series.
+
+A frame's samples are checked and bounded (an agent is trusted with its own cluster only: app
+samples of workspaces that are not on its cluster are dropped) and stored with one multi-row
+INSERT. Rows older than ``telemetry_retention_hours`` are deleted at most every
+``PRUNE_EVERY_S`` per process, after a report's own transaction.
+
+Series come back averaged into buckets of ``step`` seconds (SQL ``GROUP BY``), ready to chart:
+``{"series": [{"name", "labels", "points": [[unix_ts, value], ...]}]}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+import weakref
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, ColumnElement, Integer, cast, delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ironplane.api.telemetry import MetricSeries, SeriesSet
+from ironplane.compiler.addons import PROMETHEUS
+from ironplane.core.errors import InvalidError
+from ironplane.server.context import Services
+from ironplane.server.db.engine import Database
+from ironplane.server.db.tables import TelemetrySampleRow
+from ironplane.server.db.types import utcnow
+from ironplane.spec.kinds import ClusterSpec
+from ironplane.wire import agent_protocol as proto
+
+log = logging.getLogger("ironplane.server.telemetry")
+
+MAX_SAMPLES = 20_000
+"""Samples stored from one frame at most (the rest are dropped, and logged)."""
+MAX_LABELS = 8
+MAX_SKEW_S = 300.0
+"""A frame stamped further than this from the server's clock is stored at the server's time."""
+PRUNE_EVERY_S = 600.0
+MAX_POINTS = 2000
+"""Points per series at most: a smaller ``step`` is widened to fit."""
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+_last_prune: weakref.WeakKeyDictionary[Database, float] = weakref.WeakKeyDictionary()
+
+
+def parse_window(text: str, what: str, *, most: timedelta) -> timedelta:
+    """``30s``, ``15m``, ``24h``, ``2d``, ``1d12h``: positive and at most ``most``."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or match is None or not any(match.groups()):
+        hint = f" (add a unit: {text.strip()}m?)" if text.strip().isdigit() else ""
+        raise InvalidError(f"{what}: {text[:40]!r} is not a duration{hint}; use 30s, 5m, 24h, 2d")
+    d, h, m, s = (min(int(g or 0), 10**6) for g in match.groups())
+    window = timedelta(days=d, hours=h, minutes=m, seconds=s)
+    if window <= timedelta(0):
+        raise InvalidError(f"{what}: {text!r} is an empty window")
+    if window > most:
+        raise InvalidError(f"{what}: {text!r} is longer than {_human(most)}")
+    return window
+
+
+def _human(window: timedelta) -> str:
+    hours = window.total_seconds() / 3600
+    return f"{hours / 24:g} days" if hours >= 48 else f"{hours:g} hours"
+
+
+def step_of(window: timedelta, step: str | None) -> int:
+    """Bucket width in whole seconds: the given ``step``, widened so that a series has at most
+    ``MAX_POINTS`` points; by default the window over 300 (at least 10 s)."""
+    span = window.total_seconds()
+    if step is None:
+        seconds = max(10, math.ceil(span / 300))
+    else:
+        seconds = max(1, int(parse_window(step, "step", most=window).total_seconds()))
+    return max(seconds, math.ceil(span / MAX_POINTS))
+
+
+def epoch_bucket(db: Database, column: Any, step: int) -> ColumnElement[int]:
+    """``floor(unix_time(column) / step) * step`` in integer arithmetic on SQLite and PostgreSQL
+    (``//``: SQLAlchemy 2 renders ``/`` of integers as a true division)."""
+    if db.is_sqlite:
+        seconds: ColumnElement[int] = cast(func.strftime("%s", column), Integer)
+    else:
+        seconds = cast(func.floor(func.extract("epoch", column)), BigInteger)
+    return (seconds // step) * step
+
+
+def prometheus_url_of(spec: dict[str, Any]) -> str | None:
+    """The Prometheus a cluster's agent should read telemetry from: the Cluster's
+    ``prometheus_url`` when it declares the ``prometheus`` add-on, else None."""
+    try:
+        cluster = ClusterSpec.model_validate(spec)
+    except ValueError:
+        return None
+    return cluster.prometheus_url if PROMETHEUS in cluster.addons else None
+
+
+# -- storing
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    return text[:limit] if text else None
+
+
+def rows_of(
+    cluster_id: int, frame: proto.Metrics, own: set[str], now: datetime
+) -> list[dict[str, Any]]:
+    """The rows of a frame's valid samples (invalid ones are skipped)."""
+    at = now
+    if math.isfinite(frame.at) and abs(frame.at - now.timestamp()) <= MAX_SKEW_S:
+        at = datetime.fromtimestamp(frame.at, UTC)
+    rows = []
+    for sample in frame.samples[:MAX_SAMPLES]:
+        if not NAME.match(sample.name) or not math.isfinite(sample.value):
+            continue
+        if sample.scope == "node":
+            if not sample.node:
+                continue
+            node, workspace, app = _cut(sample.node, 253), None, None
+        else:
+            if not sample.workspace or not sample.app or sample.workspace not in own:
+                continue  # an agent reports on its own cluster's workspaces only
+            node, workspace, app = None, _cut(sample.workspace, 63), _cut(sample.app, 63)
+        labels = {str(k)[:63]: str(v)[:200] for k, v in list(sample.labels.items())[:MAX_LABELS]}
+        rows.append(
+            {
+                "cluster_id": cluster_id,
+                "at": at,
+                "scope": sample.scope,
+                "name": sample.name,
+                "node": node,
+                "workspace": workspace,
+                "app": app,
+                "labels": labels,
+                "value": sample.value,
+            }
+        )
+    return rows
+
+
+async def store(
+    services: Services, session: AsyncSession, cluster_id: int, frame: proto.Metrics, own: set[str]
+) -> int:
+    """Insert a frame's samples in ``session``'s transaction; returns how many were stored."""
+    if len(frame.samples) > MAX_SAMPLES:
+        log.warning(
+            "an agent sent %d telemetry samples in one frame; kept the first %d",
+            len(frame.samples),
+            MAX_SAMPLES,
+        )
+    rows = rows_of(cluster_id, frame, own, utcnow())
+    if rows:
+        await session.execute(insert(TelemetrySampleRow), rows)
+        services.metrics.telemetry_samples.inc(len(rows))
+    return len(rows)
+
+
+async def prune_if_due(services: Services, now: datetime | None = None) -> int | None:
+    """Delete samples older than the retention, at most every ``PRUNE_EVERY_S`` per process
+    and database; the number deleted, or None when not due or failed."""
+    db = services.db
+    clock = time.monotonic()
+    last = _last_prune.get(db)
+    if last is not None and clock - last < PRUNE_EVERY_S:
+        return None
+    _last_prune[db] = clock
+    oldest = (now or utcnow()) - timedelta(hours=services.settings.telemetry_retention_hours)
+    try:
+        async with db.session() as s:
+            result = await s.execute(
+                delete(TelemetrySampleRow).where(TelemetrySampleRow.at < oldest)
+            )
+    except Exception:  # retried next time; the samples are stored already
+        log.exception("could not delete old telemetry samples")
+        return None
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# -- series
+
+
+async def series(
+    services: Services,
+    session: AsyncSession,
+    *,
+    window: timedelta,
+    step: int,
+    names: list[str],
+    cluster_id: int | None = None,
+    workspace: str | None = None,
+    app: str | None = None,
+    now: datetime | None = None,
+) -> SeriesSet:
+    """A cluster's node series (``cluster_id``) or an app's series (``workspace``, ``app``)."""
+    for name in names:
+        if not NAME.match(name):
+            raise InvalidError(f"name: {name[:60]!r} is not a metric name (e.g. gpu_utilization)")
+    t = TelemetrySampleRow
+    bucket = epoch_bucket(services.db, t.at, step).label("bucket")
+    end = now or utcnow()
+    stmt = select(t.name, t.node, t.workspace, t.app, bucket, func.avg(t.value)).where(
+        t.at >= end - window
+    )
+    if cluster_id is not None:
+        stmt = stmt.where(t.cluster_id == cluster_id, t.scope == "node")
+    else:
+        stmt = stmt.where(t.workspace == workspace, t.app == app, t.scope == "app")
+    if names:
+        stmt = stmt.where(t.name.in_(names))
+    stmt = stmt.group_by(t.name, t.node, t.workspace, t.app, bucket).order_by(
+        t.name, t.node, bucket
+    )
+    found: dict[tuple[str, str | None, str | None, str | None], list[list[float]]] = {}
+    for name, node, ws, app_name, at, value in (await session.execute(stmt)).all():
+        if value is None or not math.isfinite(float(value)):
+            continue
+        found.setdefault((name, node, ws, app_name), []).append([float(at), float(value)])
+    out = []
+    for (name, node, ws, app_name), points in found.items():
+        labels = {"node": node} if node is not None else {"workspace": ws, "app": app_name}
+        out.append(
+            MetricSeries(name=name, labels={k: str(v) for k, v in labels.items()}, points=points)
+        )
+    return SeriesSet(since=(end - window).timestamp(), until=end.timestamp(), step=step, series=out)
