@@ -41,6 +41,8 @@ from ironplane.core.errors import (
     UnavailableError,
 )
 from ironplane.weights import Progress, StderrProgress, fetch, parse_source
+from ironplane.weights.progress import JsonProgress
+from ironplane.wire.pull_progress import PROGRESS_FILE_ENV, last_progress, parse_line
 
 MIB = 1024 * 1024
 BUCKET = "weights"
@@ -367,7 +369,10 @@ def test_second_fetch_is_a_cache_hit(
     first = capsys.readouterr()
     path = first.out.strip()
     assert Path(path).is_dir() and (Path(path) / "COMPLETE").is_file()
-    assert "cached" not in first.err and "MiB" in first.err  # progress went to stderr
+    assert "cached" not in first.err
+    # Progress went to stderr, as JSON lines (stderr is no terminal here), ending complete.
+    last = last_progress(first.err.splitlines())
+    assert last is not None and last.done == last.total == MIB + 1
     fetch_weights(src("cached"), **args)
     second = capsys.readouterr()
     assert second.out.strip() == path
@@ -485,3 +490,55 @@ def test_stderr_progress_on_a_terminal_rewrites_one_line() -> None:
     render(Progress(2 * MIB, 2 * MIB, 1024.0, 0.0, 1, 1))
     text = out.getvalue()
     assert text.count("\r") == 2 and text.endswith("files 1/1\n") and "ETA --" in text
+
+
+def test_json_progress_lines_are_throttled_and_kept_in_a_file(tmp_path: Path) -> None:
+    out = io.StringIO()
+    now = [0.0]
+    target = tmp_path / "progress.json"
+    render = JsonProgress(out, path=target, every_s=2.0, clock=lambda: now[0])
+    for t, done in ((0.0, MIB), (0.5, 2 * MIB), (2.5, 3 * MIB), (2.6, 4 * MIB)):
+        now[0] = t
+        render(Progress(done, 4 * MIB, 1024.0, None if done == MIB else 1.0, done // MIB, 4))
+    lines = out.getvalue().splitlines()
+    # The first report, the first one 2 s later, and the complete one whatever the time.
+    assert [json.loads(line)["done"] for line in lines] == [MIB, 3 * MIB, 4 * MIB]
+    first = json.loads(lines[0])
+    assert first == {
+        "type": "weights-progress",
+        "done": MIB,
+        "total": 4 * MIB,
+        "rate": 1024.0,
+        "eta": None,
+        "files_done": 1,
+        "files_total": 4,
+    }
+    # The file holds the last report whole (written atomically), throttled or not.
+    assert target.read_text() == lines[-1] + "\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["progress.json"]
+
+
+def test_the_puller_keeps_its_progress_in_the_file_named_by_the_environment(
+    server: Server,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    put(server, "progress/a.bin", os.urandom(3 * MIB))
+    target = tmp_path / "run" / "progress.json"
+    target.parent.mkdir()
+    monkeypatch.setenv(PROGRESS_FILE_ENV, str(target))
+    fetch_weights(
+        src("progress"),
+        dest=tmp_path / "cache",
+        endpoint=server.url,
+        region=REGION,
+        workers=2,
+        part_size=1,
+        link=None,
+    )
+    captured = capsys.readouterr()
+    got = parse_line(target.read_text())
+    assert got is not None and (got.done, got.total, got.files_done) == (3 * MIB, 3 * MIB, 1)
+    assert last_progress(captured.err.splitlines()) == got
+    assert Path(captured.out.strip()).is_dir()  # stdout still holds just the path

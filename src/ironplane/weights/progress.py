@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
+
+from ironplane.wire.pull_progress import progress_line
 
 #: Reports come at most this often (plus one final report at the end).
 REPORT_INTERVAL_S = 0.5
@@ -110,3 +115,70 @@ class StderrProgress:
         else:
             self._stream.write(line + "\n")
         self._stream.flush()
+
+
+def json_line(p: Progress) -> str:
+    """The machine-readable progress line (``ironplane.wire.pull_progress``)."""
+    return progress_line(
+        done=p.done,
+        total=p.total,
+        rate=p.rate,
+        eta=p.eta_s,
+        files_done=p.files_done,
+        files_total=p.files_total,
+    )
+
+
+class JsonProgress:
+    """Writes progress as JSON lines for programs: to ``stream`` at most every ``every_s``
+    seconds (and always when the download is complete), and to ``path`` (when given) at every
+    report, atomically, so a reader never sees half a line. The Kubernetes agent reads the
+    stream (the init container's log); a local supervisor can read the file."""
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        path: Path | None = None,
+        every_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream = stream
+        self._path = path
+        self._every_s = every_s
+        self._clock = clock
+        self._last: float | None = None
+
+    def __call__(self, p: Progress) -> None:
+        line = json_line(p)
+        if self._path is not None:
+            self._write_file(line)
+        if self._stream is None:
+            return
+        now = self._clock()
+        if p.done < p.total and self._last is not None and now - self._last < self._every_s:
+            return
+        self._last = now
+        self._stream.write(line + "\n")
+        self._stream.flush()
+
+    def _write_file(self, line: str) -> None:
+        assert self._path is not None
+        tmp = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(line + "\n")
+            os.replace(tmp, self._path)
+        except OSError:  # progress is a courtesy: never fail the download for it
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+class Both:
+    """Calls each of several progress callbacks."""
+
+    def __init__(self, *callbacks: Callable[[Progress], None]) -> None:
+        self._callbacks = callbacks
+
+    def __call__(self, p: Progress) -> None:
+        for callback in self._callbacks:
+            callback(p)

@@ -40,8 +40,11 @@ def test_apply_inspect_roll_back_and_delete(logged_in: Path, tmp_path: Path) -> 
     specs.mkdir()
     (specs / "00-platform.yaml").write_text(CLUSTER + "---\n" + WORKSPACE)
     (specs / "chat.yaml").write_text(SERVICE.format(tag="1"))
+    # Waiting follows nothing on a cluster this apply registered: its agent cannot run yet.
     code, out, err = run_cli(["apply", "-f", str(specs)])
     assert code == 0, err
+    assert "Cluster oke-prod: - · skipped · registered: start its agent" in err
+    assert "Service prod/chat-api: - · skipped · not followed: its cluster oke-prod" in err
     assert [r.split()[:4] for r in out.splitlines()[1:4]] == [
         ["Cluster", "-", "oke-prod", "create"],
         ["Workspace", "-", "prod", "create"],
@@ -50,7 +53,7 @@ def test_apply_inspect_roll_back_and_delete(logged_in: Path, tmp_path: Path) -> 
     assert "agent token for cluster oke-prod (shown only once" in out
 
     (specs / "chat.yaml").write_text(SERVICE.format(tag="2"))
-    out = ok("apply", "-f", str(specs), "--diff")
+    out = ok("apply", "-f", str(specs), "--diff", "--no-wait")  # no agent runs here
     assert "# diff of Service prod/chat-api" in out and "+" in out
 
     versions = ok("get", "versions", "chat-api")

@@ -1,17 +1,26 @@
 """``ironplane fetch-weights``: fill a node-local cache from S3-compatible object storage.
 
 Meant for an init container: it prints the directory (or file) the engine should load on
-stdout, progress and notes on stderr. Credentials come from the standard AWS variables
-``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (for OCI Object Storage: a Customer Secret
-Key's access key and secret), or any other source in boto3's chain.
+stdout, progress and notes on stderr: progress is one line rewritten in place on a terminal,
+else JSON lines (``ironplane.wire.pull_progress``) that the Kubernetes agent reads from the
+container's log; ``IRONPLANE_PROGRESS_FILE`` also keeps the last one in a file. Credentials
+come from the standard AWS variables ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (for OCI
+Object Storage: a Customer Secret Key's access key and secret), or any other source in boto3's
+chain.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from ironplane.weights.progress import Progress
 
 
 def fetch_weights(
@@ -45,7 +54,7 @@ def fetch_weights(
 
     Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for OCI, a Customer Secret Key).
     """
-    from ironplane.weights import StderrProgress, fetch
+    from ironplane.weights import fetch
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -57,7 +66,7 @@ def fetch_weights(
         region=region,
         workers=workers,
         part_size=part_size * 1024 * 1024,
-        progress=StderrProgress(),
+        progress=progress_reporter(),
         log=log,
     )
     if result.cached:
@@ -67,10 +76,23 @@ def fetch_weights(
     print(result.path, flush=True)
 
 
+def progress_reporter() -> Callable[[Progress], None]:
+    """A line rewritten in place on a terminal; else JSON lines (``wire.pull_progress``), which
+    the Kubernetes agent reads from the init container's log. With ``IRONPLANE_PROGRESS_FILE``
+    set, the last line is also kept in that file."""
+    from ironplane.weights.progress import Both, JsonProgress, StderrProgress
+    from ironplane.wire.pull_progress import PROGRESS_FILE_ENV
+
+    where = os.environ.get(PROGRESS_FILE_ENV)
+    on_file = JsonProgress(path=Path(where)) if where else None
+    shown: Callable[[Progress], None] = (
+        StderrProgress() if sys.stderr.isatty() else JsonProgress(sys.stderr)
+    )
+    return Both(shown, on_file) if on_file is not None else shown
+
+
 def _point(link: Path, target: Path) -> None:
     """Make ``link`` a symlink to ``target``, replacing what is there atomically."""
-    import os
-
     link.parent.mkdir(parents=True, exist_ok=True)
     tmp = link.with_name(link.name + ".new")
     tmp.unlink(missing_ok=True)

@@ -1,4 +1,5 @@
-"""``ironplane apply``: send spec files to the server, which checks, compiles and stores them.
+"""``ironplane apply``: send spec files to the server, which checks, compiles and stores them;
+then wait until what was applied is ready (``apply_follow``, rules in ``apply_wait``).
 
 The CLI reads files and nothing more: the server parses and validates the raw text, and its
 diagnostics name each file, line and column as given here.
@@ -45,9 +46,16 @@ def apply(
         "--sync-id",
         help="Name of the synced source (default: git:<origin>#<directory in the repo>).",
     ),
+    wait: bool = typer.Option(
+        True,
+        "--wait/--no-wait",
+        help="Wait until every applied object is ready (or one failed), showing its progress; "
+        "exit 3 when one failed, 4 on --timeout.",
+    ),
+    timeout: str = typer.Option("10m", "--timeout", help="How long to wait at most: 90s, 10m, 1h."),
     output: Format = output_option(),
 ) -> None:
-    """Apply spec files to the control plane."""
+    """Apply spec files to the control plane, then wait until what changed is ready."""
     source = None
     if sync_id is not None and not sync:
         raise InvalidError("--sync-id needs --sync")
@@ -55,12 +63,33 @@ def apply(
         if len(files) != 1 or not Path(files[0]).is_dir():
             raise InvalidError("--sync needs exactly one directory: -f DIR")
         source = sync_id or sync_id_for(Path(files[0]))
+    timeout_s = _timeout(timeout)
     documents = collect_sources(files)
     with session.connect() as client:
         result = client.apply(
             documents, default_workspace=workspace, dry_run=dry_run, diff=diff, sync=source
         )
-    report(result, output)
+        report(result, output)
+        if dry_run or result.dry_run or not wait:
+            return
+        from ironplane.cli.commands.remote.apply_follow import follow
+
+        live = output == Format.table and sys.stderr.isatty()
+        code = follow(client, result, timeout_s=timeout_s, live=live)
+    if code:
+        raise typer.Exit(code)
+
+
+def _timeout(text: str) -> int:
+    from ironplane.core.quantities import QuantityProblem, parse_duration
+
+    try:
+        seconds = parse_duration(text)
+    except QuantityProblem as exc:
+        raise InvalidError(f"--timeout {text!r}: write a duration such as 90s, 10m or 1h") from exc
+    if seconds <= 0:
+        raise InvalidError("--timeout must be more than 0s")
+    return seconds
 
 
 def collect_sources(entries: Sequence[str]) -> list[tuple[str, str]]:

@@ -29,6 +29,12 @@ def status_rows(item: App) -> list[list[object]]:
         ["replicas", f"{status.ready}/{status.desired} ready"],
         ["version", status.version],
     ]
+    if status.weights is not None:
+        from ironplane.cli.commands.remote.apply_wait import weights_text
+
+        w = status.weights
+        files = f" · files {w.files_done}/{w.files_total}" if w.files_total else ""
+        rows.append(["weights download", weights_text(w).removeprefix("weights ") + files])
     r = status.rollout
     if r is None:
         rows.append(["rollout", "none (rolling update, or not reported by the runtime)"])
