@@ -26,10 +26,12 @@ import json
 import re
 from typing import Any
 
+from ironplane.compiler.bootstrap import bootstrap_objects
 from ironplane.compiler.context import ClusterProfile
 from ironplane.compiler.gpus import AMD, NVIDIA
 from ironplane.compiler.labels import KIND, MANAGED_BY, MANAGER
 from ironplane.compiler.rdma import TOPOLOGY_LEVELS
+from ironplane.spec.kinds import ClusterSpec
 
 KUEUE = "kueue.x-k8s.io/v1beta2"
 TOPOLOGY = "oci-rdma"
@@ -141,15 +143,23 @@ def cluster_objects(profile: ClusterProfile) -> list[dict[str, Any]]:
         return _owned(kueue)
     from ironplane.compiler.policy import SYSTEM_NAMESPACES, admission_policies, kyverno_policy
 
-    # The NVIDIA GPU operator runs privileged DaemonSets in its own namespace.
-    exempt = SYSTEM_NAMESPACES + (
-        GPU_OPERATOR_NAMESPACES if "gpu-operator" in profile.addons else ()
-    )
+    # The NVIDIA GPU operator runs privileged DaemonSets in its own namespace (and a
+    # bootstrap-installed Prometheus stack its node exporter on the host network).
+    addon_namespaces = profile.privileged_namespaces
+    if addon_namespaces is None:
+        addon_namespaces = GPU_OPERATOR_NAMESPACES if "gpu-operator" in profile.addons else ()
+    exempt = SYSTEM_NAMESPACES + tuple(addon_namespaces)
     if "kyverno" in profile.addons:
         policy = [kyverno_policy(exempt_namespaces=exempt)]
     else:
         policy = admission_policies(exempt_namespaces=exempt)
     return _owned([*kueue, *policy])
+
+
+def spec_objects(spec: ClusterSpec) -> list[dict[str, Any]]:
+    """Everything a Cluster spec puts into its cluster's desired state: its profile's objects
+    and, with a ``bootstrap`` section, the add-on stack (``compiler/bootstrap``)."""
+    return [*cluster_objects(ClusterProfile.from_spec(spec)), *bootstrap_objects(spec)]
 
 
 def _owned(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:

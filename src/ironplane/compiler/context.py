@@ -26,6 +26,9 @@ class ClusterProfile:
     ingress_selector: Mapping[str, str] = field(default_factory=lambda: {"istio": "ingressgateway"})
     """Labels of the ingress gateway's pods (an app's TLS Gateway selects them)."""
     prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
+    privileged_namespaces: tuple[str, ...] | None = None
+    """Add-on namespaces the admission policy exempts (host network, privileged pods); None:
+    the GPU operator's default namespace when it is an add-on."""
     declared: bool = True
     """False when no Cluster document was given and this profile is an assumed default."""
 
@@ -45,6 +48,7 @@ class ClusterProfile:
             ingress_gateway=spec.ingress_gateway,
             ingress_selector=dict(spec.ingress_selector),
             prometheus_url=spec.prometheus_url,
+            privileged_namespaces=spec.privileged_addon_namespaces(),
         )
 
     @classmethod

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ironplane.compiler.cluster import cluster_objects
-from ironplane.compiler.context import Catalog, ClusterProfile
+from ironplane.compiler.cluster import spec_objects
+from ironplane.compiler.context import Catalog
 from ironplane.compiler.core import CompileResult, compile_spec, merge
 from ironplane.compiler.labels import spec_version
 from ironplane.core.diagnostics import Diagnostic
@@ -63,12 +63,11 @@ def compile_documents(
     for doc in docs:
         spec = doc.spec
         if isinstance(spec, ClusterSpec):
-            profile = ClusterProfile.from_spec(spec)
             results.append(
                 (
                     doc,
                     CompileResult(
-                        bundle=ManifestBundle.of(cluster_objects(profile)),
+                        bundle=ManifestBundle.of(spec_objects(spec)),
                         warnings=(),
                         version=spec_version(spec),
                     ),

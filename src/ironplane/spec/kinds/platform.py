@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, model_validator
 
-from ironplane.spec.base import Label, Name, SpecModel
+from ironplane.spec.base import FieldProblem, Label, Name, SpecModel
+from ironplane.spec.kinds.bootstrap import Addon, BootstrapSpec, profile_of
 
-Addon = Literal[
-    "istio",
-    "keda",
-    "argo-rollouts",
-    "argo-workflows",
-    "argo-cd",
-    "kueue",
-    "mpi-operator",
-    "training-operator",
-    "trainer",
-    "kuberay",
-    "prometheus",
-    "gpu-operator",
-    "kyverno",
-]
+__all__ = ["Addon", "ClusterSpec", "GpuNodes", "VolumeType", "WorkspaceSpec"]
+
 VolumeType = Literal["fss", "block", "local-nvme"]
 
 
@@ -66,6 +54,89 @@ class ClusterSpec(SpecModel):
         pattern=r"^https?://[^\s]+$",
         description="Prometheus that KEDA and rollout analysis query",
     )
+    bootstrap: BootstrapSpec | None = Field(
+        default=None,
+        description="the add-on stack Ironplane installs through Argo CD (cluster bootstrap)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _follow_bootstrap(cls, data: Any) -> Any:
+        """Fill what the bootstrap implies where the document leaves it out: every add-on it
+        installs or finds existing joins ``addons``; an existing Prometheus gives
+        ``prometheus_url``, an existing Istio ``ingress_gateway``."""
+        if not isinstance(data, dict) or data.get("bootstrap") is None:
+            return data
+        raw = data["bootstrap"]
+        try:
+            boot = raw if isinstance(raw, BootstrapSpec) else BootstrapSpec.model_validate(raw)
+        except ValidationError:
+            return data  # reported, located, by the field's own validation
+        derived = boot.derived()
+        out = dict(data)
+        addons = out.get("addons")
+        if addons is None or isinstance(addons, list):
+            listed = list(addons or [])
+            out["addons"] = listed + [a for a in derived.pop("addons") if a not in listed]
+        else:
+            derived.pop("addons")
+        for key, value in derived.items():
+            out.setdefault(key, value)
+        return out
+
+    @model_validator(mode="after")
+    def _check_bootstrap(self) -> ClusterSpec:
+        boot = self.bootstrap
+        if boot is None:
+            return self
+        if boot.profile == "oci-bare-metal" and self.provider != "oci":
+            raise FieldProblem(
+                "bootstrap profile oci-bare-metal needs provider: oci",
+                hint="set provider: oci, or use profile: generic",
+            )
+        prometheus = boot.existing.get("prometheus")
+        if prometheus and prometheus.endpoint and prometheus.endpoint != self.prometheus_url:
+            raise FieldProblem(
+                f"prometheus_url {self.prometheus_url!r} differs from the existing Prometheus "
+                f"endpoint {prometheus.endpoint!r}",
+                hint="leave prometheus_url out: it follows bootstrap.existing.prometheus",
+            )
+        return self
+
+    def with_bootstrap(self, bootstrap: BootstrapSpec | None) -> ClusterSpec:
+        """This spec with another ``bootstrap`` section (None: none). What the old section
+        derived (its add-ons, an existing Prometheus' URL, an existing Istio's gateway) is taken
+        out first and the new one derives it again; raises pydantic's ``ValidationError`` when
+        the result is not a valid Cluster."""
+        data = self.model_dump(mode="json", exclude_unset=True)
+        data.pop("bootstrap", None)
+        if self.bootstrap is not None:
+            derived = self.bootstrap.derived()
+            data["addons"] = [a for a in data.get("addons", []) if a not in derived["addons"]]
+            for key in ("prometheus_url", "ingress_gateway"):
+                if key in derived and data.get(key) == derived[key]:
+                    del data[key]
+        if bootstrap is not None:
+            data["bootstrap"] = bootstrap.model_dump(mode="json", exclude_defaults=True)
+        return ClusterSpec.model_validate(data)
+
+    @property
+    def bootstrap_profile(self) -> str | None:
+        """The bootstrap's profile (from the provider when not given); None without one."""
+        return profile_of(self.bootstrap, self.provider) if self.bootstrap else None
+
+    def privileged_addon_namespaces(self) -> tuple[str, ...]:
+        """Add-on namespaces whose pods need host networking or privileged containers, which
+        the cluster's admission policy must let through: the GPU operator's, and the
+        bootstrap-installed Prometheus stack's (its node exporter runs on the host network)."""
+        if self.bootstrap is None:
+            return ("gpu-operator",) if "gpu-operator" in self.addons else ()
+        found: list[str] = []
+        if "gpu-operator" in self.addons:
+            found.append(self.bootstrap.namespace("gpu-operator"))
+        if "prometheus" in self.bootstrap.installed():
+            found.append(self.bootstrap.namespace("prometheus"))
+        return tuple(dict.fromkeys(found))
 
 
 class WorkspaceSpec(SpecModel):
