@@ -253,7 +253,7 @@ async def test_tokens_are_stored_hashed(server: Server) -> None:
     r = await admin.post("/service-accounts", json={"name": "ci"})
     assert r.status_code == 201, r.text
     secrets.append((await new_token(admin, "ci", service_account="ci"))["secret"])
-    r = await admin.post("/clusters/oke-prod/agent-token")
+    r = await admin.post("/clusters/oke-prod/agent-token", params={"revoke_old": "true"})
     assert r.status_code == 201, r.text
     secrets.append(r.json()["secret"])
     secrets.append(await make_user(server, "alice"))
@@ -270,7 +270,7 @@ async def test_tokens_are_stored_hashed(server: Server) -> None:
         assert random_part[:16] not in dump
     for row in rows:
         assert len(row["secret_hash"]) == 64 and row["secret_hash"] not in {*secrets}
-    # Each secret still authenticates (the second agent token replaced the first one).
+    # Each secret still authenticates (the second agent token revoked the first one).
     for secret in (secrets[0], secrets[2], secrets[3], secrets[5]):
         assert (await server.client(secret).get("/auth/whoami")).status_code == 200
     assert_unauthenticated(await server.client(secrets[1]).get("/clusters/oke-prod/desired"))

@@ -185,8 +185,9 @@ async def test_the_agent_token_reads_only_its_own_desired_state(server: Server) 
     assert [u["name"] for u in (await admin.get("/users")).json()] == ["admin"]
     assert (await admin.get("/workspaces/prod")).status_code == 200
 
-    # A rotated agent token replaces the old one.
-    r = await admin.post("/clusters/oke-prod/agent-token")
+    # A token rotated with revoke_old replaces the old one at once (a plain rotation keeps the
+    # old one until an agent connects with the new: test_agent_token_rotation.py).
+    r = await admin.post("/clusters/oke-prod/agent-token", params={"revoke_old": "true"})
     assert r.status_code == 201, r.text
     assert (await agent.get("/clusters/oke-prod/desired")).status_code == 401
     fresh = server.client(r.json()["secret"])

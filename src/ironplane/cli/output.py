@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,25 +43,44 @@ def object_filename(index: int, obj: dict[str, Any]) -> str:
 
 
 def write_directory(target: Path, objects: Sequence[dict[str, Any]]) -> None:
-    """Write one file per object; all or nothing, and never over a directory we did not make.
+    """Write one file per object; all or nothing, and never over a directory we did not make."""
+    write_files(
+        target,
+        {object_filename(i, obj): to_yaml(obj) for i, obj in enumerate(objects)},
+        writer="ironplane render",
+    )
 
-    The files are written into a fresh sibling directory which then takes the target's place, so
-    a failure leaves the previous render intact and a reader never sees half of one.
-    """
+
+def check_output_directory(target: Path, *, writer: str = "ironplane") -> None:
+    """Refuse a target that is not a directory, or a non-empty one Ironplane did not write
+    (callers check before doing anything else, so that a refusal changes nothing)."""
     if target.exists():
         if not target.is_dir():
             raise InvalidError(f"{target}: exists and is not a directory")
         if any(target.iterdir()) and not (target / MARKER).exists():
             raise InvalidError(
-                f"{target}: directory is not empty and was not written by `ironplane render`; "
+                f"{target}: directory is not empty and was not written by `{writer}`; "
                 "choose an empty or new directory"
             )
+
+
+def write_files(target: Path, files: Mapping[str, str], *, writer: str = "ironplane") -> None:
+    """Write ``name → text`` files into ``target``: all or nothing, and never over a directory
+    Ironplane did not write.
+
+    The files are written into a fresh sibling directory (mode 0700) which then takes the
+    target's place, so a failure leaves the previous contents intact and a reader never sees
+    half of them.
+    """
+    check_output_directory(target, writer=writer)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        for i, obj in enumerate(objects):
-            (staging / object_filename(i, obj)).write_text(to_yaml(obj), encoding="utf-8")
-        (staging / MARKER).write_text("written by ironplane render; safe to replace\n")
+        for name, text in files.items():
+            if "/" in name or name in ("", ".", "..", MARKER):
+                raise InvalidError(f"{name!r}: not a plain file name")
+            (staging / name).write_text(text, encoding="utf-8")
+        (staging / MARKER).write_text(f"written by {writer}; safe to replace\n")
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             target.rename(old)

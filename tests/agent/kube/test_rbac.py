@@ -21,6 +21,7 @@ from tests.agent.kube import objects as o
 from tests.agent.kube.conftest import Cluster
 
 RBAC = Path(__file__).resolve().parents[3] / "deploy" / "agent-rbac.yaml"
+BOOTSTRAP_RBAC = RBAC.parent / "agent-bootstrap-rbac.yaml"
 APPLY_AND_PRUNE = {"get", "list", "create", "patch", "delete"}
 
 
@@ -36,9 +37,22 @@ def granted(rules: list[dict[str, Any]], rt: ResourceType) -> set[str]:
     return verbs
 
 
+def bootstrap_rules() -> list[dict[str, Any]]:
+    docs = [d for d in yaml.safe_load_all(BOOTSTRAP_RBAC.read_text()) if d]
+    return list(next(d for d in docs if d["kind"] == "ClusterRole")["rules"])
+
+
+BOOTSTRAP_KINDS = {"Application", "ClusterRoleBinding"}
+"""Applied (and pruned) only by a bootstrapped cluster's agent, under the opt-in role."""
+
+
 def test_the_role_grants_what_the_runtime_uses_and_no_wildcards() -> None:
     rules = documents()["ClusterRole"]["rules"]
     for rt in PRUNED_KINDS:
+        if rt.kind in BOOTSTRAP_KINDS:
+            assert not granted(rules, rt), f"{rt.kind} belongs to the opt-in bootstrap role"
+            assert granted(bootstrap_rules(), rt) >= APPLY_AND_PRUNE, rt.kind
+            continue
         assert granted(rules, rt) >= APPLY_AND_PRUNE, rt.kind
     for rt in (*WATCHED, ANALYSIS_RUNS, *RUN_KINDS):
         assert {"list", "watch"} <= granted(rules, rt), rt.kind
@@ -58,7 +72,27 @@ def test_the_role_grants_what_the_runtime_uses_and_no_wildcards() -> None:
     assert granted(rules, crd) == {"get"}
     for rule in rules:
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
-        assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"])
+        assert not {"escalate", "impersonate"} & set(rule["verbs"])
+    assert not [r for r in rules if "bind" in r["verbs"]], "the agent's own role binds nothing"
+    # `bind` only in the opt-in bootstrap role, for the Argo CD installer, on cluster-admin alone
+    # and in a rule of its own.
+    rules = bootstrap_rules()
+    binds = [r for r in rules if "bind" in r["verbs"]]
+    assert binds == [
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "resources": ["clusterroles"],
+            "verbs": ["bind"],
+            "resourceNames": ["cluster-admin"],
+        }
+    ]
+    application = ResourceType.of("argoproj.io/v1alpha1", "Application")
+    binding = ResourceType.of("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")
+    assert granted(rules, application) == APPLY_AND_PRUNE  # applied and pruned, not watched
+    assert granted(rules, binding) == APPLY_AND_PRUNE
+    assert granted(rules, ResourceType.of("rbac.authorization.k8s.io/v1", "ClusterRole")) == {
+        "bind"
+    }
 
 
 def test_the_agent_runs_locked_down_and_reads_its_token_from_a_secret() -> None:
@@ -149,7 +183,33 @@ async def test_every_request_the_runtime_makes_is_granted(
     rules = documents()["ClusterRole"]["rules"]
     used = {(call.verb, call.group, call.plural) for call in fake.calls}
     assert {verb for verb, _, _ in used} == set(RBAC_VERBS)  # every kind of request was made
-    for verb, group, plural in sorted(used):
+    # Prune lists the opt-in bootstrap kinds too; without that role they answer 403, which the
+    # agent takes as "none of it is ours" (test_prune_skips_kinds_the_role_may_not_list).
+    bootstrap = {
+        ("list", "argoproj.io", "applications"),
+        ("list", "rbac.authorization.k8s.io", "clusterrolebindings"),
+    }
+    assert bootstrap <= used
+    for verb, group, plural in sorted(used - bootstrap):
         suffix, needs = RBAC_VERBS[verb]
         for need in needs:
             assert allowed(rules, group, plural + suffix, need), (verb, group, plural)
+
+
+@pytest.mark.anyio
+async def test_prune_skips_kinds_the_role_may_not_list(
+    cluster: Cluster, runtime: KubeRuntime
+) -> None:
+    """An agent installed without the bootstrap role gets 403 listing Applications and
+    ClusterRoleBindings: it cannot own any, so prune goes on with the other kinds."""
+    fake = cluster.need_fake()
+    ws = cluster.namespace()
+    await runtime.converge([o.namespace(ws), o.deployment(ws, "api")])
+    fake.fail_next("list", kind="Application", code=403, reason="Forbidden", times=2)
+    fake.fail_next("list", kind="ClusterRoleBinding", code=403, reason="Forbidden", times=2)
+    await runtime.converge([o.namespace(ws)])  # prunes the Deployment despite the 403s
+    assert fake.get("Deployment", ws, "api") is None
+    # A kind the desired state holds is not excused: its 403 is an error.
+    fake.fail_next("list", kind="Deployment", code=403, reason="Forbidden")
+    with pytest.raises(Exception, match="cannot list Deployment"):
+        await runtime.converge([o.namespace(ws), o.deployment(ws, "api")])

@@ -80,6 +80,10 @@ PRUNED_KINDS: tuple[ResourceType, ...] = tuple(
         ("kyverno.io/v1", "ClusterPolicy"),
         ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"),
         ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"),
+        # The cluster bootstrap: the root Argo CD Application and the binding of the Argo CD
+        # installer's ServiceAccount.
+        ("argoproj.io/v1alpha1", "Application"),
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
     )
 )
 """Kinds always listed for pruning, whether or not the desired set has any: every kind the
@@ -145,6 +149,7 @@ class Converger:
         self.api = api
         self.establish_timeout_s = establish_timeout_s
         self.applied_kinds: dict[tuple[str, str], ResourceType] = {}
+        self._unlistable: set[tuple[str, str]] = set()
         self._lock = asyncio.Lock()
 
     async def converge(self, objects: Sequence[Object]) -> None:
@@ -206,12 +211,20 @@ class Converger:
 
     async def _prune(self, desired: Sequence[Object]) -> None:
         keep = {identity(ResourceType.of_object(obj), obj) for obj in desired}
+        wanted = {ResourceType.of_object(obj).group_kind for obj in desired}
         doomed: list[tuple[ResourceType, Object]] = []
         for rt in self.managed_kinds(desired):
             try:
                 items, _ = await self.api.list_objects(rt, labels=OWNED)
             except HTTPError as exc:
                 if status_code(exc) == 404:  # the kind is not served (its CRD is gone)
+                    continue
+                if status_code(exc) == 403 and rt.group_kind not in wanted:
+                    # Not in the agent's role (e.g. the opt-in bootstrap kinds): the agent could
+                    # not have created any, so there is nothing of it to prune.
+                    if rt.group_kind not in self._unlistable:
+                        self._unlistable.add(rt.group_kind)
+                        log.info("not pruning %s: the agent's role may not list it", rt.kind)
                     continue
                 raise KubeRuntimeError(
                     f"cannot list {rt.kind} ({rt.api_version}) to prune it: {message(exc)}",

@@ -95,30 +95,86 @@ async def create_token(session: AsyncSession, caller: Caller, body: TokenCreate)
 
 
 async def mint_agent_token(
-    session: AsyncSession, caller: Caller, cluster: ClusterRow
+    session: AsyncSession, caller: Caller, cluster: ClusterRow, *, revoke_old: bool = False
 ) -> TokenCreated:
-    """A new agent token for the cluster; the cluster's earlier agent tokens are revoked."""
-    await session.execute(
-        update(ApiTokenRow)
-        .where(
-            ApiTokenRow.cluster_id == cluster.id,
-            ApiTokenRow.kind == "agent",
-            ApiTokenRow.revoked_at.is_(None),
+    """A new agent token for the cluster.
+
+    The cluster's earlier agent tokens keep working until an agent connects with this one
+    (``retire_older_agent_tokens``), so a rotation never leaves the cluster without an agent;
+    ``revoke_old`` revokes them at once instead (a leaked token).
+    """
+    earlier = list(
+        await session.scalars(
+            select(ApiTokenRow.id)
+            .where(
+                ApiTokenRow.cluster_id == cluster.id,
+                ApiTokenRow.kind == "agent",
+                ApiTokenRow.revoked_at.is_(None),
+            )
+            .order_by(ApiTokenRow.created_at, ApiTokenRow.id)
         )
-        .values(revoked_at=utcnow())
     )
+    if revoke_old and earlier:
+        await session.execute(
+            update(ApiTokenRow)
+            .where(ApiTokenRow.id.in_(earlier))
+            .values(revoked_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
     minted = tokens.mint()
     row = _row(minted, f"agent {cluster.name}", "agent", None)
     row.cluster_id = cluster.id
     created = await _mint(session, row, minted.secret)
+    details: dict[str, object] = {"token": minted.id}
+    if earlier:
+        details["revoked" if revoke_old else "valid_until_it_connects"] = earlier
     record(
         session,
         caller,
         action="cluster.agent_token",
         target=f"cluster/{cluster.name}",
-        details={"token": minted.id},
+        details=details,
     )
     return created
+
+
+async def retire_older_agent_tokens(
+    session: AsyncSession, cluster_id: int, token_id: str, *, source_ip: str | None = None
+) -> list[str]:
+    """An agent connected with ``token_id``: revoke the cluster's agent tokens minted before it
+    (the rotation is complete) and return their ids. Tokens minted after it stay valid."""
+    row = await session.get(ApiTokenRow, token_id)
+    if row is None or row.cluster_id != cluster_id or row.kind != "agent":
+        return []
+    older = list(
+        await session.scalars(
+            select(ApiTokenRow.id)
+            .where(
+                ApiTokenRow.cluster_id == cluster_id,
+                ApiTokenRow.kind == "agent",
+                ApiTokenRow.revoked_at.is_(None),
+                ApiTokenRow.created_at < row.created_at,
+            )
+            .order_by(ApiTokenRow.created_at, ApiTokenRow.id)
+        )
+    )
+    if not older:
+        return []
+    await session.execute(
+        update(ApiTokenRow)
+        .where(ApiTokenRow.id.in_(older), ApiTokenRow.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    record(
+        session,
+        None,
+        action="cluster.agent_token_rotated",
+        target=f"cluster/{row.cluster.name if row.cluster else cluster_id}",
+        source_ip=source_ip,
+        details={"token": token_id, "revoked": older},
+    )
+    return older
 
 
 def _visible(caller: Caller, row: ApiTokenRow) -> bool:
