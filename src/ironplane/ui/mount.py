@@ -9,10 +9,40 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from ironplane.server.security.guards import UI_PREFIX
-from ironplane.ui.pages import auth, home
+from ironplane.ui.pages import (
+    access,
+    app_actions,
+    apps,
+    audit,
+    auth,
+    charts,
+    clusters,
+    deploy,
+    gateway,
+    home,
+    jobs,
+    logs,
+    secrets,
+    tokens,
+)
 
 STATIC = Path(__file__).parent / "static"
-PAGES = (auth, home)
+PAGES = (
+    auth,
+    home,
+    clusters,
+    apps,
+    app_actions,
+    charts,
+    deploy,
+    logs,
+    jobs,
+    secrets,
+    tokens,
+    access,
+    audit,
+    gateway,
+)
 
 
 async def page_errors(request: Request, status: int, code: str, message: str) -> Response | None:

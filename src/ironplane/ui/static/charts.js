@@ -28,7 +28,13 @@
         value: (u, v) => v == null ? "–" : (+v.toPrecision(4)) + (el.dataset.unit ? " " + el.dataset.unit : "") }))),
       axes: [{}, { label: el.dataset.unit || "" }],
     };
-    el.chart = new uPlot(opts, merge(series), el);
+    const data = merge(series);
+    if (data[0].length === 1) {  // one bucket: give the time axis some width around it
+      const t = data[0][0];
+      opts.scales = { x: { time: true, range: [t - 600, t + 600] } };
+      opts.series.slice(1).forEach(s => { s.points = { show: true, size: 8 }; });
+    }
+    el.chart = new uPlot(opts, data, el);
     el.classList.add("drawn");
   }
   function all(root) { (root || document).querySelectorAll(".chart[data-src]").forEach(el => draw(el).catch(e => { el.textContent = "chart failed: " + e; })); }

@@ -1,0 +1,56 @@
+"""A chart with data: requests through the AI gateway of `ironplane up` show up on the gateway
+page's charts and usage table."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+from playwright.async_api import Page, expect
+
+from ironplane.embedded.up import Embedded
+from tests.browser.conftest import screenshot, sign_in
+from tests.e2e.conftest import eventually
+from tests.e2e.faults import free_port
+from tests.e2e.test_up_gateway import model
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_gateway_traffic_is_charted(browser_page: Page, embedded: Embedded) -> None:
+    page = browser_page
+    await sign_in(page, embedded)
+    await page.goto("/ui/deploy")
+    await page.get_by_label("Spec documents (YAML)").fill(model(free_port()))
+    await page.get_by_role("button", name="Apply").click()
+    await page.wait_for_url("**/ui/apps/default/tiny-llm**")
+
+    assert embedded.gateway_url is not None
+    client = openai.AsyncOpenAI(
+        base_url=embedded.gateway_url + "/v1", api_key=embedded.admin_token, max_retries=0
+    )
+
+    async def answers() -> bool:
+        try:
+            reply = await client.chat.completions.create(
+                model="tiny", messages=[{"role": "user", "content": "hi"}]
+            )
+        except openai.APIError:
+            return False
+        return reply.choices[0].message.content == "echo: hi"
+
+    await eventually(answers, timeout=60, what="the model answers through the gateway")
+    for _ in range(4):
+        assert await answers()
+    await client.close()
+
+    async def charted() -> bool:
+        await page.goto("/ui/gateway?since=1h")
+        chart = page.locator(".chart.drawn").first
+        if not await chart.count():
+            return False
+        return int(await chart.get_attribute("data-points") or 0) > 0
+
+    await eventually(charted, timeout=45, what="the gateway chart to have data")
+    await expect(page.locator("canvas").first).to_be_visible()
+    await expect(page.get_by_role("row").filter(has_text="tiny").first).to_be_visible()
+    await screenshot(page, "gateway")
