@@ -152,8 +152,11 @@ async def test_deploy_update_rollback_delete_with_status_logs_and_restart(
         await eventually(lambda: _applied(api, 4), what="delete applied")
     assert fulls[0] is True and not any(fulls[1:]), "a full state on connect, then deltas"
     assert acks(live) == [(1, True), (2, True), (3, True), (4, True)]
-    cluster = await api.cluster()
-    assert cluster["agent"]["connected"] is False
+
+    async def disconnected() -> bool:  # the server records the close asynchronously
+        return bool((await api.cluster())["agent"]["connected"] is False)
+
+    await eventually(disconnected, what="the agent's disconnect recorded")
     r = await api.client.get("/workspaces/prod/apps/chat-api/logs")
     assert r.status_code == 503 and "not connected" in r.json()["error"]["message"]
 
@@ -201,7 +204,9 @@ async def test_a_revoked_agent_token_is_disconnected(live: Live, api: Api) -> No
     runtime = RecordingRuntime()
     async with running_agent(live, token, runtime) as agent:
         await eventually(lambda: agent.connected.is_set(), what="connected")
-        await api.client.post("/clusters/edge-two/agent-token")  # rotation revokes the old one
+        # A rotation with revoke_old revokes the old token at once (a plain one waits for an
+        # agent on the new token: test_install_agent.py).
+        await api.client.post("/clusters/edge-two/agent-token", params={"revoke_old": "true"})
         await eventually(lambda: not agent.connected.is_set(), timeout=10, what="disconnected")
         await asyncio.sleep(0.5)
         assert not agent.connected.is_set(), "a revoked token must not reconnect"

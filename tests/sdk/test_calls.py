@@ -30,6 +30,7 @@ from ironplane.api.apps import (
     VersionSummary,
 )
 from ironplane.api.audit import AuditEvent
+from ironplane.api.bootstrap import BootstrapResult
 from ironplane.api.clusters import Cluster, ClusterRegistered, DesiredState, Workspace
 from ironplane.api.common import Deleted
 from ironplane.api.gateway import GatewayReplica, GatewaySnapshot, UsageAccepted, UsageRow
@@ -44,8 +45,10 @@ from ironplane.api.identity import (
     User,
     Whoami,
 )
+from ironplane.api.progress import WorkspaceProgress
 from ironplane.api.runs import JobRun, RunLogs
 from ironplane.api.secrets import SecretGroup, SecretGroupValues
+from ironplane.api.telemetry import SeriesSet, UsageSeriesSet
 from ironplane.core.errors import InvalidError
 from ironplane.sdk import AsyncClient, Client
 from tests.sdk import samples as s
@@ -672,6 +675,163 @@ CASES += [
 ]
 
 
+PROGRESS = {
+    "workspace": "team-a",
+    "cluster": "oke-prod",
+    "revision": 14,
+    "applied_revision": 13,
+    "agent_connected": True,
+    "apps": [
+        {
+            "name": "chat-api",
+            "kind": "Service",
+            "active_version": 4,
+            "cluster_revision": 13,
+            "version_label": "h0123456789ab",
+            "status": {
+                "phase": "Progressing",
+                "ready": 0,
+                "desired": 1,
+                "version": "h0123456789ab",
+                "weights": {"done": 1024, "total": 4096, "rate": 512.0, "eta": 6.0},
+                "updated_at": s.AT,
+            },
+        }
+    ],
+}
+CASES += [
+    Case(
+        "workspaces.progress",
+        lambda c: c.workspaces.progress("team-a", ["chat-api", "web"]),
+        "GET",
+        "/workspaces/team-a/progress",
+        PROGRESS,
+        WorkspaceProgress,
+        query={"apps": ["chat-api,web"]},
+    ),
+    Case(
+        "workspaces.progress of every app",
+        lambda c: c.workspaces.progress("team-a"),
+        "GET",
+        "/workspaces/team-a/progress",
+        {**PROGRESS, "apps": []},
+        WorkspaceProgress,
+    ),
+]
+
+BOOTSTRAP_RESULT = {
+    "cluster": "oke-prod",
+    "dry_run": False,
+    "changed": True,
+    "revision": 13,
+    "profile": "oci-bare-metal",
+    "argocd_namespace": "argocd",
+    "installs_argo_cd": True,
+    "addons": ["argo-cd", "kueue", "prometheus"],
+    "existing": ["prometheus"],
+    "applications": [
+        {
+            "name": "kueue",
+            "addon": "kueue",
+            "namespace": "kueue-system",
+            "source": "registry.k8s.io/kueue/charts kueue",
+            "version": "0.19.2",
+            "wave": 4,
+        }
+    ],
+    "objects": 9,
+}
+CASES += [
+    Case(
+        "clusters.bootstrap sends the bootstrap section",
+        lambda c: c.clusters.bootstrap(
+            "oke-prod",
+            profile="oci-bare-metal",
+            existing={"prometheus": {"namespace": "obs", "endpoint": "http://p.obs.svc:9090"}},
+            extras=["victoria-logs"],
+            skip=["kuberay"],
+        ),
+        "POST",
+        "/clusters/oke-prod/bootstrap",
+        BOOTSTRAP_RESULT,
+        BootstrapResult,
+        json={
+            "bootstrap": {
+                "profile": "oci-bare-metal",
+                "existing": {
+                    "prometheus": {"namespace": "obs", "endpoint": "http://p.obs.svc:9090"}
+                },
+                "extras": ["victoria-logs"],
+                "skip": ["kuberay"],
+            },
+            "dry_run": False,
+        },
+    ),
+]
+
+
+SERIES_SET = {
+    "since": 1795992000.0,
+    "until": 1795995600.0,
+    "step": 300,
+    "series": [
+        {"name": "gpu_utilization", "labels": {"node": "n1"}, "points": [[1795992000.0, 87.5]]}
+    ],
+}
+USAGE_SERIES = {
+    "since": 1795992000.0,
+    "until": 1795995600.0,
+    "step": 300,
+    "by": "model",
+    "series": [
+        {
+            "group": "llama",
+            "buckets": [
+                {
+                    "t": 1795992000.0,
+                    "requests": 3,
+                    "errors": 1,
+                    "p50_ms": 380.5,
+                    "p99_ms": 900.0,
+                    "prompt_tokens": 30,
+                    "completion_tokens": 60,
+                    "cost": 0.01,
+                }
+            ],
+        }
+    ],
+}
+CASES += [
+    Case(
+        "clusters.metrics",
+        lambda c: c.clusters.metrics("oke-prod", names=["gpu_utilization", "gpu_count"]),
+        "GET",
+        "/clusters/oke-prod/metrics",
+        SERIES_SET,
+        SeriesSet,
+        query={"name": ["gpu_utilization,gpu_count"], "since": ["1h"]},
+    ),
+    Case(
+        "apps.metrics",
+        lambda c: c.apps.metrics("team-a", "chat-api", since="6h", step="5m"),
+        "GET",
+        "/workspaces/team-a/apps/chat-api/metrics",
+        SERIES_SET,
+        SeriesSet,
+        query={"since": ["6h"], "step": ["5m"]},
+    ),
+    Case(
+        "gateway.usage_series",
+        lambda c: c.gateway.usage_series(since="7d", step="1h", by="model"),
+        "GET",
+        "/gateway/usage/series",
+        USAGE_SERIES,
+        UsageSeriesSet,
+        query={"since": ["7d"], "step": ["1h"], "by": ["model"]},
+    ),
+]
+
+
 def test_a_bad_usage_record_is_refused_before_sending() -> None:
     calls: list[httpx.Request] = []
 
@@ -749,4 +909,4 @@ def test_every_group_method_is_covered() -> None:
     client.close()
     covered = {c.id.split(" ")[0] for c in CASES}
     assert methods - covered == set()
-    assert len(methods) == 63
+    assert len(methods) == 68

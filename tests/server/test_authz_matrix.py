@@ -450,6 +450,22 @@ ENDPOINTS: dict[tuple[str, str], tuple[Rule, Build]] = {
         Rule("tenant", "gateway.read"),
         simple("GET", "/gateway/replicas"),
     ),
+    ("GET", "/workspaces/{workspace}/progress"): (
+        Rule("workspace", "apps.read"),
+        simple("GET", "/workspaces/{t}/progress?apps=base-{t}"),
+    ),
+    ("GET", "/clusters/{cluster}/metrics"): (
+        Rule("cluster", "clusters.read"),
+        simple("GET", "/clusters/{t}/metrics?since=1h"),
+    ),
+    ("GET", "/workspaces/{workspace}/apps/{app}/metrics"): (
+        Rule("workspace", "apps.read"),
+        simple("GET", "/workspaces/{t}/apps/base-{t}/metrics?name=gpu_utilization"),
+    ),
+    ("GET", "/gateway/usage/series"): (
+        Rule("tenant", "gateway.read"),
+        simple("GET", "/gateway/usage/series?since=1h&step=5m&by=model"),
+    ),
 }
 
 
@@ -461,6 +477,14 @@ async def _logout(w: World, a: Actor, t: str | None) -> Call:
         created = await w.ok("POST", "/tokens", {"name": "matrix-helpers"})
         w.server.admin_token = created["secret"]
     return call("POST", "/auth/logout", ok={200})
+
+
+# The cluster bootstrap (a dry run: the matrix calls it for every actor, and the world stays
+# as it is for the other entries).
+ENDPOINTS[("POST", "/clusters/{cluster}/bootstrap")] = (
+    Rule("cluster", "clusters.write"),
+    simple("POST", "/clusters/{t}/bootstrap", {"bootstrap": {}, "dry_run": True}, {200}),
+)
 
 
 # Last, for the reason in _logout: added after every other entry, wherever those are written.

@@ -13,15 +13,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from ironplane import __version__
+from ironplane.agent.metrics import AgentMetrics, kind_of
 from ironplane.agent.runtime import Runtime
 from ironplane.agent.settings import AgentSettings
+from ironplane.agent.telemetry import Owners, Telemetry
+from ironplane.agent.telemetry.prometheus import Prometheus, masked
 from ironplane.core.backoff import backoff
 from ironplane.core.errors import (
     ConflictError,
@@ -30,6 +34,7 @@ from ironplane.core.errors import (
     NotFoundError,
     UnsupportedError,
 )
+from ironplane.core.logs import bind, log_context
 from ironplane.wire import agent_protocol as proto
 from ironplane.wire.manifests import ManifestBundle, identity
 
@@ -43,9 +48,25 @@ class ProtocolError(IronplaneError):
 
 
 class Agent:
-    def __init__(self, settings: AgentSettings, runtime: Runtime) -> None:
+    """``metrics``: where to count (a fresh registry by default). ``pods``: the runtime's watched
+    pods, to tell which app uses which GPU (telemetry; names are matched without it)."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        runtime: Runtime,
+        *,
+        metrics: AgentMetrics | None = None,
+        pods: Callable[[], Iterable[proto.Object]] | None = None,
+    ) -> None:
         self.settings = settings
         self.runtime = runtime
+        self.metrics = metrics or AgentMetrics()
+        self.pods = pods
+        self.prometheus_url: str | None = None
+        """What the control plane's welcome said (the agent's own setting wins)."""
+        self._telemetry: Telemetry | None = None
+        self._running = False
         self.desired: dict[str, proto.Object] = {}
         self.revision = 0
         """The revision of ``desired`` (received; not necessarily applied yet)."""
@@ -66,6 +87,8 @@ class Agent:
         stop = stop or asyncio.Event()
         await self.runtime.start()
         converger = asyncio.create_task(self._converge_loop(), name="agent-converge")
+        self._converger = converger
+        self._running = True
         delays = self._delays()
         try:
             while not stop.is_set():
@@ -80,6 +103,7 @@ class Agent:
                     healthy = await session
                 if stop.is_set():
                     break
+                self.metrics.reconnects.inc()
                 if healthy:  # a session that got going resets the backoff
                     delays = self._delays()
                 delay = next(delays)
@@ -87,10 +111,21 @@ class Agent:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
         finally:
+            self._running = False
             converger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await converger
             await self.runtime.close()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """For ``/healthz``: whether the agent's loops run, and where it stands."""
+        converger = getattr(self, "_converger", None)
+        ok = self._running and converger is not None and not converger.done()
+        return ok, {
+            "connected": self.connected.is_set(),
+            "revision": self.revision,
+            "applied_revision": self.applied_revision,
+        }
 
     def _delays(self) -> Iterator[float]:
         return backoff(base=self.settings.backoff_base_s, cap=self.settings.backoff_cap_s)
@@ -137,6 +172,7 @@ class Agent:
         finally:
             self._ws = None
             self.connected.clear()
+            self.metrics.connected.set(0)
         return healthy
 
     async def _handshake(self, ws: ClientConnection) -> None:
@@ -150,15 +186,20 @@ class Agent:
                 )
             )
         )
+        self.metrics.frames_sent.labels("hello").inc()
         raw = await asyncio.wait_for(ws.recv(), self.settings.connect_timeout_s)
         frame = proto.decode_server_frame(raw)
+        self._count_in(frame)
         if isinstance(frame, proto.Error):
             raise ProtocolError(f"{frame.code}: {frame.message}")
         if not isinstance(frame, proto.Welcome):
             raise ProtocolError(f"expected welcome, got {type(frame).__name__}")
         self._heartbeat_s = frame.heartbeat_s
         self._last_seen = time.monotonic()
+        self.prometheus_url = frame.prometheus_url
+        bind(cluster=frame.cluster)  # this session's lines (and its tasks') name the cluster
         self.connected.set()
+        self.metrics.connected.set(1)
         log.info(
             "connected to %s as cluster %s (revision %d; applied %d)",
             self.settings.server_url,
@@ -174,6 +215,7 @@ class Agent:
             asyncio.create_task(self._receive(ws), name="agent-receive"),
             asyncio.create_task(self._heartbeat(), name="agent-heartbeat"),
             asyncio.create_task(self._report(), name="agent-report"),
+            asyncio.create_task(self._telemetry_loop(), name="agent-telemetry"),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -194,7 +236,11 @@ class Agent:
             await ws.send(proto.encode(frame))
         except ConnectionClosed:
             return False
+        self.metrics.frames_sent.labels(_tag(frame)).inc()
         return True
+
+    def _count_in(self, frame: proto.Frame | None) -> None:
+        self.metrics.frames_received.labels(_tag(frame) if frame is not None else "unknown").inc()
 
     # -- frames in
 
@@ -205,6 +251,7 @@ class Agent:
                 frame = proto.decode_server_frame(raw)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 raise ProtocolError(f"malformed frame from the control plane: {exc}") from exc
+            self._count_in(frame)
             if frame is None:
                 continue  # a frame type of a newer protocol revision: ignored
             if isinstance(frame, proto.Desired):
@@ -256,6 +303,7 @@ class Agent:
             await self._send(proto.Resync(applied_revision=self.applied_revision))
             return
         self.desired, self.revision, self.hash = desired, frame.revision, frame.hash
+        self.metrics.desired_revision.set(frame.revision)
         self._dirty.set()
 
     async def _command(self, frame: proto.Command) -> None:
@@ -298,6 +346,7 @@ class Agent:
 
     async def _converge_loop(self) -> None:
         delays = self._delays()
+        applied: set[str] = set()
         while True:
             await self._dirty.wait()
             self._dirty.clear()
@@ -305,10 +354,18 @@ class Agent:
             if digest is None:
                 continue
             try:
-                await self.runtime.converge(objects)
+                with log_context(revision=revision):
+                    await self.runtime.converge(objects)
             except Exception as exc:
                 message = exc.message if isinstance(exc, IronplaneError) else repr(exc)
-                log.warning("revision %d failed to apply: %s", revision, message)
+                self.metrics.applies.labels("error").inc()
+                self.metrics.apply_errors.labels(kind_of(message)).inc()
+                log.warning(
+                    "revision %d failed to apply: %s",
+                    revision,
+                    message,
+                    extra={"revision": revision},
+                )
                 await self._send(proto.Ack(revision=revision, hash=digest, ok=False, error=message))
                 self.runtime.changed.set()
                 # Retry after the backoff, or at once when a new desired state arrives.
@@ -317,11 +374,21 @@ class Agent:
                 self._dirty.set()
                 continue
             delays = self._delays()
+            current = {identity(o) for o in objects}
+            self.metrics.applies.labels("ok").inc()
+            self.metrics.pruned.inc(len(applied - current))
+            applied = current
+            self.metrics.applied_revision.set(revision)
             self.applied_revision, self.applied_hash = revision, digest
             self.runtime.changed.set()
             if await self._send(proto.Ack(revision=revision, hash=digest)):
                 self.acks_sent += 1
-            log.info("applied revision %d (%d objects)", revision, len(objects))
+            log.info(
+                "applied revision %d (%d objects)",
+                revision,
+                len(objects),
+                extra={"revision": revision},
+            )
 
     # -- reporting
 
@@ -348,13 +415,44 @@ class Agent:
         encoded = msgspec.json.encode([statuses, runs])
         if encoded != last_status and await self._send(proto.Status(apps=statuses, runs=runs)):
             last_status = encoded
+            self.metrics.status_reports.inc()
         if time.monotonic() >= inventory_due:
             nodes = await self.runtime.inventory()
             encoded = msgspec.json.encode(nodes)
             if encoded != last_inventory and await self._send(proto.Inventory(nodes=nodes)):
                 last_inventory = encoded
+                self.metrics.inventory_reports.inc()
             inventory_due = time.monotonic() + self.settings.inventory_interval_s
         return last_status, last_inventory, inventory_due
+
+    # -- telemetry
+
+    def telemetry_url(self) -> str | None:
+        """Where telemetry is read from now: the agent's own setting, else the welcome's."""
+        own = self.settings.prometheus_url
+        if own == "off":
+            return None
+        return own or self.prometheus_url
+
+    async def _telemetry_loop(self) -> None:
+        """Every ``telemetry_interval_s`` while connected: query Prometheus, send the samples."""
+        announced: str | None = None
+        while True:
+            await asyncio.sleep(self.settings.telemetry_interval_s)
+            url = self.telemetry_url()
+            if url is None:
+                continue
+            if self._telemetry is None or self._telemetry.prometheus.url != url.rstrip("/"):
+                prometheus = Prometheus(url, timeout_s=self.settings.prometheus_timeout_s)
+                window = self.settings.telemetry_rate_window
+                self._telemetry = Telemetry(prometheus, self.metrics, window=window)
+            if announced != url:
+                log.info("reading telemetry from Prometheus at %s", masked(url))
+                announced = url
+            owners = Owners(self.desired.values(), self.pods)
+            samples = await self._telemetry.collect(owners)
+            if samples and await self._send(proto.Metrics(at=time.time(), samples=samples)):
+                self.metrics.telemetry_samples.inc(len(samples))
 
     async def _heartbeat(self) -> None:
         while True:
@@ -364,3 +462,7 @@ class Agent:
                 raise ProtocolError("the control plane has been silent for three heartbeats")
             if silent > self._heartbeat_s:  # the control plane's own pings usually suffice
                 await self._send(proto.Ping(at=time.time()))
+
+
+def _tag(frame: proto.Frame) -> str:
+    return str(type(frame).__struct_config__.tag)

@@ -107,6 +107,24 @@ class ScalingStatus(Response):
     message: str | None = None
 
 
+class WeightsStatus(Response):
+    """A weights download in flight: the app's ``fetch-weights`` init containers (the least
+    advanced of its pods)."""
+
+    done: int
+    """Bytes downloaded."""
+    total: int
+    """Bytes to download."""
+    rate: float = 0.0
+    """Bytes per second."""
+    eta: float | None = None
+    """Seconds left at the current rate; None until a rate is known."""
+    files_done: int = 0
+    files_total: int = 0
+    pods: int = 1
+    """How many of the app's pods are downloading."""
+
+
 class AppStatus(Response):
     """What the cluster's agent last reported for the app."""
 
@@ -119,6 +137,7 @@ class AppStatus(Response):
     error: str | None = None
     rollout: RolloutStatus | None = None
     scaling: ScalingStatus | None = None
+    weights: WeightsStatus | None = None
     updated_at: datetime
 
 

@@ -234,6 +234,7 @@ def _announce(embedded: Embedded, note: str | None) -> None:
     print(
         f"""ironplane is up.
 
+  web UI          {url}/ui/   (sign in with the admin token)
   control plane   {url}   (API docs: {url}/api/v1/docs)
   admin token     {token}
   data            {data_dir}

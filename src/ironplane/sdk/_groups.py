@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from ironplane.sdk import _bootstrap as b
 from ironplane.sdk import _identity as i
 from ironplane.sdk import _platform as p
+from ironplane.sdk import _progress as g
+from ironplane.sdk import _telemetry as t
 from ironplane.sdk._call import Bound, M, Send, endpoint
 
 
@@ -61,6 +64,8 @@ class Clusters(Bound[M]):
     delete = endpoint(p.clusters_delete)
     rotate_agent_token = endpoint(p.clusters_rotate_agent_token)
     desired = endpoint(p.clusters_desired)
+    bootstrap = endpoint(b.clusters_bootstrap)
+    metrics = endpoint(t.cluster_metrics)
 
 
 class Workspaces(Bound[M]):
@@ -68,6 +73,7 @@ class Workspaces(Bound[M]):
     create = endpoint(p.workspaces_create)
     get = endpoint(p.workspaces_get)
     delete = endpoint(p.workspaces_delete)
+    progress = endpoint(g.workspaces_progress)
 
 
 class Apps(Bound[M]):
@@ -81,6 +87,7 @@ class Apps(Bound[M]):
     restart = endpoint(p.apps_restart)
     promote = endpoint(p.apps_promote)
     abort = endpoint(p.apps_abort)
+    metrics = endpoint(t.app_metrics)
 
 
 class Runs(Bound[M]):
@@ -108,6 +115,7 @@ class Gateway(Bound[M]):
     report = endpoint(p.gateway_report)
     usage = endpoint(p.gateway_usage)
     replicas = endpoint(p.gateway_replicas)
+    usage_series = endpoint(t.gateway_usage_series)
 
 
 class Api(Bound[M]):

@@ -90,9 +90,15 @@ def clusters_delete(name: str) -> Call[Deleted]:
     return Call("DELETE", path("clusters", name), one(Deleted))
 
 
-def clusters_rotate_agent_token(name: str) -> Call[TokenCreated]:
-    """Mint a new token for the cluster's agent; its secret is shown once."""
-    return Call("POST", path("clusters", name, "agent-token"), one(TokenCreated))
+def clusters_rotate_agent_token(name: str, *, revoke_old: bool = False) -> Call[TokenCreated]:
+    """Mint a new token for the cluster's agent; its secret is shown once. The earlier tokens
+    keep working until an agent connects with the new one; ``revoke_old`` revokes them now."""
+    return Call(
+        "POST",
+        path("clusters", name, "agent-token"),
+        one(TokenCreated),
+        params={"revoke_old": True} if revoke_old else None,
+    )
 
 
 def clusters_desired(name: str) -> Call[DesiredState]:

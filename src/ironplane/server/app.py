@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 
 from ironplane import __version__
 from ironplane.api.common import API_PREFIX, ErrorResponse
-from ironplane.server import errors
+from ironplane.server import errors, observe
 from ironplane.server.agents.hub import Hub
 from ironplane.server.bootstrap import announce, bootstrap, mark_agents_disconnected
 from ironplane.server.context import Services
@@ -24,15 +24,32 @@ from ironplane.server.routers import (
     clusters,
     gateway,
     identity,
+    progress,
     runs,
     secrets,
+    telemetry,
 )
+from ironplane.server.routers import bootstrap as cluster_bootstrap
 from ironplane.server.security.crypto import SecretBox
 from ironplane.server.security.throttle import LoginThrottle
 from ironplane.server.settings import ServerSettings
 from ironplane.ui import mount as ui
 
-ROUTERS = (auth, identity, access, clusters, apps, agents, runs, secrets, audit, gateway)
+ROUTERS = (
+    auth,
+    identity,
+    access,
+    clusters,
+    cluster_bootstrap,
+    apps,
+    agents,
+    runs,
+    secrets,
+    audit,
+    gateway,
+    telemetry,
+    progress,
+)
 _ERRORS = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in (
@@ -62,6 +79,7 @@ def create_app(settings: ServerSettings, *, announce_token: bool = True) -> Fast
         ),
     )
     services.db.revision_listeners.append(hub.revisions_moved)
+    services.metrics.watch(hub, services.db)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,12 +100,13 @@ def create_app(settings: ServerSettings, *, announce_token: bool = True) -> Fast
         redoc_url=None,
         lifespan=lifespan,
         responses=_ERRORS,  # type: ignore[arg-type]
-        dependencies=[Depends(valid_text)],
+        dependencies=[Depends(valid_text), Depends(observe.path_context)],
     )
     app.state.services = services
     app.state.hub = hub
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    observe.install(app, settings, services.metrics)  # outside BodyLimit: 413s are observed
     for module in ROUTERS:
         app.include_router(module.router, prefix=API_PREFIX)
     ui.install(app)

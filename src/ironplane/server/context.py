@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ironplane.server.agents.hub import Hub
 from ironplane.server.db.engine import Database
+from ironplane.server.metrics import ServerMetrics
 from ironplane.server.security.crypto import SecretBox
 from ironplane.server.security.principals import Principal
 from ironplane.server.security.throttle import LoginThrottle
@@ -21,6 +22,8 @@ class Services:
     box: SecretBox
     hub: Hub
     login_throttle: LoginThrottle
+    metrics: ServerMetrics = field(default_factory=ServerMetrics)
+    """This application's Prometheus metrics (``GET /metrics``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,14 +6,13 @@ import logging
 
 import uvicorn
 
+from ironplane.core.logs import configure as configure_logging
 from ironplane.server.app import create_app
 from ironplane.server.settings import ServerSettings
 
 
 def serve(settings: ServerSettings) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_format)
     app = create_app(settings)
     where = (settings.database_url and "PostgreSQL") or f"SQLite in {settings.data_dir}"
     logging.getLogger("ironplane.server").info(
@@ -25,6 +24,7 @@ def serve(settings: ServerSettings) -> None:
         host=settings.host,
         port=settings.port,
         log_level="info",
-        access_log=False,
+        log_config=None,  # uvicorn's own lines go through the root logger's format too
+        access_log=False,  # RequestObserver logs each request (with its id)
         ws_ping_interval=None,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,13 @@ class ServerSettings(BaseSettings):
     """How long an on-demand request to an agent (logs, restart, run, promote...) may take."""
     db_pool_size: int = Field(default=10, ge=1, le=200)
     sqlite_busy_timeout_s: float = Field(default=30.0, gt=0)
+    log_format: Literal["json", "text"] = "json"
+    """``json``: one JSON object per line (ts, level, logger, msg, request_id...); ``text``."""
+    metrics_public: bool = True
+    """``GET /metrics`` (Prometheus) answers without a token; False: it needs any user or
+    service-account token. It shows counts and latencies, never names of secrets or tokens."""
+    telemetry_retention_hours: int = Field(default=48, ge=1, le=24 * 90)
+    """How long the GPU and request telemetry the agents send is kept."""
 
     @property
     def sqlite_path(self) -> Path:

@@ -9,6 +9,7 @@ Every frame is one JSON text message, a struct tagged by ``type``. The session:
     Ack(revision) ─────────────────────────▶ recorded once per (cluster, revision)
                             ◀─────────────── Desired(full=False, base_revision=N, ...) changes
     Status / Inventory ────────────────────▶ per-app status, node inventory
+    Metrics ───────────────────────────────▶ GPU and request telemetry (from Prometheus)
     Ping / Pong ◀─────────────────────────▶ both ways
                             ◀─────────────── Command(logs | restart | promote | abort |
                                                      run | stop | run_logs)
@@ -24,6 +25,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import msgspec
+
+from ironplane.wire.pull_progress import WeightsProgress
 
 PROTOCOL_VERSION = 1
 Object = dict[str, Any]
@@ -59,6 +62,10 @@ class Welcome(Frame, tag="welcome", kw_only=True):
     cluster: str
     revision: int
     heartbeat_s: float
+    prometheus_url: str | None = None
+    """The cluster's Prometheus (``Cluster.prometheus_url``) when the Cluster declares the
+    ``prometheus`` add-on, else None: where the agent reads GPU and request telemetry unless its
+    own ``IRONPLANE_PROMETHEUS_URL`` says otherwise. Older agents ignore it."""
 
 
 class Desired(Frame, tag="desired", kw_only=True):
@@ -173,6 +180,8 @@ class AppStatus(msgspec.Struct, kw_only=True):
     error: str | None = None
     rollout: RolloutInfo | None = None
     scaling: ScalingInfo | None = None
+    weights: WeightsProgress | None = None
+    """A weights download in flight (the ``fetch-weights`` init container's progress)."""
 
 
 RunPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Stopped", "Unknown"]
@@ -218,6 +227,34 @@ class Inventory(Frame, tag="inventory", kw_only=True):
     nodes: list[NodeInfo]
 
 
+TelemetryScope = Literal["node", "app"]
+
+
+class Sample(msgspec.Struct, kw_only=True):
+    """One value of one telemetry series at the frame's time. ``node`` samples name ``node``;
+    ``app`` samples name ``workspace`` and ``app``. ``labels``: further dimensions (none yet)."""
+
+    scope: TelemetryScope
+    name: str
+    """``gpu_utilization``, ``gpu_memory_used_bytes``, ``requests_per_second``... (the list is
+    in docs/observability.md)."""
+    value: float
+    node: str | None = None
+    workspace: str | None = None
+    app: str | None = None
+    labels: dict[str, str] = {}
+
+
+class Metrics(Frame, tag="metrics", kw_only=True):
+    """Telemetry the agent read from the cluster's Prometheus (GPU use per node and per app,
+    request rate, errors and latency per app). A control plane that does not know this frame
+    type ignores it."""
+
+    at: float
+    """Unix time of the queries."""
+    samples: list[Sample] = []
+
+
 class Ping(Frame, tag="ping", kw_only=True):
     at: float
 
@@ -260,7 +297,9 @@ class Error(Frame, tag="error", kw_only=True):
     message: str
 
 
-AgentFrame = Hello | Resync | Ack | Status | Inventory | Ping | Pong | CommandResult | Error
+AgentFrame = (
+    Hello | Resync | Ack | Status | Inventory | Metrics | Ping | Pong | CommandResult | Error
+)
 ServerFrame = Welcome | Desired | Ping | Pong | Command | Error
 
 

@@ -1042,6 +1042,7 @@ class FakeKube:
     def _log(self, target: Target, query: Mapping[str, str]) -> Response:
         pod = self._require(Target("", "v1", "pods", target.namespace, target.name, None)).obj
         containers = [c["name"] for c in pod.get("spec", {}).get("containers", [])]
+        inits = [c["name"] for c in pod.get("spec", {}).get("initContainers", [])]
         container = query.get("container")
         if container is None:
             if len(containers) > 1:
@@ -1050,7 +1051,7 @@ class FakeKube:
                     f"a container name must be specified for pod {target.name}, choose one of: [{' '.join(containers)}]",
                 )
             container = containers[0] if containers else None
-        elif containers and container not in containers:
+        elif containers and container not in containers + inits:
             raise Fail(400, f"container {container} is not valid for pod {target.name}")
         lines = self._logs.get((target.namespace or "", target.name or "", container))
         if lines is None:

@@ -19,6 +19,7 @@ from ironplane.agent.kube.client import KubeApi, ResourceType, make_client
 from ironplane.agent.kube.errors import HTTPError, runtime_error
 from ironplane.agent.kube.logs import merged_logs
 from ironplane.agent.kube.parts import owners, rfc3339_now
+from ironplane.agent.kube.pulls import Pulls, with_weights
 from ironplane.agent.kube.rollouts import Rollouts
 from ironplane.agent.kube.run_status import collect_runs
 from ironplane.agent.kube.runs import JOBS, WORKFLOWS, JobRuns
@@ -119,6 +120,7 @@ class KubeRuntime:
         self.nodes = Informer(self.api, NODES, resync_s=resync_s, on_change=self._on_node)
         self.rollouts = Rollouts(self.api, field_manager)
         self.job_runs = JobRuns(self.api, field_manager)
+        self.pulls = Pulls(self.api, self.changed)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -142,6 +144,7 @@ class KubeRuntime:
             log.warning("the Kubernetes API did not answer every list in time; watching on")
 
     async def close(self) -> None:
+        self.pulls.close()
         for informer in self._all_informers():
             await informer.stop()
         if self._owns_client:
@@ -177,7 +180,8 @@ class KubeRuntime:
         snapshot = {kind: informer.values() for kind, informer in self.informers.items()}
         snapshot["AnalysisRun"] = self.analysis_runs.values()
         snapshot["Workflow"] = self.run_informers["Workflow"].values()  # a CronWorkflow's phase
-        return derive(snapshot, self.pod_events.for_app)
+        statuses = derive(snapshot, self.pod_events.for_app)
+        return with_weights(statuses, await self.pulls.progress(snapshot["Pod"]))
 
     async def inventory(self) -> list[NodeInfo]:
         if self.nodes.synced.is_set():

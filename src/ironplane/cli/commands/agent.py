@@ -27,6 +27,16 @@ def agent(
     local_dir: Path | None = typer.Option(
         None, "--local-dir", help="Working directories and logs of the local runtime."
     ),
+    log_format: str | None = typer.Option(
+        None,
+        "--log-format",
+        help="json (one object per line) or text [env IRONPLANE_LOG_FORMAT; json].",
+    ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        help="Serve /metrics and /healthz on this port [env IRONPLANE_METRICS_PORT; off].",
+    ),
 ) -> None:
     """Run a cluster's agent: it dials out to the control plane and follows its desired state."""
     from ironplane.agent.main import serve
@@ -38,4 +48,13 @@ def agent(
             token = token_file.read_text().strip()
         except OSError as exc:
             raise InvalidError(f"{token_file}: cannot read the token: {exc.strerror}") from None
-    serve(from_env(server_url=server_url, token=token, runtime=runtime, local_dir=local_dir))
+    serve(
+        from_env(
+            server_url=server_url,
+            token=token,
+            runtime=runtime,
+            local_dir=local_dir,
+            log_format=log_format,
+            metrics_port=metrics_port,
+        )
+    )

@@ -24,6 +24,9 @@ def server(
         help="Write the first admin's one-time token to this file (mode 0600) instead of "
         "printing it.",
     ),
+    log_format: str | None = typer.Option(
+        None, help="json (one object per line) or text [env IRONPLANE_LOG_FORMAT; json]."
+    ),
 ) -> None:
     """Run the control plane: the REST API under /api/v1 (OpenAPI at /api/v1/openapi.json)."""
     from ironplane.server.main import serve
@@ -35,6 +38,7 @@ def server(
         "data_dir": data_dir,
         "database_url": database_url,
         "bootstrap_token_file": bootstrap_token_file,
+        "log_format": log_format,
     }
     settings = ServerSettings(**{k: v for k, v in given.items() if v is not None})
     serve(settings)

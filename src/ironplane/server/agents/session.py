@@ -25,6 +25,7 @@ from sqlalchemy import delete, select
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ironplane import __version__
+from ironplane.core.logs import bind
 from ironplane.server.agents.hub import Hub
 from ironplane.server.context import Services
 from ironplane.server.db.tables import (
@@ -38,6 +39,10 @@ from ironplane.server.db.types import utcnow
 from ironplane.server.services.audit import record
 from ironplane.server.services.clusters import desired_of
 from ironplane.server.services.runs import record_reported
+from ironplane.server.services.telemetry import prometheus_url_of
+from ironplane.server.services.telemetry import prune_if_due as prune_telemetry
+from ironplane.server.services.telemetry import store as store_telemetry
+from ironplane.server.services.tokens import retire_older_agent_tokens
 from ironplane.wire import agent_protocol as proto
 from ironplane.wire.manifests import identity
 
@@ -79,6 +84,10 @@ def _bounded(app: proto.AppStatus) -> proto.AppStatus:
             for c in app.conditions[:MAX_CONDITIONS]
         ],
     )
+
+
+def _tag(frame: proto.Frame) -> str:
+    return str(type(frame).__struct_config__.tag)
 
 
 @dataclass
@@ -127,16 +136,26 @@ class AgentSession:
     # -- lifecycle
 
     async def run(self) -> None:
+        bind(cluster=self.cluster)  # this session's log lines (and its tasks') name the cluster
         hello = await self._hello()
         if hello is None:
             return
+        # The handshake succeeded: a rotation to this session's token is complete.
+        retired = set(await asyncio.shield(self._retire_older_tokens()))
         replaced = self.hub.attach(self)
-        if replaced is not None:
+        if replaced is not None and replaced.token_id in retired:
+            await replaced.close(CLOSE_UNAUTHENTICATED, "the agent token was rotated")
+        elif replaced is not None:
             await replaced.close(CLOSE_REPLACED, "replaced by a newer connection of this cluster")
         try:
-            current = await asyncio.shield(self._connected(hello))
+            current, prometheus = await asyncio.shield(self._connected(hello))
             await self.send(
-                proto.Welcome(cluster=self.cluster, revision=current, heartbeat_s=self.heartbeat_s)
+                proto.Welcome(
+                    cluster=self.cluster,
+                    revision=current,
+                    heartbeat_s=self.heartbeat_s,
+                    prometheus_url=prometheus,
+                )
             )
             self.wake.set()
             tasks = [
@@ -174,6 +193,7 @@ class AgentSession:
     async def send(self, frame: proto.Frame) -> None:
         async with self._send_lock:
             await self.ws.send_text(proto.encode(frame))
+        self.services.metrics.frames_sent.labels(_tag(frame)).inc()
 
     async def request(self, frame: proto.Command) -> proto.CommandResult:
         future: asyncio.Future[proto.CommandResult] = asyncio.get_running_loop().create_future()
@@ -193,6 +213,9 @@ class AgentSession:
         except (TimeoutError, msgspec.DecodeError, msgspec.ValidationError, KeyError) as exc:
             await self._refuse(f"expected a hello frame first ({type(exc).__name__})")
             return None
+        self.services.metrics.frames_received.labels(
+            _tag(frame) if frame is not None else "unknown"
+        ).inc()
         if not isinstance(frame, proto.Hello):
             got = type(frame).__name__ if frame is not None else "an unknown frame type"
             await self._refuse(f"expected a hello frame first, got {got}")
@@ -213,7 +236,16 @@ class AgentSession:
             await self.send(proto.Error(code="protocol", message=message))
         await self.close(CLOSE_PROTOCOL, message[:120])
 
-    async def _connected(self, hello: proto.Hello) -> int:
+    async def _retire_older_tokens(self) -> list[str]:
+        """Revoke the cluster's agent tokens older than this session's (see ``tokens``). A
+        session of another replica on one of them ends at its next poll (token revoked)."""
+        async with self.services.db.session() as s:
+            return await retire_older_agent_tokens(
+                s, self.cluster_id, self.token_id, source_ip=self.source_ip
+            )
+
+    async def _connected(self, hello: proto.Hello) -> tuple[int, str | None]:
+        """Record the connection; the cluster's revision and its Prometheus (or None)."""
         async with self.services.db.session() as s:
             row = await s.get(ClusterRow, self.cluster_id)
             assert row is not None
@@ -229,7 +261,7 @@ class AgentSession:
                 source_ip=self.source_ip,
                 details={"version": row.agent_version, "applied_revision": hello.applied_revision},
             )
-            return row.revision
+            return row.revision, prometheus_url_of(row.spec)
 
     async def _disconnected(self) -> None:
         with contextlib.suppress(Exception):
@@ -313,6 +345,7 @@ class AgentSession:
                 deletes=sorted(key for key in sent.objects if key not in objects),
             )
         await self.send(frame)
+        self.services.metrics.desired_pushed.labels("full" if frame.full else "delta").inc()
         self._sent = _Sent(state.revision, state.hash, objects)
         self._max_sent = max(self._max_sent, state.revision)
         return None
@@ -328,6 +361,8 @@ class AgentSession:
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 await self._refuse(f"malformed frame: {exc}")
                 return
+            received = self.services.metrics.frames_received
+            received.labels(_tag(frame) if frame is not None else "unknown").inc()
             if frame is not None:  # None: a newer agent's frame type, ignored
                 await self._handle(frame)
 
@@ -342,6 +377,8 @@ class AgentSession:
             await asyncio.shield(self._record_status(frame))
         elif isinstance(frame, proto.Inventory):
             await asyncio.shield(self._record_inventory(frame))
+        elif isinstance(frame, proto.Metrics):
+            await asyncio.shield(self._record_metrics(frame))
         elif isinstance(frame, proto.Ping):
             await self.send(proto.Pong(at=frame.at))
         elif isinstance(frame, proto.CommandResult):
@@ -357,7 +394,9 @@ class AgentSession:
             log.warning(
                 "agent of %s acked revision %d it was never sent", self.cluster, ack.revision
             )
+            self.services.metrics.acks.labels("ignored").inc()
             return
+        self.services.metrics.acks.labels("ok" if ack.ok else "failed").inc()
         async with self.services.db.session() as s:
             cluster = await s.get(ClusterRow, self.cluster_id)
             if cluster is None or ack.revision > cluster.revision:
@@ -436,6 +475,16 @@ class AgentSession:
                     for n in inventory.nodes[:MAX_NODES]
                     if len(n.labels) <= MAX_LABELS
                 ]
+
+    async def _record_metrics(self, frame: proto.Metrics) -> None:
+        async with self.services.db.session() as s:
+            own = set(
+                await s.scalars(
+                    select(WorkspaceRow.name).where(WorkspaceRow.cluster_id == self.cluster_id)
+                )
+            )
+            await store_telemetry(self.services, s, self.cluster_id, frame, own)
+        await prune_telemetry(self.services)
 
     # -- heartbeats
 

@@ -308,3 +308,26 @@ class GatewayReplicaRow(Base):
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
     accepted: Mapped[int] = mapped_column(BigInteger, default=0)
     dropped: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TelemetrySampleRow(Base):
+    """One value of one telemetry series an agent read from its cluster's Prometheus: a node's
+    (``node``) or an app's (``workspace``, ``app``). Kept ``telemetry_retention_hours``
+    (``services/telemetry.py`` deletes older rows during later reports)."""
+
+    __tablename__ = "telemetry_samples"
+    __table_args__ = (
+        Index("ix_telemetry_samples_cluster", "cluster_id", "name", "at"),
+        Index("ix_telemetry_samples_app", "workspace", "app", "at"),
+        Index("ix_telemetry_samples_at", "at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    scope: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(100))
+    node: Mapped[str | None] = mapped_column(String(253))
+    workspace: Mapped[str | None] = mapped_column(String(63))
+    app: Mapped[str | None] = mapped_column(String(63))
+    labels: Mapped[dict[str, Any]]
+    value: Mapped[float] = mapped_column(Float)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from ironplane.api.clusters import Cluster, ClusterRegistered, DesiredState, Workspace
 from ironplane.api.common import Deleted
@@ -50,13 +50,24 @@ async def delete_cluster(
 
 @router.post("/clusters/{cluster}/agent-token", status_code=201, tags=["clusters"])
 async def rotate_agent_token(
-    cluster: str, a: Access = Depends(allow(P.CLUSTERS_WRITE, on="cluster"))
+    cluster: str,
+    revoke_old: bool = Query(
+        default=False,
+        description="Revoke the cluster's earlier agent tokens at once (a leaked token); by "
+        "default they work until an agent connects with the new one.",
+    ),
+    a: Access = Depends(allow(P.CLUSTERS_WRITE, on="cluster")),
 ) -> TokenCreated:
-    """Needs clusters.write and, because an agent token reads every secret of its cluster,
+    """A new agent token. The earlier ones keep working until an agent connects with the new
+    one, then are revoked (a rotation without downtime).
+
+    Needs clusters.write and, because an agent token reads every secret of its cluster,
     secrets.read on the whole cluster (a binding on the cluster or the tenant)."""
     require(a, P.SECRETS_READ, a.target)
     async with a.services.db.session() as s:
-        return await svc.rotate_agent_token(s, a.caller, cluster)  # type: ignore[no-any-return]
+        return await svc.rotate_agent_token(  # type: ignore[no-any-return]
+            s, a.caller, cluster, revoke_old=revoke_old
+        )
 
 
 @router.get("/clusters/{cluster}/desired", tags=["clusters"])

@@ -48,7 +48,9 @@ async def report_usage(
     body: UsageBatch, a: Access = Depends(allow(P.GATEWAY_SERVE))
 ) -> UsageAccepted:
     """A batch of request logs from one gateway replica (at most 5000 records)."""
-    return UsageAccepted(accepted=await usage.ingest(a.services, body, sender=a.caller.ref))
+    accepted = await usage.ingest(a.services, body, sender=a.caller.ref)
+    a.services.metrics.usage_records.inc(accepted)
+    return UsageAccepted(accepted=accepted)
 
 
 @router.get("/gateway/usage")

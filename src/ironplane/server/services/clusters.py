@@ -18,8 +18,8 @@ from ironplane.api.clusters import (
 )
 from ironplane.api.common import Deleted
 from ironplane.api.permissions import Permission
-from ironplane.compiler.cluster import cluster_objects
-from ironplane.compiler.context import Catalog, ClusterProfile
+from ironplane.compiler.cluster import spec_objects
+from ironplane.compiler.context import Catalog
 from ironplane.compiler.core import compile_spec
 from ironplane.compiler.pods import secret_name
 from ironplane.core.errors import ConflictError, InvalidError
@@ -141,8 +141,13 @@ async def delete_cluster(session: AsyncSession, caller: Caller, name: str) -> De
     return Deleted(deleted=f"cluster/{name}")
 
 
-async def rotate_agent_token(session: AsyncSession, caller: Caller, name: str) -> Any:
-    return await mint_agent_token(session, caller, await by_name(session, ClusterRow, name))
+async def rotate_agent_token(
+    session: AsyncSession, caller: Caller, name: str, *, revoke_old: bool = False
+) -> Any:
+    """A new agent token; the old ones work until an agent connects with it (or, with
+    ``revoke_old``, stop at once)."""
+    cluster = await by_name(session, ClusterRow, name)
+    return await mint_agent_token(session, caller, cluster, revoke_old=revoke_old)
 
 
 def workspace_objects(spec: WorkspaceSpec, cluster: ClusterSpec) -> list[dict[str, Any]]:
@@ -257,11 +262,10 @@ async def desired_of(
         select(ClusterRow.id).where(ClusterRow.id == cluster.id).with_for_update(read=True)
     )
     await session.refresh(cluster)
-    # The cluster-wide objects of its profile (Kueue, the admission policy): computed from the
-    # Cluster spec, not stored; a change of the spec bumps the revision (apply).
-    objects: list[dict[str, Any]] = cluster_objects(
-        ClusterProfile.from_spec(ClusterSpec.model_validate(cluster.spec))
-    )
+    # The cluster-wide objects of its profile (Kueue, the admission policy) and of its
+    # bootstrap (the Argo CD app-of-apps): computed from the Cluster spec, not stored; a change
+    # of the spec bumps the revision (apply, cluster bootstrap).
+    objects: list[dict[str, Any]] = spec_objects(ClusterSpec.model_validate(cluster.spec))
     spaces = (
         await session.scalars(select(WorkspaceRow).where(WorkspaceRow.cluster_id == cluster.id))
     ).all()
