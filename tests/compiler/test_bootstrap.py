@@ -304,3 +304,23 @@ def test_bad_bootstrap_sections_are_located_errors(text: str, message: str, hint
     [diagnostic] = err.value.diagnostics
     assert message in diagnostic.render() and hint in (diagnostic.hint or "")
     assert diagnostic.source == "cluster.yaml" and diagnostic.line is not None
+
+
+def test_the_argo_cd_application_takes_over_the_installers_release() -> None:
+    """Same release name and object names as the installer Job's `helm upgrade --install`, or
+    the Application would install a second Argo CD beside the first."""
+    from ironplane.compiler.bootstrap import plan as bootstrap_plan
+    from ironplane.compiler.bootstrap.catalog import ARGO_CD_RELEASE
+
+    spec = ClusterSpec.model_validate({"kind": "Cluster", "name": "ccc", "bootstrap": {}})
+    found = bootstrap_plan(spec)
+    assert found is not None and found.installs_argo_cd
+    [app] = [a for a in found.applications if a["metadata"]["name"] == "argo-cd"]
+    helm = app["spec"]["source"]["helm"]
+    [job] = [o for o in found.objects if o["kind"] == "Job"]
+    script = job["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    assert f"helm upgrade --install {ARGO_CD_RELEASE} " in script
+    assert helm["releaseName"] == ARGO_CD_RELEASE
+    assert helm["valuesObject"]["fullnameOverride"] == "argocd"
+    others = [a for a in found.applications if a["metadata"]["name"] == "keda"]
+    assert others and others[0]["spec"]["source"]["helm"]["releaseName"] == "keda"

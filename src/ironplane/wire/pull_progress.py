@@ -14,6 +14,7 @@ rate is known). The Kubernetes agent reads the last such line from the log tail 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import msgspec
@@ -93,16 +94,23 @@ def parse_line(text: str) -> WeightsProgress | None:
         line = _decoder.decode(text)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-    if line.done < 0 or line.total < 0 or line.files_done < 0 or line.files_total < 0:
-        return None
+    counts = (line.done, line.total, line.files_done, line.files_total)
+    if any(n < 0 or n > _MAX_COUNT for n in counts) or not math.isfinite(line.rate):
+        return None  # a log line is untrusted text: nothing absurd goes further
+    eta = line.eta
     return WeightsProgress(
         done=line.done,
         total=line.total,
-        rate=max(line.rate, 0.0),
-        eta=None if line.eta is None or line.eta < 0 else line.eta,
+        rate=min(max(line.rate, 0.0), float(_MAX_COUNT)),
+        eta=None if eta is None or not math.isfinite(eta) or eta < 0 else min(eta, 1e9),
         files_done=line.files_done,
         files_total=line.files_total,
     )
+
+
+_MAX_COUNT = 2**53
+"""Bytes or files beyond this (9 PB) are not a real download; they would also lose precision or
+overflow in the ratios and formatting downstream."""
 
 
 def last_progress(lines: Iterable[str]) -> WeightsProgress | None:

@@ -179,3 +179,17 @@ async def test_a_pulling_pod_adds_weights_to_its_apps_status(
         return status is not None and status.weights is None
 
     await eventually(finished, what="weights gone once the pullers finished")
+
+
+def test_absurd_progress_lines_are_ignored_and_never_break_the_display() -> None:
+    from ironplane.api.apps import WeightsStatus
+    from ironplane.cli.commands.remote.apply_wait import weights_text
+    from ironplane.wire.pull_progress import parse_line
+
+    huge = '{"type":"weights-progress","done":' + "9" * 400 + ',"total":1}'
+    assert parse_line(huge) is None
+    assert parse_line('{"type":"weights-progress","done":1,"total":2,"rate":1e400}') is None
+    sane = parse_line('{"type":"weights-progress","done":1,"total":2,"rate":3.0,"eta":1e300}')
+    assert sane is not None and sane.eta is not None and sane.eta <= 1e9
+    text = weights_text(WeightsStatus(done=1, total=10**400, rate=float("inf"), eta=float("nan")))
+    assert text.startswith("weights ") and "eta" not in text

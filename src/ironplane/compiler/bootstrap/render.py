@@ -131,7 +131,9 @@ def application(
     """One child Application."""
     namespace = boot.namespace(component.addon)
     values = values_of(component, ctx)
-    sources = [_source(s, values, component.name) for s in component.sources]
+    # The Application takes over the release the installer Job made: same release name.
+    release = ARGO_CD_RELEASE if component.addon == "argo-cd" else component.name
+    sources = [_source(s, values, release) for s in component.sources]
     spec: dict[str, Any] = {"project": "default"}
     if len(sources) == 1:
         spec["source"] = sources[0]

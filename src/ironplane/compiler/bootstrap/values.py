@@ -48,6 +48,9 @@ def argo_cd_values() -> dict[str, Any]:
     """The argo-cd chart's values: the installer Job and the argo-cd Application use the same,
     so that the takeover changes nothing."""
     return {
+        # The objects keep the names the installer gave them (argocd-server, …) whatever the
+        # release is called: the takeover must not create a second Argo CD beside the first.
+        "fullnameOverride": "argocd",
         "configs": {
             "cm": {
                 APPLICATION_HEALTH: APPLICATION_HEALTH_LUA,

@@ -25,6 +25,7 @@ its progress, or a control plane without the endpoint) is skipped with the reaso
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
@@ -267,17 +268,23 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+_MAX_BYTES = 2**53
+
+
 def weights_text(w: WeightsStatus) -> str:
     """``weights 12.3/40.0 GiB · 850.0 MiB/s · eta 33 s`` (``· 2 pods`` when several pull)."""
+    # What the server relays came from a pod's log: clamp it so that no figure breaks the display.
+    done, total = (min(max(n, 0), _MAX_BYTES) for n in (w.done, w.total))
+    rate = w.rate if math.isfinite(w.rate) else 0.0
     unit, scale = "B", 1.0
-    for name in ("KiB", "MiB", "GiB", "TiB"):
-        if w.total >= 1024 * scale:
+    for name in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        if total >= 1024 * scale:
             unit, scale = name, scale * 1024
-    amount = f"{w.done / scale:.1f}/{w.total / scale:.1f} {unit}"
+    amount = f"{done / scale:.1f}/{total / scale:.1f} {unit}"
     if unit == "B":
-        amount = f"{w.done}/{w.total} B"
-    parts = [f"weights {amount}", f"{human_bytes(w.rate)}/s"]
-    if w.eta is not None:
+        amount = f"{done}/{total} B"
+    parts = [f"weights {amount}", f"{human_bytes(min(max(rate, 0.0), _MAX_BYTES))}/s"]
+    if w.eta is not None and math.isfinite(w.eta) and 0 <= w.eta < 1e9:
         parts.append(f"eta {_duration(w.eta)}")
     if w.pods > 1:
         parts.append(f"{w.pods} pods")
