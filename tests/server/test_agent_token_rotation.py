@@ -105,9 +105,45 @@ async def test_another_clusters_token_is_never_retired(server: Server) -> None:
     newer = await rotate(server)
     assert await connected_with(server, newer["token"]["id"]) != []
     assert await reads_other(server, other["secret"]) == 200
-    # A token id of another cluster retires nothing here.
-    assert await connected_with(server, other["token"]["id"]) == []
+    # A token id of another cluster retires nothing here: it is refused.
+    from ironplane.core.errors import UnauthenticatedError
+
+    with pytest.raises(UnauthenticatedError):
+        await connected_with(server, other["token"]["id"])
+    assert await reads(server, newer["secret"]) == 200
 
 
 async def reads_other(server: Server, token: str) -> int:
     return (await server.client(token).get("/clusters/oke-dev/desired")).status_code
+
+
+async def test_generations_not_clocks_order_a_rotation(server: Server) -> None:
+    """A newer token stamped earlier (replicas' clocks disagree) still retires the older one, and
+    the older token's holder can never revoke the newer token."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from ironplane.core.errors import UnauthenticatedError
+    from ironplane.server.db.tables import ApiTokenRow
+
+    r = await apply_yaml(server.admin, CLUSTER)
+    old = r.json()["changes"][0]["agent_token"]
+    new = await rotate(server)
+    services = server.app.state.services
+    async with services.db.session() as s:
+        old_row = await s.get(ApiTokenRow, old["token"]["id"])
+        assert old_row is not None
+        await s.execute(
+            update(ApiTokenRow)
+            .where(ApiTokenRow.id == new["token"]["id"])
+            .values(created_at=old_row.created_at - timedelta(seconds=2))
+        )
+    assert await connected_with(server, old["token"]["id"]) == []  # the old agent reconnects
+    assert await reads(server, new["secret"]) == 200
+    assert await connected_with(server, new["token"]["id"]) == [old["token"]["id"]]
+    assert await reads(server, old["secret"]) == 401
+    # A connection authenticated on the old token before that, finishing its handshake now, is
+    # refused rather than taking the cluster over.
+    with pytest.raises(UnauthenticatedError):
+        await connected_with(server, old["token"]["id"])

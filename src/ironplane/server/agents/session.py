@@ -25,6 +25,7 @@ from sqlalchemy import delete, select
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ironplane import __version__
+from ironplane.core.errors import UnauthenticatedError
 from ironplane.core.logs import bind
 from ironplane.server.agents.hub import Hub
 from ironplane.server.context import Services
@@ -140,8 +141,14 @@ class AgentSession:
         hello = await self._hello()
         if hello is None:
             return
-        # The handshake succeeded: a rotation to this session's token is complete.
-        retired = set(await asyncio.shield(self._retire_older_tokens()))
+        # The handshake succeeded: a rotation to this session's token is complete, unless the
+        # token was itself rotated away while this connection was being set up.
+        try:
+            retired = set(await asyncio.shield(self._retire_older_tokens()))
+        except UnauthenticatedError as refused:
+            await self.send(proto.Error(code="unauthenticated", message=refused.message))
+            await self.close(CLOSE_UNAUTHENTICATED, refused.message[:120])
+            return
         replaced = self.hub.attach(self)
         if replaced is not None and replaced.token_id in retired:
             await replaced.close(CLOSE_UNAUTHENTICATED, "the agent token was rotated")

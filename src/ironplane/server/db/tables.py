@@ -126,6 +126,9 @@ class ApiTokenRow(Base):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+    generation: Mapped[int | None]
+    """Agent tokens: 1, 2, … per cluster in minting order (None: minted before 0006, as 0). An
+    agent connecting with generation N retires the cluster's tokens below N."""
     user: Mapped[UserRow | None] = relationship(lazy="joined")
     service_account: Mapped[ServiceAccountRow | None] = relationship(lazy="joined")
     cluster: Mapped[ClusterRow | None] = relationship(lazy="joined")

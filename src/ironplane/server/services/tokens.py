@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironplane.api.identity import LoginRequest, LoginResponse, Token, TokenCreate, TokenCreated
 from ironplane.api.permissions import Permission
-from ironplane.core.errors import ForbiddenError, NotFoundError
+from ironplane.core.errors import ForbiddenError, NotFoundError, UnauthenticatedError
 from ironplane.server.context import Caller
 from ironplane.server.db.tables import ApiTokenRow, ClusterRow, ServiceAccountRow, UserRow
 from ironplane.server.db.types import utcnow
@@ -121,9 +121,20 @@ async def mint_agent_token(
             .values(revoked_at=utcnow())
             .execution_options(synchronize_session=False)
         )
+    # Generations, not timestamps, order a cluster's tokens: replicas' clocks may disagree. The
+    # cluster row is locked first, so two rotations at once get distinct generations.
+    await session.execute(
+        select(ClusterRow.id).where(ClusterRow.id == cluster.id).with_for_update()
+    )
+    highest = await session.scalar(
+        select(func.max(func.coalesce(ApiTokenRow.generation, 0))).where(
+            ApiTokenRow.cluster_id == cluster.id, ApiTokenRow.kind == "agent"
+        )
+    )
     minted = tokens.mint()
     row = _row(minted, f"agent {cluster.name}", "agent", None)
     row.cluster_id = cluster.id
+    row.generation = (highest or 0) + 1
     created = await _mint(session, row, minted.secret)
     details: dict[str, object] = {"token": minted.id}
     if earlier:
@@ -141,11 +152,17 @@ async def mint_agent_token(
 async def retire_older_agent_tokens(
     session: AsyncSession, cluster_id: int, token_id: str, *, source_ip: str | None = None
 ) -> list[str]:
-    """An agent connected with ``token_id``: revoke the cluster's agent tokens minted before it
-    (the rotation is complete) and return their ids. Tokens minted after it stay valid."""
+    """An agent connected with ``token_id``: revoke the cluster's agent tokens of a lower
+    generation (the rotation is complete) and return their ids. Tokens minted after it stay
+    valid. Raises UnauthenticatedError when ``token_id`` itself has been revoked or has expired
+    since the connection was authenticated: such a session must not take the cluster over."""
     row = await session.get(ApiTokenRow, token_id)
     if row is None or row.cluster_id != cluster_id or row.kind != "agent":
-        return []
+        raise UnauthenticatedError("the agent token is not valid any more")
+    now = utcnow()
+    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        raise UnauthenticatedError("the agent token was revoked or rotated")
+    mine = row.generation or 0
     older = list(
         await session.scalars(
             select(ApiTokenRow.id)
@@ -153,9 +170,9 @@ async def retire_older_agent_tokens(
                 ApiTokenRow.cluster_id == cluster_id,
                 ApiTokenRow.kind == "agent",
                 ApiTokenRow.revoked_at.is_(None),
-                ApiTokenRow.created_at < row.created_at,
+                func.coalesce(ApiTokenRow.generation, 0) < mine,
             )
-            .order_by(ApiTokenRow.created_at, ApiTokenRow.id)
+            .order_by(ApiTokenRow.generation, ApiTokenRow.created_at, ApiTokenRow.id)
         )
     )
     if not older:
