@@ -307,7 +307,9 @@ async def test_telemetry_reaches_the_control_plane_and_its_series(
 
     node_util = series["nodes"][("gpu_utilization", "node-1")]
     assert node_util["points"][-1][1] == 50.0
-    assert series["nodes"][("gpu_memory_used_bytes", "node-2")]["points"][-1][1] == 20000 * MIB
+    assert series["nodes"][("gpu_memory_used_bytes", "node-1")]["points"][-1][1] == 41000 * MIB
+    # node-2 is not in the agent's node inventory: its samples are not stored.
+    assert not any(node == "node-2" for _, node in series["nodes"])
     app = series["app"]
     assert app["gpu_utilization"]["labels"] == {"workspace": "team-a", "app": "chat"}
     assert app["gpu_utilization"]["points"][-1][1] == 87.0

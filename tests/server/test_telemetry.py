@@ -182,3 +182,40 @@ async def test_the_sdk_reads_the_series(server: Server) -> None:
         assert usage.by == "team" and usage.series == []
     finally:
         await client.aclose()
+
+
+def test_node_samples_only_for_nodes_of_the_inventory() -> None:
+    now = utcnow()
+    frame = proto.Metrics(
+        at=now.timestamp(),
+        samples=[
+            proto.Sample(scope="node", name="gpu_utilization", node="node-1", value=50.0),
+            proto.Sample(scope="node", name="gpu_utilization", node="made-up-7", value=1.0),
+        ],
+    )
+    rows = telemetry.rows_of(1, frame, set(), now, nodes={"node-1"})
+    assert [r["node"] for r in rows] == ["node-1"]
+    assert len(telemetry.rows_of(1, frame, set(), now)) == 2  # no inventory given: both
+
+
+async def test_a_series_answer_is_bounded(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    await apply_yaml(server.admin, CLUSTER)
+    services = server.app.state.services
+    async with services.db.session() as s:
+        cluster = await s.scalar(select(ClusterRow).where(ClusterRow.name == "oke-prod"))
+        assert cluster is not None
+        for i in range(12):
+            s.add(
+                TelemetrySampleRow(
+                    cluster_id=cluster.id,
+                    at=utcnow(),
+                    scope="node",
+                    name="gpu_utilization",
+                    node=f"n{i}",
+                    labels={},
+                    value=1.0,
+                )
+            )
+    monkeypatch.setattr(telemetry, "MAX_SERIES", 5)
+    r = await server.admin.get("/clusters/oke-prod/metrics", params={"since": "5m"})
+    assert r.status_code == 200 and len(r.json()["series"]) == 5

@@ -40,7 +40,7 @@ from ironplane.server.db.types import utcnow
 from ironplane.server.services.audit import record
 from ironplane.server.services.clusters import desired_of
 from ironplane.server.services.runs import record_reported
-from ironplane.server.services.telemetry import prometheus_url_of
+from ironplane.server.services.telemetry import MAX_SAMPLES, prometheus_url_of
 from ironplane.server.services.telemetry import prune_if_due as prune_telemetry
 from ironplane.server.services.telemetry import store as store_telemetry
 from ironplane.server.services.tokens import retire_older_agent_tokens
@@ -52,6 +52,7 @@ log = logging.getLogger("ironplane.server.agents")
 # WebSocket close codes (4000-4999 are the application's).
 CLOSE_PROTOCOL = 4000
 CLOSE_UNAUTHENTICATED = 4001
+TELEMETRY_WINDOW_S = 10.0
 CLOSE_FORBIDDEN = 4003
 CLOSE_GONE = 4004
 CLOSE_HEARTBEAT = 4008
@@ -133,6 +134,7 @@ class AgentSession:
         self._send_lock = asyncio.Lock()
         self._pending: dict[str, asyncio.Future[proto.CommandResult]] = {}
         self._closed = False
+        self._telemetry_window: tuple[float, int] = (0.0, 0)
 
     # -- lifecycle
 
@@ -484,13 +486,25 @@ class AgentSession:
                 ]
 
     async def _record_metrics(self, frame: proto.Metrics) -> None:
+        # At most MAX_SAMPLES samples per TELEMETRY_WINDOW_S from one agent: a frame beyond
+        # that is dropped (the next one, on the agent's interval, brings fresh values anyway).
+        now = time.monotonic()
+        if now - self._telemetry_window[0] >= TELEMETRY_WINDOW_S:
+            self._telemetry_window = (now, 0)
+        start, used = self._telemetry_window
+        if used + len(frame.samples) > MAX_SAMPLES:
+            log.warning("agent of %s sends telemetry too fast: a frame dropped", self.cluster)
+            return
+        self._telemetry_window = (start, used + len(frame.samples))
         async with self.services.db.session() as s:
             own = set(
                 await s.scalars(
                     select(WorkspaceRow.name).where(WorkspaceRow.cluster_id == self.cluster_id)
                 )
             )
-            await store_telemetry(self.services, s, self.cluster_id, frame, own)
+            cluster = await s.get(ClusterRow, self.cluster_id)
+            nodes = {str(n.get("name")) for n in (cluster.nodes if cluster else []) or []}
+            await store_telemetry(self.services, s, self.cluster_id, frame, own, nodes)
         await prune_telemetry(self.services)
 
     # -- heartbeats

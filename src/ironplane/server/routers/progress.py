@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from ironplane.api.permissions import Permission as P
 from ironplane.api.progress import WorkspaceProgress
 from ironplane.server.security.guards import Access, allow
+from ironplane.server.security.principals import Target
 from ironplane.server.services import progress as svc
 
 router = APIRouter(tags=["apps"])
@@ -26,5 +27,8 @@ async def workspace_progress(
     for each app (those named in ``apps``; absent: all): its active version, the cluster revision
     and version label that carry it, and the status its agent last reported."""
     names = None if apps is None else [n.strip()[:63] for n in apps.split(",") if n.strip()]
+    cluster_reader = a.caller.principal.allows(
+        P.CLUSTERS_READ, Target(cluster_id=a.target.cluster_id, label="cluster")
+    )
     async with a.services.db.session() as s:
-        return await svc.workspace_progress(s, workspace, names)
+        return await svc.workspace_progress(s, workspace, names, cluster_errors=cluster_reader)

@@ -28,9 +28,17 @@ def version_label(objects: Sequence[object]) -> str | None:
 
 
 async def workspace_progress(
-    session: AsyncSession, workspace: str, apps: Sequence[str] | None
+    session: AsyncSession,
+    workspace: str,
+    apps: Sequence[str] | None,
+    *,
+    cluster_errors: bool = False,
 ) -> WorkspaceProgress:
-    """The workspace's cluster revisions and its apps (those named; None: all of them)."""
+    """The workspace's cluster revisions and its apps (those named; None: all of them).
+
+    A failed revision's error names objects of any workspace of the cluster: it is given only
+    to callers who may read the cluster (``cluster_errors``); others learn that the revision
+    failed and where to look."""
     ws = await by_name(session, WorkspaceRow, workspace)
     cluster = ws.cluster
     rows: list[AppRow] = []
@@ -84,6 +92,13 @@ async def workspace_progress(
         applied_revision=cluster.applied_revision,
         agent_connected=cluster.agent_connected,
         failed_revision=failed.revision if failed else None,
-        failed_error=failed.error if failed else None,
+        failed_error=(
+            None
+            if failed is None
+            else failed.error
+            if cluster_errors
+            else f"the cluster's agent could not apply revision {failed.revision}; its error "
+            "is shown to those who may read the cluster (clusters.read)"
+        ),
         apps=out,
     )

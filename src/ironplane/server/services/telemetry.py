@@ -35,6 +35,8 @@ from ironplane.wire import agent_protocol as proto
 log = logging.getLogger("ironplane.server.telemetry")
 
 MAX_SAMPLES = 20_000
+MAX_SERIES = 1_000
+"""Series in one answer (a chart of more says nothing; the query is bounded too)."""
 """Samples stored from one frame at most (the rest are dropped, and logged)."""
 MAX_LABELS = 8
 MAX_SKEW_S = 300.0
@@ -107,9 +109,15 @@ def _cut(text: str | None, limit: int) -> str | None:
 
 
 def rows_of(
-    cluster_id: int, frame: proto.Metrics, own: set[str], now: datetime
+    cluster_id: int,
+    frame: proto.Metrics,
+    own: set[str],
+    now: datetime,
+    nodes: set[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The rows of a frame's valid samples (invalid ones are skipped)."""
+    """The rows of a frame's valid samples (invalid ones are skipped). ``nodes``: the node
+    names of the cluster's inventory; node samples of other names are skipped (an agent cannot
+    make up series)."""
     at = now
     if math.isfinite(frame.at) and abs(frame.at - now.timestamp()) <= MAX_SKEW_S:
         at = datetime.fromtimestamp(frame.at, UTC)
@@ -118,7 +126,7 @@ def rows_of(
         if not NAME.match(sample.name) or not math.isfinite(sample.value):
             continue
         if sample.scope == "node":
-            if not sample.node:
+            if not sample.node or (nodes is not None and sample.node not in nodes):
                 continue
             node, workspace, app = _cut(sample.node, 253), None, None
         else:
@@ -143,7 +151,12 @@ def rows_of(
 
 
 async def store(
-    services: Services, session: AsyncSession, cluster_id: int, frame: proto.Metrics, own: set[str]
+    services: Services,
+    session: AsyncSession,
+    cluster_id: int,
+    frame: proto.Metrics,
+    own: set[str],
+    nodes: set[str] | None = None,
 ) -> int:
     """Insert a frame's samples in ``session``'s transaction; returns how many were stored."""
     if len(frame.samples) > MAX_SAMPLES:
@@ -152,7 +165,7 @@ async def store(
             len(frame.samples),
             MAX_SAMPLES,
         )
-    rows = rows_of(cluster_id, frame, own, utcnow())
+    rows = rows_of(cluster_id, frame, own, utcnow(), nodes)
     if rows:
         await session.execute(insert(TelemetrySampleRow), rows)
         services.metrics.telemetry_samples.inc(len(rows))
@@ -219,8 +232,12 @@ async def series(
         if value is None or not math.isfinite(float(value)):
             continue
         found.setdefault((name, node, ws, app_name), []).append([float(at), float(value)])
+    if len(found) > MAX_SERIES:
+        log.warning(
+            "a telemetry query matched %d series; answering the first %d", len(found), MAX_SERIES
+        )
     out = []
-    for (name, node, ws, app_name), points in found.items():
+    for (name, node, ws, app_name), points in list(found.items())[:MAX_SERIES]:
         labels = {"node": node} if node is not None else {"workspace": ws, "app": app_name}
         out.append(
             MetricSeries(name=name, labels={k: str(v) for k, v in labels.items()}, points=points)

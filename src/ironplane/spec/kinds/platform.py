@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ironplane.spec.base import FieldProblem, Label, Name, SpecModel
-from ironplane.spec.kinds.bootstrap import Addon, BootstrapSpec, profile_of
+from ironplane.spec.kinds.bootstrap import NAMESPACES, Addon, BootstrapSpec, profile_of
 
 __all__ = ["Addon", "ClusterSpec", "GpuNodes", "VolumeType", "WorkspaceSpec"]
 
@@ -139,6 +139,13 @@ class ClusterSpec(SpecModel):
         return tuple(dict.fromkeys(found))
 
 
+RESERVED_NAMESPACES = frozenset(
+    {"kube-system", "kube-public", "kube-node-lease", "ironplane-system", *NAMESPACES.values()}
+)
+"""Namespaces that belong to Kubernetes, the agent or an add-on the bootstrap installs: a
+workspace of that name would share (and relabel) the add-on's namespace."""
+
+
 class WorkspaceSpec(SpecModel):
     kind: Literal["Workspace"]
     name: Name
@@ -146,6 +153,17 @@ class WorkspaceSpec(SpecModel):
     gpu: bool = Field(default=False, description="workloads may request GPUs")
     privileged: bool = Field(default=False, description="RDMA / privileged pods are allowed")
     queue: Label | None = Field(default=None, description="default Kueue LocalQueue")
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_NAMESPACES:
+            raise FieldProblem(
+                f"{value!r} is the namespace of Kubernetes, the agent or an add-on; a workspace "
+                "of that name would take it over",
+                hint="choose another name",
+            )
+        return value
 
     @property
     def namespace(self) -> str:
