@@ -92,7 +92,7 @@ async def _page(request: Request, status: int, code: str, message: str) -> Respo
 async def _ironplane(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, IronplaneError)
     if isinstance(exc, ForbiddenError) and request.method not in ("GET", "HEAD"):
-        await _audit_denial(request, exc)
+        await audit_denial(request, exc)
     diagnostics = list(exc.diagnostics) if isinstance(exc, SpecError | ManifestError) else []
     status = status_of(exc)
     page = await _page(request, status, exc.code, exc.message)
@@ -104,7 +104,7 @@ async def _ironplane(request: Request, exc: Exception) -> Response:
     return error_response(status, exc.code, exc.message, diagnostics, headers)
 
 
-async def _audit_denial(request: Request, exc: ForbiddenError) -> None:
+async def audit_denial(request: Request, exc: ForbiddenError) -> None:
     """Every refused write is recorded, wherever it was refused (guard or service)."""
     from ironplane.server.services.audit import record
 
@@ -163,23 +163,34 @@ async def _http(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
 
 
-async def _integrity(_: Request, exc: Exception) -> JSONResponse:
+async def _answer(request: Request, status: int, code: str, message: str) -> Response:
+    """An error as a page under /ui (when the UI renders one), else as JSON."""
+    page = await _page(request, status, code, message)
+    return page if page is not None else error_response(status, code, message)
+
+
+async def _integrity(request: Request, exc: Exception) -> Response:
     log.info("integrity error (concurrent change): %s", type(exc).__name__)
-    return error_response(409, "conflict", "the change collided with a concurrent one; retry it")
+    return await _answer(
+        request, 409, "conflict", "the change collided with a concurrent one; retry it"
+    )
 
 
-async def _operational(_: Request, exc: Exception) -> JSONResponse:
+async def _operational(request: Request, exc: Exception) -> Response:
     log.warning("database unavailable: %s", type(exc).__name__)
-    return error_response(503, "unavailable", "the database is unavailable or busy; retry shortly")
+    return await _answer(
+        request, 503, "unavailable", "the database is unavailable or busy; retry shortly"
+    )
 
 
-async def _dbapi(_: Request, exc: Exception) -> JSONResponse:
+async def _dbapi(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DBAPIError)
     sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
     if not sqlstate.startswith("22"):  # SQLSTATE class 22: data exception, i.e. a bad input value
         raise exc  # to _internal, as any other unexpected error
     log.info("the database refused a value (SQLSTATE %s)", sqlstate)
-    return error_response(
+    return await _answer(
+        request,
         400,
         "invalid",
         "a value in the request cannot be stored or looked up: "

@@ -83,16 +83,11 @@ def can(access: Access, permission: Permission | str, target: Target = TENANT) -
 def _nav(access: Access, path: str) -> list[dict[str, Any]]:
     items = []
     for href, label, permission in NAV:
-        if permission is not None and not _anywhere(access, permission):
+        if permission is not None and not can(access, permission):  # those pages are tenant-wide
             continue
         current = path == href or (href != "/ui/" and path.startswith(href))
         items.append({"href": href, "label": label, "current": current})
     return items
-
-
-def _anywhere(access: Access, permission: Permission) -> bool:
-    """Held on the tenant or on any cluster or workspace binding."""
-    return any(permission in g.permissions for g in access.caller.principal.grants)
 
 
 def context(request: Request, access: Access, **values: Any) -> dict[str, Any]:

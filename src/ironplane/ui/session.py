@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from fastapi import Request
 
-from ironplane.core.errors import ForbiddenError
+from ironplane.core.errors import ForbiddenError, UnauthenticatedError
 from ironplane.server.security.guards import SESSION_COOKIE, UI_PREFIX
 
 CSRF_FIELD = "csrf"
@@ -31,6 +31,9 @@ def csrf_token(request: Request) -> str:
 
 async def check_csrf(request: Request) -> None:
     """A dependency for every UI route that changes state."""
+    if not request.cookies.get(SESSION_COOKIE):
+        # Not signed in: to the login page, like any page (and nothing to audit as a denial).
+        raise UnauthenticatedError("sign in first")
     expected = csrf_token(request)
     given = request.headers.get(CSRF_HEADER)
     if given is None and request.headers.get("content-type", "").startswith(

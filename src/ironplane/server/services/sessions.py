@@ -27,6 +27,13 @@ async def session_from_token(
             "only a user's token signs in to the web UI (this one belongs to a "
             f"{principal.kind.replace('_', ' ')})"
         )
+    source = await session.get(ApiTokenRow, principal.token_id)
+    if source is None or source.kind == "session":
+        # A session cannot renew itself into a new one (nor outlive what it came from).
+        raise UnauthenticatedError("sign in with an API token or a password, not a session")
+    expires = utcnow() + ttl
+    if source.expires_at is not None:
+        expires = min(expires, source.expires_at)  # never outlives the token it came from
     minted = tokens.mint()
     row = ApiTokenRow(
         id=minted.id,
@@ -34,7 +41,7 @@ async def session_from_token(
         secret_hash=minted.secret_hash,
         kind="session",
         user_id=principal.id,
-        expires_at=utcnow() + ttl,
+        expires_at=expires,
     )
     session.add(row)
     record(

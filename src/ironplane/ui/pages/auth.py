@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from ironplane.api.identity import LoginRequest
 from ironplane.core.errors import RateLimitedError, UnauthenticatedError
@@ -42,7 +42,10 @@ async def login(
     services = services_of(request)
     source_ip = request.client.host if request.client else None
     ttl = timedelta(hours=services.settings.session_ttl_hours)
-    name = (username.strip() or "token")[:63]
+    # Token sign-ins count per address (a token names no user before it is checked): they must
+    # neither share one bucket nor clear a user's failed passwords.
+    with_token = bool(token.strip())
+    name = f"\x00token@{source_ip}" if with_token else username.strip()[:63]
     try:
         services.login_throttle.check(name, source_ip)
     except RateLimitedError as exc:
@@ -52,7 +55,7 @@ async def login(
     result = None
     error = "wrong user name or password"
     async with services.db.session() as session:
-        if token.strip():
+        if with_token:
             try:
                 result = await sessions_service.session_from_token(
                     session, token.strip(), ttl=ttl, source_ip=source_ip
@@ -89,9 +92,15 @@ async def logout(request: Request, access: Access = Depends(allow(None))) -> Res
 def login_redirect(request: Request) -> Response:
     """Where an unauthenticated page request goes (htmx follows ``HX-Redirect``)."""
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    target = f"{UI_PREFIX}/login?next={quote(safe_next(here))}"
     if request.headers.get("hx-request"):
+        # Back to the page the user was on, not the fragment htmx was refreshing.
+        current = urlsplit(request.headers.get("hx-current-url", ""))
+        page = current.path + (f"?{current.query}" if current.query else "")
+        target = f"{UI_PREFIX}/login?next={quote(safe_next(page))}"
         return Response(status_code=204, headers={"HX-Redirect": target})
+    if request.url.path.endswith(".json"):  # a chart's data: no page to land on
+        return JSONResponse({"error": "sign in again"}, status_code=401)
+    target = f"{UI_PREFIX}/login?next={quote(safe_next(here))}"
     response = RedirectResponse(target, status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=UI_PREFIX)
     return response

@@ -19,6 +19,7 @@ from ironplane.api.common import DiagnosticBody
 from ironplane.api.permissions import Permission as P
 from ironplane.core.errors import ForbiddenError, InvalidError, IronplaneError, SpecError
 from ironplane.server.db.tables import WorkspaceRow
+from ironplane.server.errors import audit_denial
 from ironplane.server.security.guards import Access, allow
 from ironplane.server.services import clusters as clusters_service
 from ironplane.server.services.apply import apply as apply_specs
@@ -191,6 +192,8 @@ async def deploy_apply(
         result = await _run(access, given, dry_run=False)
     except (InvalidError, ForbiddenError) as exc:
         status = 403 if isinstance(exc, ForbiddenError) else 400
+        if isinstance(exc, ForbiddenError):
+            await audit_denial(request, exc)  # as the API's refused apply is
         return await _form_page(
             request, access, given, status=status, error=exc.message, problems=_problems(exc)
         )

@@ -24,7 +24,7 @@ from ironplane.server.db.types import utcnow
 from ironplane.server.security.guards import Access, allow
 from ironplane.server.services import gateway as gateway_service
 from ironplane.server.services import telemetry, usage, usage_series
-from ironplane.ui.render import page
+from ironplane.ui.render import can, page
 
 router = APIRouter(include_in_schema=False)
 
@@ -175,7 +175,9 @@ async def gateway(
     async with access.services.db.session() as session:
         models = await gateway_service.load_models(session)
         config = gateway_service.render(models, [])
-        tokens = await gateway_service.load_tokens(session, now)
+        # Every live token is a gateway key; listing them is what `tokens list --all` needs.
+        show_keys = can(access, P.USERS_WRITE)
+        tokens = await gateway_service.load_tokens(session, now) if show_keys else []
         rows: list[UsageRow] = await usage.aggregate(session, by, window, now)
         replicas = await usage.replicas(session)
     totals = {
@@ -199,6 +201,7 @@ async def gateway(
         since_choices=SINCE_CHOICES,
         models=_models(config),
         keys=keys,
+        show_keys=show_keys,
         rows=rows,
         totals=totals,
         replicas=replicas,

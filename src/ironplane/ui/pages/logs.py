@@ -24,8 +24,9 @@ router = APIRouter(include_in_schema=False)
 _APP = "/apps/{workspace}/{app}"
 
 POLL_S = 2.0
-MAX_POLLS = 900
-"""About half an hour per connection."""
+MAX_POLLS = 30
+"""About a minute per connection: the browser then reconnects, and that request checks the
+session and the permission again (a signed-out user or a revoked binding stops the stream)."""
 
 
 async def _where(access: Access, workspace: str, app: str) -> tuple[int, str, bool]:
