@@ -128,3 +128,26 @@ async def test_a_refused_deploy_from_the_ui_is_audited_like_the_apis(server: Ser
     assert r.status_code == 403
     events = (await server.admin.get("/audit", params={"limit": 1000})).json()
     assert any(e["outcome"] == "denied" and e["actor"].endswith("eddie") for e in events)
+
+
+async def test_ui_answers_carry_security_headers_and_refuse_cross_site_posts(
+    server: Server,
+) -> None:
+    client = browser(server)
+    for path in ("/ui/login", "/ui/static/app.css", "/ui/"):
+        r = await client.get(path)
+        assert "script-src 'self'" in r.headers["content-security-policy"], path
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["x-frame-options"] == "DENY"
+    # A login form posted from another site (login CSRF) is refused before it is read.
+    r = await client.post(
+        "/ui/login", data={"token": server.admin_token}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert r.status_code == 403 and "ironplane_session" not in r.headers.get("set-cookie", "")
+    r = await client.post(
+        "/ui/login", data={"token": server.admin_token}, headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    assert r.status_code == 303
+    # The JSON API is not the UI's: no such headers or checks are added there.
+    r = await server.admin.get("/clusters")
+    assert "content-security-policy" not in r.headers

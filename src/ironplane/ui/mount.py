@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from ironplane.server.security.guards import UI_PREFIX
+from ironplane.ui.headers import UiProtection
 from ironplane.ui.pages import (
     access,
     app_actions,
@@ -66,6 +67,7 @@ async def page_errors(request: Request, status: int, code: str, message: str) ->
 
 def install(app: FastAPI) -> None:
     app.state.page_errors = page_errors
+    app.add_middleware(UiProtection)
     app.mount(f"{UI_PREFIX}/static", StaticFiles(directory=STATIC), name="ui-static")
     for module in PAGES:
         app.include_router(module.router, prefix=UI_PREFIX)

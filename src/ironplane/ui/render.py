@@ -119,4 +119,4 @@ def bare(template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=_NO_STORE)
 
 
-_NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+_NO_STORE = {"Cache-Control": "no-store"}  # the other headers: ui/headers.py, on every answer
