@@ -8,7 +8,7 @@ from __future__ import annotations
 from ironplane.compiler.context import CompileContext
 from ironplane.core.diagnostics import Diagnostic, closest
 from ironplane.spec.fields import Mount, Resources, Weights
-from ironplane.spec.kinds import ServiceSpec, Spec, TrainingJobSpec
+from ironplane.spec.kinds import ModelSpec, ServiceSpec, Spec, TrainingJobSpec
 
 
 def check(spec: Spec, ctx: CompileContext) -> list[Diagnostic]:
@@ -58,6 +58,17 @@ def check(spec: Spec, ctx: CompileContext) -> list[Diagnostic]:
                     hint=f"write {volume.type if volume.type != 'local-nvme' else 'fss'}://...",
                 )
             )
+    block_model = weights is not None and weights.scheme == "block" and isinstance(spec, ModelSpec)
+    if block_model and not ctx.workspace.privileged:
+        problems.append(
+            Diagnostic(
+                "block:// weights are mounted by the engine's container itself (a raw "
+                "multi-attach device), which needs a privileged container",
+                path=("weights", "source"),
+                allowed="block:// weights in a workspace with privileged: true",
+                hint="use fss:// or oci:// weights here, or a privileged workspace",
+            )
+        )
     checkpoints = getattr(spec, "checkpoints", None)
     if checkpoints is not None:
         problems.extend(_volume_ref(checkpoints.volume, ("checkpoints", "volume"), ctx, None))

@@ -80,6 +80,8 @@ def compile_model(build: Build) -> None:
         server.command = spec.command
     else:
         server.command = spec.command or engine_command(spec, model_path)
+    if server.mounts_device and server.command:  # a custom engine always has one (its spec)
+        server.command = mount_then(server.command)
     server.probes = declared_probes(spec.health)
     if not server.probes and spec.engine != "custom":
         # Loading weights can take many minutes: the startup probe holds liveness back for up to
@@ -136,13 +138,39 @@ def _weights(build: Build, spec: ModelSpec, server: Server) -> str:
         )
         server.init_containers.append(container)
         return path
-    build.warn(
-        "block:// weights are not wired into the pod yet (multi-attach block volumes come with "
-        "the OCI storage work); the engine loads the model id instead",
-        path=("weights", "source"),
-        hint="use fss://, oci:// or hf:// weights for now",
+    return _block(weights.location, server)
+
+
+BLOCK_DEVICE = "/dev/ironplane-weights"
+MOUNT_FIRST = (
+    'for o in ro,noload ro,norecovery ro; do mount -o "$o" "$1" "$2" 2>/dev/null && break; done; '
+    'mountpoint -q "$2" || { echo "ironplane: cannot mount the weights volume $1 on $2" >&2; '
+    'exit 1; }; shift 2; exec "$@"'
+)
+"""A shell prologue: mount the raw device read-only (ext4 without replaying its journal, XFS
+without recovery: the volume is attached read-only to many nodes), then run the engine."""
+
+
+def _block(where: list[str], server: Server) -> str:
+    """``block://<volume>[/<path>]``: the multi-attach volume is a raw device in the pod
+    (ReadOnlyMany works only so); the engine container mounts its filesystem read-only on
+    ``/weights`` before it starts, so it runs privileged (checks admit this only in privileged
+    workspaces). The mount is the container's own: it goes when the container does."""
+    volume, sub = where[0], "/".join(where[1:])
+    claim = volume_claim(volume)
+    server.volumes.append(
+        {"name": claim, "persistentVolumeClaim": {"claimName": volume, "readOnly": True}}
     )
-    return spec.model
+    server.volumes.append({"name": "weights-mount", "emptyDir": {}})
+    server.mounts.append({"name": "weights-mount", "mountPath": WEIGHTS_DIR})
+    server.devices.append({"name": claim, "devicePath": BLOCK_DEVICE})
+    server.mounts_device = True
+    return f"{WEIGHTS_DIR}/{sub}" if sub else WEIGHTS_DIR
+
+
+def mount_then(command: list[str]) -> list[str]:
+    """``command`` run after the block device is mounted on the weights directory."""
+    return ["/bin/sh", "-c", MOUNT_FIRST, "mount-weights", BLOCK_DEVICE, WEIGHTS_DIR, *command]
 
 
 def _puller(build: Build, spec: ModelSpec, server: Server) -> str:

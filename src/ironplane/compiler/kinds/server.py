@@ -42,6 +42,11 @@ class Server:
     init_containers: list[dict[str, Any]] = field(default_factory=list)
     run_as_user: int | None = None
     service_annotations: dict[str, str] = field(default_factory=dict)
+    devices: list[dict[str, Any]] = field(default_factory=list)
+    """Raw block devices (``volumeDevices``) beyond the spec's mounts."""
+    mounts_device: bool = False
+    """The container mounts a block device itself (``block://`` weights): it runs privileged,
+    as root, which only a privileged workspace admits."""
 
 
 def port_name(protocol: str, port: int) -> str:
@@ -80,6 +85,7 @@ def emit_server(build: Build, server: Server) -> None:
     volumes, mounts, devices = mounts_block(spec.mounts, ctx)
     volumes += server.volumes
     mounts += server.mounts
+    devices += server.devices
     if spec.shm is not None:
         vol, mount = shm_volume(spec.shm)
         volumes.append(vol)
@@ -100,6 +106,9 @@ def emit_server(build: Build, server: Server) -> None:
         mounts=mounts,
         devices=devices,
     )
+    if server.mounts_device:
+        # mount(8) needs CAP_SYS_ADMIN and root; the mount lives and dies with the container.
+        container["securityContext"] = {"privileged": True, "runAsUser": 0, "runAsNonRoot": False}
     pod: dict[str, Any] = {
         **service_account(spec.identity.service_account if spec.identity else None),
         "enableServiceLinks": False,
