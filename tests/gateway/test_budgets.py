@@ -81,6 +81,7 @@ def test_a_spent_daily_key_budget_refuses_with_429(
             model="gpt", messages=MESSAGES
         )  # bob: no budget
         # The cost came from the usage in the stream's last chunk: prompt 5, completion 5.
+        wait_for(lambda: len(records) == 4)  # records land just after each answer ends
         ok = [r for r in records if r.status == 200 and r.key == "alice"]
         assert [(r.prompt_tokens, r.completion_tokens, r.stream) for r in ok] == [(5, 5, True)] * 2
         assert ok[0].cost == pytest.approx(STREAM_COST) and ok[0].target == "mock/ok"
@@ -113,6 +114,7 @@ def test_a_team_budget_covers_its_keys(upstream: MockUpstream, tmp_path: Path) -
         with pytest.raises(openai.RateLimitError) as refused:
             _stream(gw, OTHER_KEY)  # bob, same team
         assert "the monthly budget of team 'ml' ($0.00001) is spent" in refused.value.message
+        wait_for(lambda: len(records) == 2)
         assert [r.team for r in records] == ["ml", "ml"]
         assert gw.call(lambda: dict(gw.running.gateway.metrics.budget_refusals)) == {"team": 1}
 
@@ -230,6 +232,7 @@ def test_a_fallback_is_priced_at_its_own_price(upstream: MockUpstream, tmp_path:
     with running_gateway(cfg, tmp_path) as gw:
         records = _records(gw)
         assert _stream(gw) == "tok0 tok1 tok2 tok3 tok4 "  # answered by the fallback
+        wait_for(lambda: len(records) == 1)  # recorded once the upstream's stream has ended
         (record,) = records
         assert (record.model, record.target) == ("gpt", "mock/ok")  # asked for gpt
         assert record.cost == pytest.approx(STREAM_COST)  # at cheap's price
