@@ -46,13 +46,16 @@ def run_cli(args: Sequence[str], stdin: str | None = None) -> tuple[int, str, st
     return code, out.getvalue(), err.getvalue()
 
 
-def validate_manifests(objects: Sequence[dict[str, Any]], crd_dir: Path) -> None:
-    """Validate with the project's own `ironplane validate` at every supported edge version."""
+def validate_manifests(
+    objects: Sequence[dict[str, Any]], crd_dir: Path, versions: Sequence[str] = KUBE_VERSIONS
+) -> None:
+    """Validate with the project's own `ironplane validate` at the supported edge versions (or
+    at ``versions``)."""
     assert objects, "nothing to validate"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bundle.yaml"
         path.write_text(yaml_stream(objects))
-        for version in KUBE_VERSIONS:
+        for version in versions:
             code, _, err = run_cli(
                 ["validate", "-f", str(path), "--kube-version", version, "--crds", str(crd_dir)]
             )

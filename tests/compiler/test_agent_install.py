@@ -285,3 +285,34 @@ def test_the_token_is_in_the_secret_file_only() -> None:
     holders += [name for name, text in files.items() if encoded in text]
     assert holders == ["secret.yaml"]
     assert "Keep this file private" in files["secret.yaml"]
+
+
+def test_the_agent_may_reach_its_clusters_prometheus() -> None:
+    in_cluster = replace(DEFAULT, prometheus_url="http://prometheus-operated.monitoring.svc:9090")
+    egress = objects(in_cluster)["NetworkPolicy"]["spec"]["egress"]
+    assert egress[-1] == {
+        "to": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ],
+        "ports": [{"protocol": "TCP", "port": 9090}],
+    }
+    by_address = replace(DEFAULT, prometheus_url="https://10.0.4.9/")
+    assert objects(by_address)["NetworkPolicy"]["spec"]["egress"][-1] == {
+        "to": [{"ipBlock": {"cidr": "10.0.4.9/32"}}],
+        "ports": [{"protocol": "TCP", "port": 443}],
+    }
+    assert len(objects(DEFAULT)["NetworkPolicy"]["spec"]["egress"]) == 3  # none declared
+    outside = replace(DEFAULT, prometheus_url="https://prom.example.com:9090")
+    assert len(objects(outside)["NetworkPolicy"]["spec"]["egress"]) == 3
+    assert any("cannot name the Prometheus" in n for n in ai.notes(outside))
+
+
+def test_every_install_object_validates_on_every_supported_kubernetes(crd_dir: Path) -> None:
+    from ironplane.validation import SUPPORTED_KUBE_VERSIONS
+    from tests.conftest import validate_manifests
+
+    full = replace(
+        OCI, bootstrap=True, prometheus_url="http://prometheus-operated.monitoring.svc:9090"
+    )
+    objs = [obj for _, obj in ai.install_objects(full)] + ai.reference_objects()
+    validate_manifests(objs, crd_dir, SUPPORTED_KUBE_VERSIONS)

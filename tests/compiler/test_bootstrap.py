@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,10 +64,17 @@ CASES = {
 
 
 @pytest.mark.parametrize("text", CASES.values(), ids=CASES.keys())
-def test_every_rendered_object_validates(text: str, validated: Validate) -> None:
+def test_every_rendered_object_validates_on_kubernetes_1_33_to_1_37(
+    text: str, crd_dir: Path
+) -> None:
+    from ironplane.validation import SUPPORTED_KUBE_VERSIONS
+    from tests.conftest import validate_manifests
+
     found = planned(text)
     # What the agent applies (with the profile's objects) and every child Application.
-    validated([*spec_objects(cluster(text)), *found.applications])
+    objects = [*spec_objects(cluster(text)), *found.applications]
+    assert len(SUPPORTED_KUBE_VERSIONS) == 5  # 1.33 … 1.37
+    validate_manifests(objects, crd_dir, SUPPORTED_KUBE_VERSIONS)
 
 
 def wave(app: dict[str, Any]) -> int:

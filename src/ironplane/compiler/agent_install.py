@@ -141,6 +141,9 @@ class AgentInstall:
     control_plane_cidrs: tuple[str, ...] = ()
     """Where the control plane is; empty: the URL's host when it is an address, else anywhere
     on the URL's port."""
+    prometheus_url: str | None = None
+    """The cluster's Prometheus the agent reads telemetry from (``Cluster.prometheus_url`` when
+    the cluster has the ``prometheus`` add-on): the NetworkPolicy lets the agent reach it."""
     bootstrap: bool = False
     """Also grant what `ironplane cluster bootstrap` needs (``BOOTSTRAP_RULES``): the root Argo
     CD Application and the installer's cluster-admin binding. Off by default: with it the agent
@@ -204,6 +207,12 @@ def notes(install: AgentInstall) -> list[str]:
             "the NetworkPolicy lets the agent reach any address on ports 443 and 6443 (for the "
             "Kubernetes API server): narrow it with --api-server CIDR (the addresses of "
             "`kubectl get endpointslices -n default -l kubernetes.io/service-name=kubernetes`)"
+        )
+    if install.prometheus_url and prometheus_egress(install.prometheus_url) is None:
+        out.append(
+            f"the NetworkPolicy cannot name the Prometheus at {install.prometheus_url} (neither "
+            "SERVICE.NAMESPACE.svc nor an address): add an egress rule for it in an overlay, or "
+            "the agent's GPU and request telemetry stays empty"
         )
     return out
 
@@ -350,8 +359,32 @@ def _egress(cidrs: Sequence[str], ports: Sequence[tuple[str, int]]) -> dict[str,
     return rule
 
 
+def prometheus_egress(url: str) -> dict[str, Any] | None:
+    """The egress rule to an in-cluster Prometheus (``http://SERVICE.NAMESPACE.svc[...]:PORT``,
+    or an address), or None when the URL names neither (then an overlay must add it)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    labels = host.split(".")
+    if len(labels) >= 3 and labels[2] == "svc" and not dns_label_problem(labels[1]):
+        namespace = {"matchLabels": {"kubernetes.io/metadata.name": labels[1]}}
+        return {
+            "to": [{"namespaceSelector": namespace}],
+            "ports": [{"protocol": "TCP", "port": port}],
+        }
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return _egress([f"{address}/{address.max_prefixlen}"], [("TCP", port)])
+
+
 def network_policy(checked: _Checked) -> dict[str, Any]:
-    """No ingress at all; egress to kube-dns, the control plane and the API server only."""
+    """No ingress at all; egress to kube-dns, the control plane, the API server and (when the
+    cluster has one) its Prometheus only."""
     install = checked.install
     dns = {
         "to": [
@@ -364,6 +397,7 @@ def network_policy(checked: _Checked) -> dict[str, Any]:
         ],
         "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
     }
+    prometheus = prometheus_egress(install.prometheus_url) if install.prometheus_url else None
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -375,6 +409,7 @@ def network_policy(checked: _Checked) -> dict[str, Any]:
                 dns,
                 _egress(checked.control_plane, [("TCP", checked.plane.port)]),
                 _egress(checked.api_server, [("TCP", p) for p in API_SERVER_PORTS]),
+                *([prometheus] if prometheus else []),
             ],
         },
     }

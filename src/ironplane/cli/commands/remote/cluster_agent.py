@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ironplane.cli import session
-from ironplane.core.errors import InvalidError, NotFoundError
+from ironplane.core.errors import InvalidError, IronplaneError, NotFoundError
 from ironplane.core.files import write_private
 
 if TYPE_CHECKING:
@@ -208,6 +208,7 @@ def install_agent(
             api_server_cidrs=_split(api_server),
             control_plane_cidrs=_split(control_plane_cidrs),
             bootstrap=bootstrap,
+            prometheus_url=_prometheus_of(client, cluster),
         )
         ai.check(plan)  # every local mistake is reported before the control plane is asked
         _cluster_exists(client, cluster)
@@ -228,6 +229,21 @@ def install_agent(
     write_files(output, files)
     _note(f"wrote {len(files)} files to {output} (readable by you alone: it holds the token)")
     _note(f"install: kubectl apply -k {shlex.quote(str(output))}")
+
+
+def _prometheus_of(client: Any, cluster: str) -> str | None:
+    """The Prometheus the cluster's agent reads telemetry from, if the cluster declares one."""
+    try:
+        spec = client.clusters.get(cluster).spec
+    except IronplaneError:
+        return None  # _cluster_exists says what is wrong
+    from ironplane.spec.kinds import ClusterSpec
+
+    try:
+        parsed = ClusterSpec.model_validate(spec)  # defaults, and the bootstrap's add-ons
+    except ValueError:
+        return None
+    return parsed.prometheus_url if "prometheus" in parsed.addons else None
 
 
 # -- rotate-token
