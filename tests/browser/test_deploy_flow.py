@@ -11,6 +11,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from ironplane.embedded.up import Embedded
+from tests.browser.a11y import problems
 from tests.browser.conftest import screenshot, sign_in
 from tests.e2e.conftest import eventually
 from tests.e2e.faults import free_port
@@ -68,6 +69,7 @@ async def test_deploy_watch_roll_back_and_read_logs(browser_page: Page, embedded
     await expect(status).to_contain_text("Running", timeout=60_000)
     await expect(status).to_contain_text("1 of 1")
     assert await asyncio.to_thread(answer, port) == "one"
+    assert await problems(page) == [], "app page"
     await screenshot(page, "app")
 
     await deploy(page, hello(port, "two"))
@@ -92,6 +94,7 @@ async def test_deploy_watch_roll_back_and_read_logs(browser_page: Page, embedded
     lines = page.locator("[data-log-lines]")
     await asyncio.to_thread(answer, port)
     await expect(lines).to_contain_text("served /from-test", timeout=30_000)
+    assert await problems(page) == [], "logs page"
     await screenshot(page, "logs")
 
 

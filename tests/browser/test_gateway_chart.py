@@ -6,6 +6,7 @@ from __future__ import annotations
 import openai
 import pytest
 from playwright.async_api import Page, expect
+from playwright.async_api import TimeoutError as PageTimeout
 
 from ironplane.embedded.up import Embedded
 from tests.browser.conftest import screenshot, sign_in
@@ -43,14 +44,23 @@ async def test_gateway_traffic_is_charted(browser_page: Page, embedded: Embedded
         assert await answers()
     await client.close()
 
+    totals = page.get_by_role("table", name="Totals for the window")
+
     async def charted() -> bool:
+        """All five requests shipped (the totals say 5) and the first chart drawn with data."""
         await page.goto("/ui/gateway?since=1h")
+        if (await totals.locator("tbody td").first.inner_text()).strip() != "5":
+            return False
         chart = page.locator(".chart.drawn").first
-        if not await chart.count():
+        try:
+            await chart.wait_for(timeout=5_000)
+        except PageTimeout:
             return False
         return int(await chart.get_attribute("data-points") or 0) > 0
 
-    await eventually(charted, timeout=45, what="the gateway chart to have data")
+    await eventually(charted, timeout=45, what="the usage and the gateway chart to have data")
     await expect(page.locator("canvas").first).to_be_visible()
-    await expect(page.get_by_role("row").filter(has_text="tiny").first).to_be_visible()
+    # The usage table by model: tiny with its five requests.
+    usage = page.get_by_role("table").filter(has_text="Mean latency")
+    await expect(usage.get_by_role("row").filter(has_text="tiny")).to_contain_text("5")
     await screenshot(page, "gateway")

@@ -86,6 +86,7 @@ def test_options_add_to_the_stored_section_and_go_to_the_control_plane(
     }
     assert "kueue" in out and "0.19.2" in out
     assert "revision 13" in err and "changed" in err
+    assert "install-agent oke-prod --bootstrap" in err  # the opt-in role it needs
 
 
 def test_replace_starts_from_an_empty_section(server: FakeServer) -> None:

@@ -169,6 +169,13 @@ def report(result: BootstrapResult) -> None:
         f"{result.profile}); {argo}; add-ons: {', '.join(result.addons) or '-'}",
         file=sys.stderr,
     )
+    if result.changed:
+        print(
+            "the cluster's agent needs the opt-in bootstrap role to apply this (install it with "
+            f"`ironplane cluster install-agent {result.cluster} --bootstrap ...`, or "
+            "deploy/agent-bootstrap-rbac.yaml); `ironplane get clusters` shows a refused apply",
+            file=sys.stderr,
+        )
 
 
 def bootstrap(
