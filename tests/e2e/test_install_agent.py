@@ -292,3 +292,52 @@ async def test_rotation_without_downtime(
         "token": token_b.split("_")[1],
         "revoked": [token_a.split("_")[1]],
     }
+
+
+async def test_register_install_connect_and_bootstrap_with_two_existing_addons(
+    live: Live, api: Api, cli: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole chain of issue 10: register, install the agent (with the opt-in bootstrap role)
+    into the fake API server, see it connect, bootstrap the add-ons with Prometheus and Istio
+    marked existing: the agent applies the Argo CD installer and the root Application holding
+    exactly the other add-ons, and nothing of Prometheus or Istio."""
+    command = (await ironplane("cluster", "register", "inst-boot")).strip()
+    install, _, apply = command.partition(" && ")
+    argv, directory = shlex.split(install), Path(shlex.split(apply)[-1])
+    async with FakeKube().serve() as fake:
+        await ironplane(*argv[1:], "--bootstrap")
+        await kubectl_apply_k(fake, directory)
+        assert fake.get("ClusterRole", None, "ironplane-agent-bootstrap") is not None
+        async with pod(fake, monkeypatch):
+            await eventually(lambda: connected(api, "inst-boot"), what="connected")
+            await ironplane(
+                "cluster",
+                "bootstrap",
+                "inst-boot",
+                "--profile",
+                "generic",
+                "--existing",
+                "prometheus=obs,endpoint=http://prometheus-operated.obs.svc:9090",
+                "--existing",
+                "istio=mesh",
+            )
+
+            def root() -> dict[str, Any] | None:
+                try:  # an unknown kind until something of it is stored (no CRD in the fake)
+                    return fake.get("Application", "argocd", "ironplane-addons")
+                except KeyError:
+                    return None
+
+            await eventually(lambda: root() is not None, timeout=30, what="the root Application")
+            found = root()
+            assert found is not None
+            children = found["spec"]["source"]["helm"]["valuesObject"]["applications"]
+            names = set(children) if isinstance(children, dict) else {c["name"] for c in children}
+            assert "argo-cd" in names and "keda" in names and "kueue" in names
+            assert not {n for n in names if "prometheus" in n or "istio" in n}
+            installers = [n for n in fake.applied("Job") if "argocd-installer" in n]
+            assert len(set(installers)) == 1
+            # Ironplane now follows the existing add-ons: the Cluster points at them.
+            spec = (await api.cluster("inst-boot"))["spec"]
+            assert spec["prometheus_url"] == "http://prometheus-operated.obs.svc:9090"
+            assert spec["ingress_gateway"].startswith("mesh/")
