@@ -24,10 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironplane.api.telemetry import MetricSeries, SeriesSet
 from ironplane.compiler.addons import PROMETHEUS
-from ironplane.core.errors import InvalidError
+from ironplane.core.errors import InvalidError, NotFoundError
 from ironplane.server.context import Services
 from ironplane.server.db.engine import Database
-from ironplane.server.db.tables import TelemetrySampleRow
+from ironplane.server.db.tables import AppRow, TelemetrySampleRow, WorkspaceRow
 from ironplane.server.db.types import utcnow
 from ironplane.spec.kinds import ClusterSpec
 from ironplane.wire import agent_protocol as proto
@@ -243,3 +243,26 @@ async def series(
             MetricSeries(name=name, labels={k: str(v) for k, v in labels.items()}, points=points)
         )
     return SeriesSet(since=(end - window).timestamp(), until=end.timestamp(), step=step, series=out)
+
+
+async def app_series(
+    services: Services,
+    session: AsyncSession,
+    *,
+    workspace: str,
+    app: str,
+    window: timedelta,
+    step: int,
+    names: list[str],
+) -> SeriesSet:
+    """An app's series (404 for an app that does not exist, even once deleted it has history)."""
+    found = await session.scalar(
+        select(AppRow.id)
+        .join(WorkspaceRow, WorkspaceRow.id == AppRow.workspace_id)
+        .where(WorkspaceRow.name == workspace, AppRow.name == app)
+    )
+    if found is None:
+        raise NotFoundError(f"app {app!r} not found in workspace {workspace!r}")
+    return await series(
+        services, session, window=window, step=step, names=names, workspace=workspace, app=app
+    )

@@ -13,12 +13,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
 from ironplane.api.permissions import Permission as P
 from ironplane.api.telemetry import MetricSeries, SeriesSet
-from ironplane.core.errors import NotFoundError
-from ironplane.server.db.tables import AppRow, WorkspaceRow
 from ironplane.server.security.guards import Access, allow
 from ironplane.server.services import telemetry
 
@@ -133,21 +130,14 @@ async def app_series(
 ) -> SeriesSet:
     window = _window(a, since)
     async with a.services.db.session() as s:
-        found = await s.scalar(
-            select(AppRow.id)
-            .join(WorkspaceRow, WorkspaceRow.id == AppRow.workspace_id)
-            .where(WorkspaceRow.name == workspace, AppRow.name == app)
-        )
-        if found is None:
-            raise NotFoundError(f"app {app!r} not found in workspace {workspace!r}")
-        return await telemetry.series(
+        return await telemetry.app_series(
             a.services,
             s,
+            workspace=workspace,
+            app=app,
             window=window,
             step=telemetry.step_of(window, None),
             names=names,
-            workspace=workspace,
-            app=app,
         )
 
 

@@ -156,6 +156,22 @@ async def _form_page(
     )
 
 
+async def _attempt(
+    request: Request, access: Access, given: _Input, *, dry_run: bool
+) -> ApplyResult | Response:
+    """The apply's result, or the form again with what was wrong (a refused apply is audited,
+    as the API's is)."""
+    try:
+        return await _run(access, given, dry_run=dry_run)
+    except (InvalidError, ForbiddenError) as exc:
+        status = 403 if isinstance(exc, ForbiddenError) else 400
+        if isinstance(exc, ForbiddenError) and not dry_run:
+            await audit_denial(request, exc)
+        return await _form_page(
+            request, access, given, status=status, error=exc.message, problems=_problems(exc)
+        )
+
+
 @router.post("/deploy/preview", dependencies=[Depends(check_csrf)])
 async def deploy_preview(
     request: Request,
@@ -167,13 +183,9 @@ async def deploy_preview(
     """A dry run with diffs: a fragment for htmx, the whole form otherwise."""
     _may_deploy(access)
     given = await _input(spec, workspace, files)
-    try:
-        result = await _run(access, given, dry_run=True)
-    except (InvalidError, ForbiddenError) as exc:
-        status = 403 if isinstance(exc, ForbiddenError) else 400
-        return await _form_page(
-            request, access, given, status=status, error=exc.message, problems=_problems(exc)
-        )
+    result = await _attempt(request, access, given, dry_run=True)
+    if isinstance(result, Response):
+        return result
     return await _form_page(request, access, given, preview=result)
 
 
@@ -188,15 +200,9 @@ async def deploy_apply(
     """Store the versions (like ``ironplane apply``), then go to the app's page."""
     _may_deploy(access)
     given = await _input(spec, workspace, files)
-    try:
-        result = await _run(access, given, dry_run=False)
-    except (InvalidError, ForbiddenError) as exc:
-        status = 403 if isinstance(exc, ForbiddenError) else 400
-        if isinstance(exc, ForbiddenError):
-            await audit_denial(request, exc)  # as the API's refused apply is
-        return await _form_page(
-            request, access, given, status=status, error=exc.message, problems=_problems(exc)
-        )
+    result = await _attempt(request, access, given, dry_run=False)
+    if isinstance(result, Response):
+        return result
     apps = [c for c in result.changes if c.workspace and c.kind not in ("Cluster", "Workspace")]
     if len(apps) == 1 and not any(c.agent_token for c in result.changes):
         change = apps[0]
