@@ -34,7 +34,7 @@ from ironplane.core.errors import (
     NotFoundError,
     UnsupportedError,
 )
-from ironplane.core.logs import bind, log_context
+from ironplane.core.logs import bind, log_context, unbind
 from ironplane.wire import agent_protocol as proto
 from ironplane.wire.manifests import ManifestBundle, identity
 
@@ -307,6 +307,16 @@ class Agent:
         self._dirty.set()
 
     async def _command(self, frame: proto.Command) -> None:
+        token = bind(
+            request_id=frame.request_id, workspace=frame.workspace, app=frame.app, command=frame.op
+        )
+        try:
+            await self._answer(frame)
+        finally:
+            unbind(token)
+
+    async def _answer(self, frame: proto.Command) -> None:
+        log.info("command %s for %s/%s", frame.op, frame.workspace, frame.app)
         try:
             result = await self._do(frame)
         except NotFoundError as exc:

@@ -279,6 +279,9 @@ class Command(Frame, tag="command", kw_only=True):
     run: str | None = None
     params: dict[str, str] = {}
     full: bool = False
+    request_id: str | None = None
+    """The control-plane request that asked for it: the agent's log lines about the command
+    carry it (older agents ignore it)."""
 
 
 class CommandResult(Frame, tag="command_result", kw_only=True):

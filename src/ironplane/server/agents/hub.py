@@ -15,6 +15,7 @@ from ironplane.core.errors import (
     UnavailableError,
     UnsupportedError,
 )
+from ironplane.core.logs import context as log_context
 from ironplane.wire.agent_protocol import Command, CommandOp, CommandResult
 
 
@@ -94,6 +95,7 @@ class Hub:
             run=run,
             params=params or {},
             full=full,
+            request_id=log_context().get("request_id"),
         )
         started = time.monotonic()
         try:
