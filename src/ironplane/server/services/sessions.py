@@ -11,9 +11,9 @@ from ironplane.core.errors import UnauthenticatedError
 from ironplane.server.context import Caller
 from ironplane.server.db.tables import ApiTokenRow
 from ironplane.server.db.types import utcnow
-from ironplane.server.security import tokens
 from ironplane.server.security.authn import authenticate
 from ironplane.server.services.audit import record
+from ironplane.server.services.tokens import add_session
 
 
 async def session_from_token(
@@ -34,16 +34,7 @@ async def session_from_token(
     expires = utcnow() + ttl
     if source.expires_at is not None:
         expires = min(expires, source.expires_at)  # never outlives the token it came from
-    minted = tokens.mint()
-    row = ApiTokenRow(
-        id=minted.id,
-        name="login session",
-        secret_hash=minted.secret_hash,
-        kind="session",
-        user_id=principal.id,
-        expires_at=expires,
-    )
-    session.add(row)
+    created = add_session(session, principal.id, expires)
     record(
         session,
         Caller(principal, source_ip),
@@ -51,5 +42,4 @@ async def session_from_token(
         target=f"user/{principal.name}",
         details={"with": "token", "token": principal.token_id},
     )
-    assert row.expires_at is not None
-    return LoginResponse(token=minted.secret, expires_at=row.expires_at)
+    return created.response

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -275,17 +276,32 @@ async def login(
             source_ip=source_ip,
         )
         return None
-    minted = tokens.mint()
-    row = ApiTokenRow(
-        id=minted.id,
-        name="login session",
-        secret_hash=minted.secret_hash,
-        kind="session",
-        user_id=user.id,
-        expires_at=utcnow() + ttl,
+    created = add_session(session, user.id, utcnow() + ttl)
+    who = Caller(
+        Principal(kind="user", name=user.name, id=user.id, token_id=created.token_id), source_ip
     )
-    session.add(row)
-    who = Caller(Principal(kind="user", name=user.name, id=user.id, token_id=row.id), source_ip)
     record(session, who, action="auth.login", target=f"user/{user.name}")
-    assert row.expires_at is not None
-    return LoginResponse(token=minted.secret, expires_at=row.expires_at)
+    return created.response
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    token_id: str
+    response: LoginResponse
+
+
+def add_session(session: AsyncSession, user_id: int, expires_at: datetime) -> NewSession:
+    """A login session for the user (a password or a UI sign-in with a token); the caller
+    audits how it was obtained."""
+    minted = tokens.mint()
+    session.add(
+        ApiTokenRow(
+            id=minted.id,
+            name="login session",
+            secret_hash=minted.secret_hash,
+            kind="session",
+            user_id=user_id,
+            expires_at=expires_at,
+        )
+    )
+    return NewSession(minted.id, LoginResponse(token=minted.secret, expires_at=expires_at))
