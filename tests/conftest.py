@@ -14,6 +14,7 @@ import pytest
 
 from ironplane.cli.main import main
 from ironplane.cli.output import yaml_stream
+from tests import trainer_runtime_schema as trainer_schema
 
 KUBE_VERSIONS = ("1.33", "1.37")
 REPO = Path(__file__).resolve().parent.parent
@@ -50,8 +51,29 @@ def validate_manifests(
     objects: Sequence[dict[str, Any]], crd_dir: Path, versions: Sequence[str] = KUBE_VERSIONS
 ) -> None:
     """Validate with the project's own `ironplane validate` at the supported edge versions (or
-    at ``versions``)."""
+    at ``versions``).
+
+    The pinned CRDs hold no Kubeflow Trainer TrainingRuntime: where ``crd_dir`` has none, a
+    TrainingRuntime is checked against the Trainer's own generated models of the same release
+    (``tests/trainer_runtime_schema.py``), and each pod template in it against the strict core
+    schema, as a PodTemplate, with the rest.
+    """
     assert objects, "nothing to validate"
+    objects = list(objects)
+    if not any(crd_dir.rglob("*trainingruntimes*")):
+        runtimes = [o for o in objects if o.get("kind") == trainer_schema.KIND]
+        objects = [o for o in objects if o.get("kind") != trainer_schema.KIND]
+        for runtime in runtimes:
+            trainer_schema.validate_training_runtime(runtime)
+            objects += [
+                {
+                    "apiVersion": "v1",
+                    "kind": "PodTemplate",
+                    "metadata": {"name": f"{runtime['metadata']['name']}-{i}"},
+                    "template": template,
+                }
+                for i, template in enumerate(trainer_schema.pod_templates_of(runtime))
+            ]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bundle.yaml"
         path.write_text(yaml_stream(objects))

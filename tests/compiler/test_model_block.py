@@ -3,15 +3,13 @@ container mounts it read-only on /weights before the engine starts."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ironplane.compiler.kinds.model import BLOCK_DEVICE, MOUNT_FIRST, WEIGHTS_DIR
+from ironplane.compiler.block_mount import BLOCK_DEVICE, MOUNT_FIRST
+from ironplane.compiler.kinds.model import WEIGHTS_DIR
 from ironplane.core.errors import SpecError
 from tests.compiler.helpers import compile_text, find, pod_of
 
@@ -35,10 +33,7 @@ def test_the_engine_mounts_the_device_then_serves_from_it(validated: Validate) -
     validated([deployment])
     pod = pod_of(deployment)
     [container] = pod["containers"]
-    assert (
-        container["volumeDevices"] == [{"name": "vol-weights-disk", "devicePath": BLOCK_DEVICE}]
-        or container["volumeDevices"][0]["devicePath"] == BLOCK_DEVICE
-    )
+    assert container["volumeDevices"] == [{"name": "vol-weights-disk", "devicePath": BLOCK_DEVICE}]
     claims = [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
     assert [c["persistentVolumeClaim"] for c in claims] == [
         {"claimName": "weights-disk", "readOnly": True}
@@ -62,57 +57,12 @@ def test_only_in_a_privileged_workspace() -> None:
         compile_text(text)
 
 
-@pytest.mark.parametrize(
-    ("works_with", "expected"),
-    [
-        ("ro,noload", "ro,noload"),
-        ("ro,norecovery", "ro,noload ro,norecovery"),
-        ("ro", "ro,noload ro,norecovery ro"),
-    ],
-)
-def test_the_mount_prologue_tries_each_read_only_mode_then_execs(
-    tmp_path: Path, works_with: str, expected: str
-) -> None:
-    """The prologue run for real, with stand-ins for mount(8) and mountpoint(1): ext4 without
-    journal replay first, XFS without recovery next, plain read-only last; then the engine."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    tried = tmp_path / "tried"
-    mounted = tmp_path / "mounted"
-    (bin_dir / "mount").write_text(
-        f'#!/bin/sh\necho -n "$2 " >> {tried}\n'
-        f'[ "$2" = "{works_with}" ] && touch {mounted} && exit 0\nexit 32\n'
-    )
-    (bin_dir / "mountpoint").write_text(f"#!/bin/sh\n[ -e {mounted} ]\n")
-    for tool in ("mount", "mountpoint"):
-        (bin_dir / tool).chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    done = subprocess.run(
-        ["/bin/sh", "-c", MOUNT_FIRST, "mount-weights", "/dev/x", "/w", "echo", "serving"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == "serving\n"
-    assert tried.read_text().strip() == expected
+def test_not_as_another_user() -> None:
+    with pytest.raises(SpecError, match="as root, so it cannot run as user 1000"):
+        compile_text(VOLUME + model(extra="run_as_user: 1000\n"))
 
 
-def test_the_prologue_stops_when_nothing_mounts(tmp_path: Path) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "mount").write_text("#!/bin/sh\nexit 32\n")
-    (bin_dir / "mountpoint").write_text("#!/bin/sh\nexit 1\n")
-    for tool in ("mount", "mountpoint"):
-        (bin_dir / tool).chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    done = subprocess.run(
-        ["/bin/sh", "-c", MOUNT_FIRST, "mount-weights", "/dev/x", "/w", "echo", "serving"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 1 and "serving" not in done.stdout
-    assert "cannot mount the weights volume /dev/x on /w" in done.stderr
+def test_not_mounted_a_second_time() -> None:
+    extra = "mounts: [{volume: weights-disk, path: /dev/raw, read_only: true}]\n"
+    with pytest.raises(SpecError, match="holds the block:// weights"):
+        compile_text(VOLUME + model(extra=extra))

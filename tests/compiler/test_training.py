@@ -72,13 +72,32 @@ def training(
     )
 
 
+RUNTIMES: dict[int, dict[str, Any]] = {}
+"""The TrainingRuntime compiled with each TrainJob, by the TrainJob object's id (written when
+the job is compiled, so a live job always finds its own): a TrainJob's node pods are there."""
+
+
 def compile_one(text: str) -> tuple[dict[str, Any], list[str]]:
+    """The one training object of ``text`` and the warnings (a TrainJob's runtime is kept in
+    ``RUNTIMES`` for ``node_templates``)."""
     compiled = compile_text(VOLUMES + text)
     objects = [
         o for d, r in compiled.results if d.spec.kind == "TrainingJob" for o in r.bundle.objects
     ]
-    assert len(objects) == 1, objects
-    return objects[0], [w.message for w in compiled.warnings]
+    jobs = [o for o in objects if o["kind"] in KINDS.values()]
+    assert len(jobs) == 1, objects
+    [job] = jobs
+    if job["kind"] == "TrainJob":
+        [runtime] = [o for o in objects if o["kind"] == "TrainingRuntime"]
+        RUNTIMES[id(job)] = runtime
+    assert len(objects) == (2 if job["kind"] == "TrainJob" else 1), objects
+    return job, [w.message for w in compiled.warnings]
+
+
+def runtime_of(job: dict[str, Any]) -> dict[str, Any]:
+    runtime = RUNTIMES[id(job)]
+    assert runtime["metadata"]["name"] == job["spec"]["runtimeRef"]["name"]
+    return runtime
 
 
 def node_templates(obj: dict[str, Any]) -> list[dict[str, Any]]:
@@ -90,8 +109,8 @@ def node_templates(obj: dict[str, Any]) -> list[dict[str, Any]]:
         return [r["template"] for r in spec["pytorchReplicaSpecs"].values()]
     if obj["kind"] == "RayJob":
         return [g["template"] for g in spec["rayClusterSpec"]["workerGroupSpecs"]]
-    patch = spec["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]
-    return [patch["replicatedJobs"][0]["template"]["spec"]["template"]]
+    job_set = runtime_of(obj)["spec"]["template"]["spec"]
+    return [job["template"]["spec"]["template"] for job in job_set["replicatedJobs"]]
 
 
 def env_of(container: dict[str, Any]) -> dict[str, str]:
@@ -127,21 +146,29 @@ def test_every_framework_rdma_and_topology_validates(validated: Validate) -> Non
                     "mounts: [{volume: data, path: /data}]\n",
                 )
     compiled = compile_text(VOLUMES + text)
-    objects = {
-        o["metadata"]["name"]: o
-        for d, r in compiled.results
-        if d.spec.kind == "TrainingJob"
-        for o in r.bundle.objects
-    }
+    bundle = [
+        o for d, r in compiled.results if d.spec.kind == "TrainingJob" for o in r.bundle.objects
+    ]
+    objects = {o["metadata"]["name"]: o for o in bundle if o["kind"] in KINDS.values()}
     assert set(objects) == set(names)
-    validated(list(objects.values()))
+    validated(bundle)
     for name, (framework, _rdma, topo) in names.items():
         obj = objects[name]
+        if framework == "trainer":
+            [runtime] = [
+                o
+                for o in bundle
+                if o["kind"] == "TrainingRuntime" and o["metadata"]["name"] == name
+            ]
+            RUNTIMES[id(obj)] = runtime
         assert (obj["apiVersion"], obj["kind"]) == (API[framework], KINDS[framework])
         assert is_suspended(obj), name
         assert obj["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-queue"
         for tmpl in node_templates(obj):
-            annotations = tmpl["metadata"].get("annotations", {})
+            annotations = dict(tmpl["metadata"].get("annotations", {}))
+            group = annotations.pop("kueue.x-k8s.io/podset-group-name", None)
+            # Only a PyTorchJob has two GPU pod sets (Master, Worker), grouped to share a domain.
+            assert group == (None if topo == "none" or framework != "pytorch" else f"{name}-nodes")
             if topo == "none":
                 assert not annotations
             elif topo == "required":
@@ -173,13 +200,9 @@ def test_rdma_pattern_only_with_rdma(framework: str) -> None:
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
             "tolerations"
         ]
-        if framework == "trainer":
-            # A TrainJob runtime patch cannot set host networking (a warning says so).
-            assert "hostNetwork" not in pod
-        else:
-            assert pod["hostNetwork"] is True
-            assert pod["dnsPolicy"] == "ClusterFirstWithHostNet"
-            assert main["resources"]["limits"]["nvidia.com/gpu"] == "8"
+        assert pod["hostNetwork"] is True
+        assert pod["dnsPolicy"] == "ClusterFirstWithHostNet"
+        assert main["resources"]["limits"]["nvidia.com/gpu"] == "8"
     for tmpl in node_templates(without):
         pod = tmpl["spec"]
         main = pod["containers"][0]
@@ -192,8 +215,6 @@ def test_rdma_pattern_only_with_rdma(framework: str) -> None:
 
 
 def h100_env(obj: dict[str, Any]) -> dict[str, str]:
-    if obj["kind"] == "TrainJob":
-        return {e["name"]: e["value"] for e in obj["spec"]["trainer"]["env"]}
     return env_of(node_templates(obj)[0]["spec"]["containers"][0])
 
 
@@ -220,14 +241,7 @@ def test_nccl_values_for_h100(framework: str) -> None:
 def test_user_env_overrides_nccl(framework: str) -> None:
     extra = "env: {NCCL_IB_GID_INDEX: '5', NCCL_DEBUG: INFO}\n"
     obj, _ = compile_one(training("ft-job", framework, rdma=True, extra=extra))
-    names = [
-        e["name"]
-        for e in (
-            obj["spec"]["trainer"]["env"]
-            if framework == "trainer"
-            else node_templates(obj)[0]["spec"]["containers"][0]["env"]
-        )
-    ]
+    names = [e["name"] for e in node_templates(obj)[0]["spec"]["containers"][0]["env"]]
     assert names.count("NCCL_IB_GID_INDEX") == 1
     env = h100_env(obj)
     assert env["NCCL_IB_GID_INDEX"] == "5"
@@ -246,6 +260,23 @@ def test_topology_annotation_per_level(within: str, mode: str) -> None:
     }
     launcher = obj["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]
     assert "annotations" not in launcher["metadata"]
+
+
+@pytest.mark.parametrize("nodes", [1, 2, 5])
+def test_pytorch_master_and_workers_form_one_kueue_group(nodes: int) -> None:
+    """Kueue's pod set group: exactly two pod sets, one of a single pod, the same topology
+    request; one pod set (a single node) needs no group."""
+    extra = "topology: {within: network_block, mode: required}\n"
+    obj, _ = compile_one(training("ft-job", "pytorch", nodes=nodes, extra=extra))
+    replicas = obj["spec"]["pytorchReplicaSpecs"]
+    assert sorted(replicas) == (["Master", "Worker"] if nodes > 1 else ["Master"])
+    annotations = [r["template"]["metadata"]["annotations"] for r in replicas.values()]
+    groups = {a.get("kueue.x-k8s.io/podset-group-name") for a in annotations}
+    assert groups == ({"ft-job-nodes"} if nodes > 1 else {None})
+    required = {a["kueue.x-k8s.io/podset-required-topology"] for a in annotations}
+    assert required == {TOPOLOGY_LEVELS["network_block"]}
+    if nodes > 1:
+        assert (replicas["Master"]["replicas"], replicas["Worker"]["replicas"]) == (1, nodes - 1)
 
 
 def test_queue_from_workspace_and_warning_without_one() -> None:
@@ -282,8 +313,16 @@ def test_mpi_job_shape() -> None:
     env = env_of(main)
     assert env["OMPI_MCA_plm_rsh_args"] == "-p 2222"
     assert env["NCCL_IB_GID_INDEX"] == "3"
-    worker = spec["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
-    assert worker["command"] == ["/usr/sbin/sshd", "-De", "-p", "2222"]
+    assert pod["securityContext"] == {"runAsUser": 0}  # root: keys at the default /root/.ssh
+    assert "sshAuthMountPath" not in spec
+    worker_pod = spec["mpiReplicaSpecs"]["Worker"]["template"]["spec"]
+    assert worker_pod["securityContext"] == {"runAsUser": 0}
+    worker = worker_pod["containers"][0]
+    assert worker["command"] == [
+        "/bin/sh",
+        "-c",
+        "mkdir -p /run/sshd; exec /usr/sbin/sshd -De -p 2222",
+    ]
 
 
 def test_pytorch_job_shape() -> None:
@@ -299,20 +338,43 @@ def test_pytorch_job_shape() -> None:
     assert set(single["spec"]["pytorchReplicaSpecs"]) == {"Master"}
 
 
-def test_train_job_shape() -> None:
+def test_train_job_shape(validated: Validate) -> None:
+    """A TrainJob runs on a TrainingRuntime of its own that holds the whole node pod: host
+    networking, privilege and NCCL with RDMA, the command, resources; retries restart the set."""
     obj, warnings = compile_one(
-        training("ft-job", "trainer", nodes=4, rdma=True, extra="retries: 1\n")
+        training("ft-job", "trainer", nodes=4, rdma=True, extra="retries: 1\ntimeout: 2h\n")
     )
     spec = obj["spec"]
-    assert spec["runtimeRef"]["name"] == "torch-distributed"
-    trainer = spec["trainer"]
-    assert trainer["numNodes"] == 4
-    assert trainer["numProcPerNode"] == 8
-    assert trainer["command"] == ["torchrun", "train.py"]
-    assert trainer["args"] == ["--lr", "1e-4"]
-    assert trainer["resourcesPerNode"]["limits"]["nvidia.com/gpu"] == "8"
-    assert any("cannot set hostNetwork" in w for w in warnings)
-    assert any("no retry field" in w for w in warnings)
+    assert spec["runtimeRef"] == {
+        "name": "ft-job",
+        "apiGroup": "trainer.kubeflow.org",
+        "kind": "TrainingRuntime",
+    }
+    assert spec["trainer"] == {"numNodes": 4, "numProcPerNode": 8}
+    assert spec["suspend"] is True and spec["activeDeadlineSeconds"] == 7200
+    runtime = runtime_of(obj)
+    assert runtime["metadata"]["namespace"] == obj["metadata"]["namespace"]
+    assert "kueue.x-k8s.io/queue-name" not in runtime["metadata"]["labels"]
+    assert runtime["metadata"]["labels"]["trainer.kubeflow.org/framework"] == "torch"
+    assert runtime["spec"]["mlPolicy"] == {"numNodes": 4, "torch": {}}
+    job_set = runtime["spec"]["template"]["spec"]
+    assert job_set["failurePolicy"] == {"maxRestarts": 1}
+    [node] = job_set["replicatedJobs"]
+    assert node["name"] == "node"
+    assert node["template"]["metadata"]["labels"] == {
+        "trainer.kubeflow.org/trainjob-ancestor-step": "trainer"
+    }
+    assert node["template"]["spec"]["backoffLimit"] == 0
+    pod = node["template"]["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] is True and pod["dnsPolicy"] == "ClusterFirstWithHostNet"
+    [main] = pod["containers"]
+    assert main["name"] == "node"
+    assert main["image"] == "registry.example.com/train:1"
+    assert main["command"] == ["torchrun", "train.py"]
+    assert main["args"] == ["--lr", "1e-4"]
+    assert main["resources"]["limits"]["nvidia.com/gpu"] == "8"
+    assert not any("TrainJob" in w for w in warnings), warnings
+    validated([runtime, obj])
 
 
 def test_ray_job_shape() -> None:
@@ -329,11 +391,45 @@ def test_ray_job_shape() -> None:
     assert "resources" not in head["containers"][0]
 
 
-def test_unsourced_shape_sets_no_nccl_and_warns() -> None:
-    obj, warnings = compile_one(training("ft-job", "pytorch", rdma=True, gpu="H200"))
+def test_a_shape_without_nccl_values_sets_none_and_warns() -> None:
+    obj, warnings = compile_one(training("ft-job", "pytorch", rdma=True, gpu="MI300X"))
     env = env_of(node_templates(obj)[0]["spec"]["containers"][0])
-    assert not any(k.startswith("NCCL_") for k in env)
-    assert any("no sourced NCCL values for BM.GPU.H200.8" in w for w in warnings)
+    assert not any(k.startswith(("NCCL_", "UCX_")) for k in env)
+    assert any("no sourced NCCL values for BM.GPU.MI300X.8" in w for w in warnings)
+
+
+@pytest.mark.parametrize(
+    ("gpu", "hcas", "qps"),
+    [
+        ("H200", "=mlx5_0,mlx5_3,mlx5_4,mlx5_5,mlx5_6,mlx5_9,mlx5_10,mlx5_11", None),
+        ("B200", "=mlx5_0,mlx5_3,mlx5_4,mlx5_5,mlx5_6,mlx5_9,mlx5_10,mlx5_11", None),
+        (
+            "A100",
+            "=mlx5_1,mlx5_2,mlx5_3,mlx5_4,mlx5_5,mlx5_6,mlx5_7,mlx5_8,"
+            "mlx5_14,mlx5_15,mlx5_16,mlx5_17,mlx5_9,mlx5_10,mlx5_11,mlx5_12",
+            "4",
+        ),
+        (
+            "A100-40G",
+            "=mlx5_0,mlx5_2,mlx5_6,mlx5_8,mlx5_10,mlx5_12,mlx5_14,mlx5_16,"
+            "mlx5_1,mlx5_3,mlx5_7,mlx5_9,mlx5_11,mlx5_13,mlx5_15,mlx5_17",
+            "4",
+        ),
+    ],
+)
+def test_nccl_values_for_the_other_shapes(gpu: str, hcas: str, qps: str | None) -> None:
+    """oci-hpc-oke's per-shape values: H200 and B200 use eight single-port NICs and the Hopper
+    settings; the A100 shapes sixteen devices and four queue pairs per connection."""
+    obj, warnings = compile_one(training("ft-job", "pytorch", rdma=True, gpu=gpu))
+    env = env_of(node_templates(obj)[0]["spec"]["containers"][0])
+    assert env["NCCL_IB_HCA"] == hcas
+    assert len(set(hcas[1:].split(","))) == len(hcas[1:].split(","))
+    assert (env["NCCL_IB_GID_INDEX"], env["NCCL_IB_TC"], env["NCCL_IB_SL"]) == ("3", "41", "0")
+    assert env.get("NCCL_IB_QPS_PER_CONNECTION") == qps
+    hopper = gpu in ("H200", "B200")
+    assert ("NCCL_SOCKET_IFNAME" in env) is hopper
+    assert ("NCCL_CUMEM_ENABLE" in env) is hopper
+    assert not any("NCCL" in w for w in warnings)
 
 
 def test_weights_and_checkpoints() -> None:
@@ -355,29 +451,13 @@ def test_weights_and_checkpoints() -> None:
     main = node_templates(obj)[0]["spec"]["containers"][0]
     assert env_of(main)["IRONPLANE_WEIGHTS"] == "org/m"
     assert not any("weights" in w for w in warnings)
-    block = "kind: Volume\nname: disk\nworkspace: training\ntype: block\nsize: 1Ti\n---\n"
-    extra = "weights: {source: block://disk}\n"
-    _, warnings = compile_one(block + training("ft-job", "pytorch", extra=extra))
-    assert any("block:// weights are not wired" in w for w in warnings)
 
 
 def _weights_env(obj: dict[str, Any]) -> str:
     return env_of(node_templates(obj)[0]["spec"]["containers"][0])["IRONPLANE_WEIGHTS"]
 
 
-def test_a_trainjob_cannot_fetch_oci_weights_and_says_so(validated: Validate) -> None:
-    """A TrainJob's runtime patch takes init-container overrides only (no image, no command)."""
-    obj, warnings = compile_one(
-        training("ft-job", "trainer", extra="weights: {source: oci://ns/models/m}\n")
-    )
-    assert any("TrainJob runtime patch cannot add" in w and "oci://" in w for w in warnings)
-    [template] = node_templates(obj)
-    assert "initContainers" not in template["spec"]
-    assert "IRONPLANE_WEIGHTS" not in {e["name"] for e in obj["spec"]["trainer"].get("env", [])}
-    validated([obj])
-
-
-@pytest.mark.parametrize("framework", ["mpi", "pytorch", "ray"])
+@pytest.mark.parametrize("framework", list(KINDS))
 @pytest.mark.parametrize("credentials", [False, True])
 def test_oci_weights_are_fetched_on_every_node(
     framework: str, credentials: bool, validated: Validate
@@ -406,7 +486,7 @@ def test_oci_weights_are_fetched_on_every_node(
             assert "--prefix" in fetch["command"] and "llama/8b" in fetch["command"]
     expected = "/weights-cache/weights" if credentials else "/weights-cache/oci/llama/8b"
     assert _weights_env(obj) == expected
-    validated([obj])
+    validated([obj, runtime_of(obj)] if framework == "trainer" else [obj])
 
 
 GOLDEN_SPECS = {

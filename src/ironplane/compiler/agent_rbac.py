@@ -195,7 +195,7 @@ RULES: tuple[Rule, ...] = (
         WRITTEN,
     ),
     Rule(("kubeflow.org",), ("mpijobs", "pytorchjobs"), WRITTEN),
-    Rule(("trainer.kubeflow.org",), ("trainjobs",), WRITTEN),
+    Rule(("trainer.kubeflow.org",), ("trainjobs", "trainingruntimes"), WRITTEN),
     Rule(
         ("kyverno.io",),
         ("clusterpolicies",),

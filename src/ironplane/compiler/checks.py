@@ -58,20 +58,51 @@ def check(spec: Spec, ctx: CompileContext) -> list[Diagnostic]:
                     hint=f"write {volume.type if volume.type != 'local-nvme' else 'fss'}://...",
                 )
             )
-    block_model = weights is not None and weights.scheme == "block" and isinstance(spec, ModelSpec)
-    if block_model and not ctx.workspace.privileged:
+    if weights is not None and weights.scheme == "block":
+        problems.extend(_block_weights(spec, weights, ctx))
+    checkpoints = getattr(spec, "checkpoints", None)
+    if checkpoints is not None:
+        problems.extend(_volume_ref(checkpoints.volume, ("checkpoints", "volume"), ctx, None))
+    return problems
+
+
+def _block_weights(spec: Spec, weights: Weights, ctx: CompileContext) -> list[Diagnostic]:
+    """``block://`` weights are mounted by the workload's own container: privileged, as root."""
+    who = "the engine's container" if isinstance(spec, ModelSpec) else "each training node"
+    problems = []
+    if not ctx.workspace.privileged:
         problems.append(
             Diagnostic(
-                "block:// weights are mounted by the engine's container itself (a raw "
-                "multi-attach device), which needs a privileged container",
+                f"block:// weights are mounted by {who} itself (a raw multi-attach device), "
+                "which needs a privileged container",
                 path=("weights", "source"),
                 allowed="block:// weights in a workspace with privileged: true",
                 hint="use fss:// or oci:// weights here, or a privileged workspace",
             )
         )
-    checkpoints = getattr(spec, "checkpoints", None)
-    if checkpoints is not None:
-        problems.extend(_volume_ref(checkpoints.volume, ("checkpoints", "volume"), ctx, None))
+    volume = weights.location[0]
+    for i, mount in enumerate(getattr(spec, "mounts", [])):
+        if mount.volume == volume:
+            problems.append(
+                Diagnostic(
+                    f"volume {volume!r} holds the block:// weights, which attach it to the pod "
+                    "already; it cannot be mounted a second time",
+                    path=("mounts", i, "volume"),
+                    given=volume,
+                    hint="drop this mount: the weights are read from /weights",
+                )
+            )
+    run_as_user = getattr(spec, "run_as_user", None)
+    if run_as_user is not None:
+        problems.append(
+            Diagnostic(
+                f"block:// weights are mounted by {who} as root, so it cannot run as "
+                f"user {run_as_user}",
+                path=("run_as_user",),
+                given=str(run_as_user),
+                hint="drop run_as_user, or use fss:// or oci:// weights",
+            )
+        )
     return problems
 
 

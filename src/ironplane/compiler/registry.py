@@ -15,7 +15,6 @@ from ironplane.compiler.kinds.training import compile_training
 from ironplane.compiler.kinds.volume import compile_volume
 from ironplane.compiler.kinds.workspace import compile_workspace
 from ironplane.compiler.monitoring import Monitoring
-from ironplane.compiler.pending import PendingFields
 from ironplane.compiler.rollouts import ArgoRollouts
 
 
@@ -39,5 +38,4 @@ FEATURES: tuple[Feature, ...] = (
     RolloutAnalysis(),
     KedaAutoscaling(),
     Monitoring(),
-    PendingFields(),
 )

@@ -30,6 +30,7 @@ KIND_RANK: Mapping[str, int] = {
     "ConfigMap": 14,
     "PersistentVolume": 15,
     "PersistentVolumeClaim": 16,
+    "TrainingRuntime": 17,  # before the TrainJob that refers to it
     "Service": 20,
     "Deployment": 30,
     "StatefulSet": 31,

@@ -70,6 +70,7 @@ PRUNED_KINDS: tuple[ResourceType, ...] = tuple(
         ("kueue.x-k8s.io/v1beta2", "LocalQueue"),
         ("kubeflow.org/v2beta1", "MPIJob"),
         ("kubeflow.org/v1", "PyTorchJob"),
+        ("trainer.kubeflow.org/v1alpha1", "TrainingRuntime"),
         ("trainer.kubeflow.org/v1alpha1", "TrainJob"),
         ("ray.io/v1", "RayJob"),
         # Cluster-wide objects of the OCI profile: listed even after a restart (when nothing

@@ -80,6 +80,7 @@ KNOWN: Mapping[tuple[str, str], tuple[str, bool]] = {
     ("kueue.x-k8s.io", "WorkloadPriorityClass"): ("workloadpriorityclasses", False),
     ("kueue.x-k8s.io", "Topology"): ("topologies", False),
     ("trainer.kubeflow.org", "TrainJob"): ("trainjobs", True),
+    ("trainer.kubeflow.org", "TrainingRuntime"): ("trainingruntimes", True),
     ("kyverno.io", "ClusterPolicy"): ("clusterpolicies", False),
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): (
         "validatingadmissionpolicies",

@@ -235,8 +235,9 @@ COMPONENTS: tuple[Component, ...] = (
         "trainer",
         (
             Source("ghcr.io/kubeflow/charts", "2.3.0", chart="kubeflow-trainer", oci=True),
-            # The ClusterTrainingRuntimes (torch-distributed, which TrainJobs name) are not in
-            # the chart: the release notes install them from this overlay.
+            # The ClusterTrainingRuntimes (torch-distributed...) are not in the chart: the
+            # release notes install them from this overlay. They serve TrainJobs made outside
+            # Ironplane; Ironplane's run on a TrainingRuntime of their own.
             Source(
                 "https://github.com/kubeflow/trainer.git",
                 "v2.3.0",

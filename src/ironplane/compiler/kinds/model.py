@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ironplane.compiler.block_mount import block_weights, mount_then
 from ironplane.compiler.core import Build
 from ironplane.compiler.kinds.server import Server, declared_probes, emit_server, port_name
 from ironplane.compiler.pods import NONROOT_UID, volume_claim
@@ -29,7 +30,6 @@ ENGINE_QUEUE_METRICS = {
     "tgi": "tgi_queue_size",
 }
 """Each engine's gauge of requests waiting for a batch slot: the autoscaler's default queue."""
-"""Where OKE GPU shapes' local NVMe is mounted (oci-hpc-oke's RAID): a node-shared cache."""
 CACHE_DIR = "/models"
 WEIGHTS_DIR = "/weights"
 
@@ -81,7 +81,7 @@ def compile_model(build: Build) -> None:
     else:
         server.command = spec.command or engine_command(spec, model_path)
     if server.mounts_device and server.command:  # a custom engine always has one (its spec)
-        server.command = mount_then(server.command)
+        server.command = mount_then(server.command, WEIGHTS_DIR)
     server.probes = declared_probes(spec.health)
     if not server.probes and spec.engine != "custom":
         # Loading weights can take many minutes: the startup probe holds liveness back for up to
@@ -141,36 +141,15 @@ def _weights(build: Build, spec: ModelSpec, server: Server) -> str:
     return _block(weights.location, server)
 
 
-BLOCK_DEVICE = "/dev/ironplane-weights"
-MOUNT_FIRST = (
-    'for o in ro,noload ro,norecovery ro; do mount -o "$o" "$1" "$2" 2>/dev/null && break; done; '
-    'mountpoint -q "$2" || { echo "ironplane: cannot mount the weights volume $1 on $2" >&2; '
-    'exit 1; }; shift 2; exec "$@"'
-)
-"""A shell prologue: mount the raw device read-only (ext4 without replaying its journal, XFS
-without recovery: the volume is attached read-only to many nodes), then run the engine."""
-
-
 def _block(where: list[str], server: Server) -> str:
-    """``block://<volume>[/<path>]``: the multi-attach volume is a raw device in the pod
-    (ReadOnlyMany works only so); the engine container mounts its filesystem read-only on
-    ``/weights`` before it starts, so it runs privileged (checks admit this only in privileged
-    workspaces). The mount is the container's own: it goes when the container does."""
-    volume, sub = where[0], "/".join(where[1:])
-    claim = volume_claim(volume)
-    server.volumes.append(
-        {"name": claim, "persistentVolumeClaim": {"claimName": volume, "readOnly": True}}
-    )
-    server.volumes.append({"name": "weights-mount", "emptyDir": {}})
-    server.mounts.append({"name": "weights-mount", "mountPath": WEIGHTS_DIR})
-    server.devices.append({"name": claim, "devicePath": BLOCK_DEVICE})
+    """``block://<volume>[/<path>]``: the engine's container mounts the raw multi-attach device
+    read-only on ``/weights`` before the engine starts (``compiler/block_mount.py``)."""
+    block = block_weights(where, WEIGHTS_DIR)
+    server.volumes += block.volumes
+    server.mounts += block.mounts
+    server.devices += block.devices
     server.mounts_device = True
-    return f"{WEIGHTS_DIR}/{sub}" if sub else WEIGHTS_DIR
-
-
-def mount_then(command: list[str]) -> list[str]:
-    """``command`` run after the block device is mounted on the weights directory."""
-    return ["/bin/sh", "-c", MOUNT_FIRST, "mount-weights", BLOCK_DEVICE, WEIGHTS_DIR, *command]
+    return block.path
 
 
 def _puller(build: Build, spec: ModelSpec, server: Server) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ironplane.compiler.block_mount import MOUNT_SECURITY
 from ironplane.compiler.core import Build
 from ironplane.compiler.labels import metadata, owned, selector
 from ironplane.compiler.pods import (
@@ -108,7 +109,7 @@ def emit_server(build: Build, server: Server) -> None:
     )
     if server.mounts_device:
         # mount(8) needs CAP_SYS_ADMIN and root; the mount lives and dies with the container.
-        container["securityContext"] = {"privileged": True, "runAsUser": 0, "runAsNonRoot": False}
+        container["securityContext"] = dict(MOUNT_SECURITY)
     pod: dict[str, Any] = {
         **service_account(spec.identity.service_account if spec.identity else None),
         "enableServiceLinks": False,

@@ -4,8 +4,8 @@
   (``mpirun ...``) and one worker per node running sshd, ``slotsPerWorker`` = GPUs per node.
 - pytorch → PyTorchJob (``kubeflow.org/v1``): a Master and ``nodes - 1`` Workers, all training
   nodes, ``nprocPerNode`` = GPUs per node.
-- trainer → TrainJob (``trainer.kubeflow.org/v1alpha1``) on the ``torch-distributed``
-  ClusterTrainingRuntime; the pod settings the runtime lacks come as a runtime patch.
+- trainer → TrainJob (``trainer.kubeflow.org/v1alpha1``) on a TrainingRuntime of its own that
+  holds the whole node pod (``trainjob.py``).
 - ray → RayJob (``ray.io/v1``): a CPU-only head and a worker group of ``nodes`` GPU workers; the
   entrypoint is the command and args.
 
@@ -24,83 +24,81 @@ from typing import Any
 
 from ironplane.compiler.core import Build
 from ironplane.compiler.kinds.training_pods import (
+    WEIGHTS_ENV,
     coordinator_pod,
+    deadline,
     gpus_per_node,
     identity_env,
+    mounts_block_weights,
     node_env,
     node_pod,
-    object_metadata,
     queued,
     spec_of,
     template,
     topology_annotations,
+    training_object,
     warn_unsourced_shape,
 )
+from ironplane.compiler.kinds.trainjob import train_job
 from ironplane.compiler.pods import NONROOT_UID, identity_account
-from ironplane.core.quantities import parse_duration
 
 SSH_PORT = "2222"
 """sshd port on host-network MPI workers: 22 belongs to the host's sshd (platform.md 3.4)."""
 MPI_USER_HOME = "/home/mpiuser"
 """The non-root MPI user of the mpi-operator example images, used without RDMA."""
-TORCH_RUNTIME = "torch-distributed"
-PATCH_MANAGER = "ironplane.dev/compiler"
-TRAINER_JOB = "node"
-"""The replicated job and container name of Kubeflow Trainer's torch runtimes."""
-
-
-def _deadline(build: Build) -> dict[str, int]:
-    timeout = spec_of(build).timeout
-    return {} if timeout is None else {"activeDeadlineSeconds": parse_duration(timeout)}
-
-
-def _object(build: Build, api_version: str, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": api_version,
-        "kind": kind,
-        "metadata": object_metadata(build),
-        "spec": spec,
-    }
+RAY_OWN_COMMAND = "ray.io/overwrite-container-cmd"
+RAY_START = 'ulimit -n 65536; eval "$KUBERAY_GEN_RAY_START_CMD"'
+"""What KubeRay runs in a Ray container (its open-files limit, then its generated command)."""
+PODSET_GROUP = "kueue.x-k8s.io/podset-group-name"
+"""Kueue places the pod sets of one group in one topology domain (a name, never a number)."""
 
 
 def mpi_job(build: Build) -> dict[str, Any]:
     spec = spec_of(build)
     rdma = spec.network.rdma
     annotations = topology_annotations(build)
-    if rdma:
-        # The oci-hpc-oke pattern: root, host network, sshd on 2222 (Open MPI 5 and 4 flags).
-        user = spec.run_as_user
+    if rdma or mounts_block_weights(spec):
+        # The oci-hpc-oke pattern: root, sshd on 2222 (Open MPI 5 and 4 flags). RDMA needs it
+        # for the host network; block:// weights because the workers mount them as root, and an
+        # sshd started by root serves logins as root (keys at the default /root/.ssh). sshd
+        # wants its privilege-separation directory, which slim images lack.
+        user = 0 if spec.run_as_user is None else spec.run_as_user
         ssh_env = {
             "OMPI_MCA_plm_rsh_args": f"-p {SSH_PORT}",
             "PRTE_MCA_plm_ssh_args": f"-p {SSH_PORT}",
         }
-        sshd = ["/usr/sbin/sshd", "-De", "-p", SSH_PORT]
+        sshd = ["/bin/sh", "-c", f"mkdir -p /run/sshd; exec /usr/sbin/sshd -De -p {SSH_PORT}"]
+        rooted = True
     else:
         # Restricted pods run non-root: the mpi-operator convention of a user with its own sshd.
         user = spec.run_as_user or NONROOT_UID
         ssh_env = {}
         sshd = ["/usr/sbin/sshd", "-De", "-f", f"{MPI_USER_HOME}/.sshd_config"]
+        rooted = False
+    worker = node_pod(build, container="worker", command=sshd, args=None, run_as_user=user)
+    # mpirun starts the ranks through the workers' sshd, whose sessions do not inherit the
+    # worker container's variables: the launcher has them too, for `mpirun -x NAME`.
+    weights = [e for e in worker["containers"][0].get("env", []) if e["name"] == WEIGHTS_ENV]
     launcher = coordinator_pod(
         build,
         container="launcher",
         command=list(spec.command),
         args=spec.args,
-        env=node_env(build, ssh_env),
+        env=node_env(build, ssh_env | {e["name"]: e["value"] for e in weights if "value" in e}),
         host_network=rdma,
-        restricted=not rdma,
+        restricted=not rooted,
         run_as_user=user,
     )
-    worker = node_pod(build, container="worker", command=sshd, args=None, run_as_user=user)
     mpi: dict[str, Any] = {
         "slotsPerWorker": gpus_per_node(spec) or 1,
         "runPolicy": {
             "cleanPodPolicy": "Running",
             "backoffLimit": spec.retries,
-            **_deadline(build),
+            **deadline(build),
             "suspend": queued(build),
         },
     }
-    if not rdma:
+    if not rooted:
         mpi["sshAuthMountPath"] = f"{MPI_USER_HOME}/.ssh"
     mpi["mpiReplicaSpecs"] = {
         "Launcher": {
@@ -110,12 +108,17 @@ def mpi_job(build: Build) -> dict[str, Any]:
         },
         "Worker": {"replicas": spec.nodes, "template": template(build, worker, annotations)},
     }
-    return _object(build, "kubeflow.org/v2beta1", "MPIJob", mpi)
+    return training_object(build, "kubeflow.org/v2beta1", "MPIJob", mpi)
 
 
 def pytorch_job(build: Build) -> dict[str, Any]:
     spec = spec_of(build)
     annotations = topology_annotations(build)
+    if annotations and spec.nodes > 1:
+        # Master and Worker are two Kueue pod sets, each placed in a domain on its own unless
+        # they form a group (exactly two pod sets, one of a single pod, the same topology
+        # request): then Kueue gives them one flavor and one domain, as the preview assumes.
+        annotations[PODSET_GROUP] = f"{spec.name}-nodes"
     pod = node_pod(build, container="pytorch", command=list(spec.command), args=spec.args)
     gpus = gpus_per_node(spec)
     replicas: dict[str, Any] = {
@@ -131,7 +134,7 @@ def pytorch_job(build: Build) -> dict[str, Any]:
             "restartPolicy": "OnFailure",
             "template": template(build, copy.deepcopy(pod), dict(annotations)),
         }
-    return _object(
+    return training_object(
         build,
         "kubeflow.org/v1",
         "PyTorchJob",
@@ -139,87 +142,10 @@ def pytorch_job(build: Build) -> dict[str, Any]:
             "nprocPerNode": str(gpus) if gpus else "auto",
             "runPolicy": {
                 "backoffLimit": spec.retries,
-                **_deadline(build),
+                **deadline(build),
                 "suspend": queued(build),
             },
             "pytorchReplicaSpecs": replicas,
-        },
-    )
-
-
-def train_job(build: Build) -> dict[str, Any]:
-    """TrainJob: what the trainer block takes goes there; pod settings go in a runtime patch,
-    whose pod spec accepts service account, security context, placement and volumes, and whose
-    container accepts env, security context and volume mounts only."""
-    spec = spec_of(build)
-    annotations = topology_annotations(build)
-    pod = node_pod(build, container=TRAINER_JOB, command=list(spec.command), args=spec.args)
-    main = pod["containers"][0]
-    if spec.retries:
-        build.warn(
-            "a TrainJob has no retry field (the runtime's JobSet failure policy decides); "
-            "retries is not applied",
-            path=("retries",),
-            hint="use framework pytorch or mpi for retries",
-        )
-    if spec.network.rdma:
-        build.warn(
-            "a TrainJob cannot set hostNetwork: the RDMA volumes, privilege and NCCL variables "
-            f"are patched in, but the {TORCH_RUNTIME!r} runtime must run on the host network",
-            path=("network", "rdma"),
-            hint="use framework pytorch or mpi for the full RoCE v2 pattern",
-        )
-    if main.get("volumeDevices"):
-        build.warn(
-            "a TrainJob runtime patch cannot add volumeDevices: block mounts are not applied",
-            path=("mounts",),
-        )
-    trainer: dict[str, Any] = {"image": spec.image, "command": list(spec.command)}
-    if spec.args:
-        trainer["args"] = list(spec.args)
-    if main.get("env"):
-        trainer["env"] = main["env"]
-    trainer["numNodes"] = spec.nodes
-    gpus = gpus_per_node(spec)
-    if gpus:
-        trainer["numProcPerNode"] = gpus
-    if main.get("resources"):
-        trainer["resourcesPerNode"] = main["resources"]
-    container: dict[str, Any] = {"name": TRAINER_JOB, "securityContext": main["securityContext"]}
-    if main.get("volumeMounts"):
-        container["volumeMounts"] = main["volumeMounts"]
-    patched: dict[str, Any] = {
-        k: pod[k] for k in ("serviceAccountName", "securityContext") if k in pod
-    }
-    patched["containers"] = [container]
-    patched |= {k: pod[k] for k in ("nodeSelector", "tolerations", "volumes") if k in pod}
-    job_template = template(build, patched, annotations)
-    patch = {
-        "manager": PATCH_MANAGER,
-        "trainingRuntimeSpec": {
-            "template": {
-                "spec": {
-                    "replicatedJobs": [
-                        {"name": TRAINER_JOB, "template": {"spec": {"template": job_template}}}
-                    ]
-                }
-            }
-        },
-    }
-    return _object(
-        build,
-        "trainer.kubeflow.org/v1alpha1",
-        "TrainJob",
-        {
-            "runtimeRef": {
-                "name": TORCH_RUNTIME,
-                "apiGroup": "trainer.kubeflow.org",
-                "kind": "ClusterTrainingRuntime",
-            },
-            "suspend": queued(build),
-            **_deadline(build),
-            "trainer": trainer,
-            "runtimePatches": [patch],
         },
     )
 
@@ -236,8 +162,16 @@ def ray_job(build: Build) -> dict[str, Any]:
         host_network=False,
         restricted=True,
     )
-    worker = node_pod(build, container="ray-worker", command=None, args=None)
-    return _object(
+    worker_annotations = dict(annotations)
+    command = None  # KubeRay writes the worker's `ray start` command
+    if mounts_block_weights(spec):
+        # The worker mounts the weights first, then starts Ray as KubeRay would have: under
+        # this annotation KubeRay leaves the command alone and hands its own over in
+        # $KUBERAY_GEN_RAY_START_CMD.
+        worker_annotations[RAY_OWN_COMMAND] = "true"
+        command = ["/bin/bash", "-c", RAY_START]
+    worker = node_pod(build, container="ray-worker", command=command, args=None)
+    return training_object(
         build,
         "ray.io/v1",
         "RayJob",
@@ -245,7 +179,7 @@ def ray_job(build: Build) -> dict[str, Any]:
             "entrypoint": shlex.join([*spec.command, *(spec.args or [])]),
             "shutdownAfterJobFinishes": True,
             "backoffLimit": spec.retries,
-            **_deadline(build),
+            **deadline(build),
             "suspend": queued(build),
             "rayClusterSpec": {
                 "headGroupSpec": {"rayStartParams": {}, "template": template(build, head, {})},
@@ -256,7 +190,7 @@ def ray_job(build: Build) -> dict[str, Any]:
                         "minReplicas": spec.nodes,
                         "maxReplicas": spec.nodes,
                         "rayStartParams": {},
-                        "template": template(build, worker, annotations),
+                        "template": template(build, worker, worker_annotations),
                     }
                 ],
             },
@@ -264,18 +198,21 @@ def ray_job(build: Build) -> dict[str, Any]:
     )
 
 
-BUILDERS: Mapping[str, Callable[[Build], dict[str, Any]]] = {
-    "mpi": mpi_job,
-    "pytorch": pytorch_job,
+BUILDERS: Mapping[str, Callable[[Build], list[dict[str, Any]]]] = {
+    "mpi": lambda build: [mpi_job(build)],
+    "pytorch": lambda build: [pytorch_job(build)],
     "trainer": train_job,
-    "ray": ray_job,
+    "ray": lambda build: [ray_job(build)],
 }
+"""Per framework: the objects to apply, in order, the training object last."""
 
 
 def compile_training(build: Build) -> None:
     spec = spec_of(build)
     warn_unsourced_shape(build)
-    job = BUILDERS[spec.framework](build)
-    for account in identity_account(spec.identity, build.ctx.namespace, job["metadata"]["labels"]):
+    objects = BUILDERS[spec.framework](build)
+    labels = objects[-1]["metadata"]["labels"]
+    for account in identity_account(spec.identity, build.ctx.namespace, labels):
         build.objects.add(account)
-    build.objects.add(job)
+    for obj in objects:
+        build.objects.add(obj)

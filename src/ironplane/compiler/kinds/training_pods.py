@@ -10,6 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ironplane.compiler.block_mount import (
+    MOUNT_SECURITY,
+    block_weights,
+    mount_then,
+    mounted_path,
+)
 from ironplane.compiler.core import Build
 from ironplane.compiler.labels import metadata, owned
 from ironplane.compiler.pods import (
@@ -26,6 +32,7 @@ from ironplane.compiler.pods import (
 )
 from ironplane.compiler.rdma import SHAPES, TOPOLOGY_LEVELS, nccl_env, shape_of
 from ironplane.compiler.weights import NODE_CACHE, oci_cli, puller
+from ironplane.core.quantities import parse_duration
 from ironplane.spec.kinds import TrainingJobSpec
 
 KIND = "trainingjob"
@@ -88,6 +95,24 @@ def object_metadata(build: Build) -> dict[str, Any]:
     if queue is not None:
         labels[QUEUE_LABEL] = queue
     return metadata(spec.name, namespace=build.ctx.namespace, labels=labels)
+
+
+def deadline(build: Build) -> dict[str, int]:
+    """``activeDeadlineSeconds`` from ``timeout``, or nothing."""
+    timeout = spec_of(build).timeout
+    return {} if timeout is None else {"activeDeadlineSeconds": parse_duration(timeout)}
+
+
+def training_object(
+    build: Build, api_version: str, kind: str, spec: dict[str, Any]
+) -> dict[str, Any]:
+    """The training-operator object, with the ownership and queue labels."""
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": object_metadata(build),
+        "spec": spec,
+    }
 
 
 def topology_annotations(build: Build) -> dict[str, str]:
@@ -160,7 +185,8 @@ def node_volumes(
     build: Build,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """(pod volumes, volumeMounts, volumeDevices) of a training node: the spec's mounts, the
-    weights (fss), the checkpoints volume, ``/dev/shm`` and, with RDMA, ``/dev/infiniband``."""
+    weights (fss, or block: the raw device and the directory to mount it on), the checkpoints
+    volume, ``/dev/shm`` and, with RDMA, ``/dev/infiniband``."""
     spec, ctx = spec_of(build), build.ctx
     volumes, mounts, devices = mounts_block(spec.mounts, ctx)
     names = {v["name"] for v in volumes}
@@ -181,6 +207,11 @@ def node_volumes(
         return name
 
     weights = spec.weights
+    if weights is not None and weights.scheme == "block":
+        block = block_weights(weights.location, WEIGHTS_DIR)
+        volumes += block.volumes
+        mounts += block.mounts
+        devices += block.devices
     if weights is not None and weights.scheme == "fss":
         where = weights.location
         mount: dict[str, Any] = {
@@ -228,14 +259,6 @@ def fetch_weights(
     weights = spec.weights
     if weights is None or weights.scheme != "oci":
         return [], None
-    if spec.framework == "trainer":
-        build.warn(
-            "a TrainJob runtime patch cannot add init containers: oci:// weights are not "
-            "downloaded on the nodes; the training code fetches them itself",
-            path=("weights", "source"),
-            hint="use framework pytorch or mpi, or fss:// weights (mounted at /weights)",
-        )
-        return [], None
     cache = {"name": "weights-cache", "mountPath": WEIGHTS_CACHE}
     volumes.append(
         {
@@ -269,6 +292,11 @@ def fetch_weights(
     link = f"{WEIGHTS_CACHE}/weights"
     container = puller(build, weights, mounts=init_mounts, dest=dest, link=link, as_root=node)
     return [container], link
+
+
+def mounts_block_weights(spec: TrainingJobSpec) -> bool:
+    """Whether the training nodes mount ``block://`` weights themselves (as privileged root)."""
+    return spec.weights is not None and spec.weights.scheme == "block"
 
 
 def rdma_security() -> dict[str, Any]:
@@ -313,8 +341,11 @@ def node_pod(
     rdma = spec.network.rdma
     volumes, mounts, devices = node_volumes(build)
     fetch, weights_path = fetch_weights(build, volumes, mounts)
+    block = mounts_block_weights(spec)
     if spec.weights is not None and spec.weights.scheme == "fss":
         weights_path = WEIGHTS_DIR
+    elif spec.weights is not None and block:
+        weights_path = mounted_path(spec.weights.location, WEIGHTS_DIR)
     elif spec.weights is not None and spec.weights.scheme == "hf":
         weights_path = "/".join(spec.weights.location)  # the repo id the code loads
     if weights_path is not None:
@@ -329,7 +360,14 @@ def node_pod(
         devices=devices,
     )
     main["name"] = container
-    main["securityContext"] = rdma_security() if rdma else container_security()
+    if block:
+        # Privileged root for mount(8); a restricted context's allowPrivilegeEscalation: false
+        # would be refused next to privileged: true, so the context is replaced, not merged.
+        main["securityContext"] = {**(rdma_security() if rdma else {}), **MOUNT_SECURITY}
+        if command is not None:
+            main["command"] = mount_then(command, WEIGHTS_DIR)
+    else:
+        main["securityContext"] = rdma_security() if rdma else container_security()
     pod = pod_base(build, host_network=rdma, restricted=not rdma, run_as_user=user)
     if fetch:
         pod["initContainers"] = fetch
