@@ -85,3 +85,20 @@ def test_credentials_only_for_oci() -> None:
     with pytest.raises(SpecError) as failed:
         compile_text(text)
     assert "credentials are for oci://" in failed.value.message
+
+
+@pytest.mark.parametrize(("cache", "warned"), [("cache: nvme, ", True), ("", False)])
+def test_without_credentials_an_asked_for_nvme_cache_is_said_to_be_per_pod(
+    cache: str, warned: bool
+) -> None:
+    """The OCI CLI path has no node cache; said when `cache: nvme` was written, not by default."""
+    text = (
+        "kind: Model\nname: llama\nworkspace: training\nengine: vllm\n"
+        "model: meta-llama/Llama-3.1-8B-Instruct\nresources: {gpu: {count: 1, type: H100}}\n"
+        f"weights: {{{cache}source: oci://ns/bucket/llama}}\n"
+    )
+    compiled = compile_text(text)
+    pod = pod_of(find(compiled, "Deployment", "llama"))
+    assert fetcher(pod)["command"][:2] == ["oci", "os"]
+    said = [w.message for w in compiled.warnings if "needs weights.credentials" in w.message]
+    assert bool(said) is warned

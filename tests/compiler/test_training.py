@@ -489,6 +489,34 @@ def test_oci_weights_are_fetched_on_every_node(
     validated([obj, runtime_of(obj)] if framework == "trainer" else [obj])
 
 
+@pytest.mark.parametrize(
+    ("weights", "workspace", "warned"),
+    [
+        # Ironplane's puller in a restricted workspace: no host path, so the pod's own cache.
+        ("{source: oci://ns/models/m, credentials: os-keys, cache: nvme}", "prod", True),
+        ("{source: oci://ns/models/m, credentials: os-keys}", "prod", True),
+        ("{source: oci://ns/models/m, credentials: os-keys, cache: memory}", "prod", False),
+        ("{source: oci://ns/models/m, credentials: os-keys}", "training", False),
+        # The OCI CLI has no node cache: said when nvme was asked for, not by default.
+        ("{source: oci://ns/models/m, cache: nvme}", "training", True),
+        ("{source: oci://ns/models/m}", "training", False),
+    ],
+)
+def test_a_node_cache_that_cannot_be_had_is_said(
+    weights: str, workspace: str, warned: bool
+) -> None:
+    obj, warnings = compile_one(
+        training("ft-job", "pytorch", extra=f"weights: {weights}\n", workspace=workspace)
+    )
+    said = [w for w in warnings if "node-shared" in w]
+    assert bool(said) is warned, warnings
+    pods = [t["spec"] for t in node_templates(obj)]
+    host_cache = any(v["name"] == "weights-node-cache" for p in pods for v in p["volumes"])
+    assert host_cache is (
+        workspace == "training" and "credentials" in weights and "memory" not in weights
+    )
+
+
 GOLDEN_SPECS = {
     "mpi-h100-rdma-8-nodes": training(
         "nccl-allreduce",

@@ -23,6 +23,34 @@ ROOT = {"runAsUser": 0, "runAsNonRoot": False}
 """The host cache directory is root's: the puller writes it as root, with no capabilities."""
 
 
+def uses_node_cache(build: Build, weights: Weights) -> bool:
+    """Whether ``oci://`` weights go to the node-shared, content-keyed cache on the local NVMe:
+    that takes Ironplane's puller (``credentials``), ``cache: nvme`` and a privileged workspace
+    (the cache is a host path). When ``nvme`` was asked for and cannot be had, a warning says
+    why; the weights then go to the pod's own cache, downloaded again by every pod."""
+    if weights.cache != "nvme":
+        return False
+    asked = "cache" in weights.model_fields_set
+    if weights.credentials is None:
+        if asked:
+            build.warn(
+                "the node-shared NVMe cache is filled by Ironplane's puller, which needs "
+                "weights.credentials; the OCI CLI downloads into this pod's own cache (an "
+                "emptyDir on the node's kubelet disk) and every pod downloads again",
+                path=("weights", "cache"),
+                hint="set weights.credentials (a secret group with an OCI Customer Secret Key)",
+            )
+        return False
+    if not build.ctx.workspace.privileged:
+        build.warn(
+            "a node-shared weights cache needs a privileged workspace (a host path on the local "
+            "NVMe); this pod downloads into its own cache",
+            path=("weights", "cache"),
+        )
+        return False
+    return True
+
+
 def puller(
     build: Build,
     weights: Weights,

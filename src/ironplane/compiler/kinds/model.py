@@ -15,7 +15,7 @@ from ironplane.compiler.block_mount import block_weights, mount_then
 from ironplane.compiler.core import Build
 from ironplane.compiler.kinds.server import Server, declared_probes, emit_server, port_name
 from ironplane.compiler.pods import NONROOT_UID, volume_claim
-from ironplane.compiler.weights import NODE_CACHE, oci_cli, puller
+from ironplane.compiler.weights import NODE_CACHE, oci_cli, puller, uses_node_cache
 from ironplane.spec.fields import Probe
 from ironplane.spec.kinds import ModelSpec
 
@@ -128,6 +128,7 @@ def _weights(build: Build, spec: ModelSpec, server: Server) -> str:
     if weights.scheme == "oci" and weights.credentials:
         return _puller(build, spec, server)
     if weights.scheme == "oci":
+        uses_node_cache(build, weights)  # says why not, when cache: nvme was asked for
         mount = {"name": "model-cache", "mountPath": CACHE_DIR}
         container, path = oci_cli(
             build,
@@ -164,7 +165,7 @@ def _puller(build: Build, spec: ModelSpec, server: Server) -> str:
     assert weights is not None and weights.credentials is not None
     dest = f"{CACHE_DIR}/fetched"
     mounts = [{"name": "model-cache", "mountPath": CACHE_DIR}]
-    node_cache = weights.cache == "nvme" and build.ctx.workspace.privileged
+    node_cache = uses_node_cache(build, weights)
     if node_cache:
         server.volumes.append(
             {
@@ -177,12 +178,6 @@ def _puller(build: Build, spec: ModelSpec, server: Server) -> str:
         server.mounts.append({**node_mount, "readOnly": True})
         mounts.append(node_mount)
         dest = NODE_CACHE
-    elif weights.cache == "nvme":
-        build.warn(
-            "a node-shared weights cache needs a privileged workspace (a host path on the local "
-            "NVMe); this pod downloads into its own cache",
-            path=("weights", "cache"),
-        )
     link = f"{CACHE_DIR}/weights"
     server.init_containers.append(
         puller(build, weights, mounts=mounts, dest=dest, link=link, as_root=node_cache)

@@ -31,7 +31,7 @@ from ironplane.compiler.pods import (
     volume_claim,
 )
 from ironplane.compiler.rdma import SHAPES, TOPOLOGY_LEVELS, nccl_env, shape_of
-from ironplane.compiler.weights import NODE_CACHE, oci_cli, puller
+from ironplane.compiler.weights import NODE_CACHE, oci_cli, puller, uses_node_cache
 from ironplane.core.quantities import parse_duration
 from ironplane.spec.kinds import TrainingJobSpec
 
@@ -267,6 +267,7 @@ def fetch_weights(
         }
     )
     mounts.append(cache)
+    node = uses_node_cache(build, weights)
     if weights.credentials is None:
         container, path = oci_cli(
             build,
@@ -276,7 +277,6 @@ def fetch_weights(
             dest_dir=f"{WEIGHTS_CACHE}/oci",
         )
         return [container], path
-    node = weights.cache == "nvme" and build.ctx.workspace.privileged
     init_mounts, dest = [cache], f"{WEIGHTS_CACHE}/fetched"
     if node:
         volumes.append(
