@@ -33,7 +33,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.s3.models import FakeKey, s3_backends
 from moto.server import ThreadedMotoServer
 
-from ironplane.cli.commands.fetch_weights import fetch_weights
+from ironplane.cli.commands.fetch_weights import fetch_weights, verification_summary
 from ironplane.core.errors import (
     InvalidError,
     NotFoundError,
@@ -542,3 +542,11 @@ def test_the_puller_keeps_its_progress_in_the_file_named_by_the_environment(
     assert got is not None and (got.done, got.total, got.files_done) == (3 * MIB, 3 * MIB, 1)
     assert last_progress(captured.err.splitlines()) == got
     assert Path(captured.out.strip()).is_dir()  # stdout still holds just the path
+    assert "verified: 1 by md5" in captured.err.splitlines()
+
+
+def test_the_summary_says_when_only_sizes_were_checked() -> None:
+    summary = verification_summary({"a": "md5", "b": "size", "c": "multipart-md5", "d": "md5"})
+    assert (
+        summary == "verified: 2 by md5, 1 by multipart-md5, 1 by size only (the ETag is not an MD5)"
+    )

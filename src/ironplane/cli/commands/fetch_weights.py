@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,9 +72,21 @@ def fetch_weights(
     )
     if result.cached:
         log("cached")
+    elif result.verified:
+        log(verification_summary(result.verified))
     if link is not None:
         _point(link, Path(result.path))
     print(result.path, flush=True)
+
+
+def verification_summary(verified: Mapping[str, str]) -> str:
+    """How the files were checked, e.g. ``verified: 3 by md5, 1 by size only (its ETag is not an
+    MD5)``: a store whose ETags are not MD5s leaves only sizes, which the reader should know."""
+    counts = Counter(verified.values())
+    parts = [f"{counts[how]} by {how}" for how in ("md5", "multipart-md5") if counts[how]]
+    if counts["size"]:
+        parts.append(f"{counts['size']} by size only (the ETag is not an MD5)")
+    return "verified: " + ", ".join(parts)
 
 
 def progress_reporter() -> Callable[[Progress], None]:
