@@ -29,6 +29,7 @@ from ironplane.server.security.principals import TENANT, Target
 from ironplane.server.services import clusters as cl
 from ironplane.server.services.apply_checks import (
     check_collisions,
+    check_privilege_still_needed,
     gateway_name_clashes,
     missing_secrets,
     placement_warnings,
@@ -222,6 +223,8 @@ async def apply(session: AsyncSession, caller: Caller, body: ApplyRequest) -> Ap
     compiled = compile_documents(docs, base=base)
     results = {id(doc): result for doc, result in compiled.results}
     await check_collisions(session, compiled.results, state)
+    removed = {(a.workspace.name, a.name) for a in sync_apps}
+    await check_privilege_still_needed(session, docs, state, base, removed)
 
     changes: list[Change] = []
     for doc in docs:

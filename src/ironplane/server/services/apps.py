@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironplane.api.apps import App, AppDetail, Change, RollbackRequest, Version, VersionSummary
 from ironplane.api.permissions import Permission
-from ironplane.core.errors import NotFoundError
+from ironplane.compiler.checks import check
+from ironplane.core.errors import NotFoundError, SpecError
 from ironplane.server.context import Caller
 from ironplane.server.db.tables import AppRow, AppVersionRow, WorkspaceRow
 from ironplane.server.services.apply import delete_app
 from ironplane.server.services.clusters import workspace_target
-from ironplane.server.services.store import bump, lock_clusters, manifest_diff
+from ironplane.server.services.store import (
+    bump,
+    lock_clusters,
+    manifest_diff,
+    spec_load,
+    stored_catalog,
+)
 from ironplane.server.services.versions import (
     add_version,
     app_out,
@@ -89,6 +97,7 @@ async def rollback(
     app = await _locked_app(session, workspace, name)
     cluster = app.workspace.cluster
     target = await require_version(session, app, body.to)
+    await _still_allowed(session, workspace, name, target)
     active = await version_of(session, app, app.active_version)
     if active is not None and active.hash == target.hash:
         return Change(
@@ -126,6 +135,27 @@ async def rollback(
             old_label=f"{workspace}/{name} v{active.number}" if active else "(none)",
         ),
     )
+
+
+async def _still_allowed(
+    session: AsyncSession, workspace: str, name: str, target: AppVersionRow
+) -> None:
+    """A version restored as it was must still be allowed where it goes: the workspace or its
+    cluster may have changed since (no longer privileged, GPUs or Workload Identity), and its
+    stored manifests would then be refused on the cluster, with nothing said here."""
+    try:
+        spec = spec_load(target.spec)
+    except ValidationError:
+        return  # stored by a release whose fields this one no longer reads: not judged
+    catalog = await stored_catalog(session, [workspace])
+    problems = check(spec, catalog.context(workspace))
+    if problems:
+        raise SpecError(
+            problems,
+            summary=f"version {target.number} of {workspace}/{name} cannot be restored: "
+            f"workspace {workspace!r} as it is now does not allow it (apply a changed spec, "
+            "or change the workspace back):",
+        )
 
 
 async def delete(session: AsyncSession, caller: Caller, workspace: str, name: str) -> Change:
