@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fcntl
 import logging
 import shlex
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from ironplane.agent.kube import KubeApi, make_client
 from ironplane.agent.kube import runtime as kube_runtime
 from ironplane.agent.runtime import Runtime
 from ironplane.agent.settings import AgentSettings, from_env
+from ironplane.compiler.agent_install import HEALTH_PORT
 from ironplane.wire import agent_protocol as proto
 from tests.agent.kube.fakeapi import FakeKube
 from tests.conftest import run_cli
@@ -123,13 +126,27 @@ async def pod(
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     settings = deployed_agent(fake, "ironplane-system")
     monkeypatch.setattr(kube_runtime, "make_client", lambda: make_client(base_url=fake.url))
-    stop = asyncio.Event()
-    task = asyncio.create_task(agent_main.run(settings, stop))
-    try:
-        yield settings, container["livenessProbe"]
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
+    async with _holding_the_health_port():
+        stop = asyncio.Event()
+        task = asyncio.create_task(agent_main.run(settings, stop))
+        try:
+            yield settings, container["livenessProbe"]
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
+
+
+@contextlib.asynccontextmanager
+async def _holding_the_health_port() -> AsyncIterator[None]:
+    """The deployed agent serves its probes on the Deployment's fixed port: one such pod at a
+    time across test processes (pytest-xdist), or the second cannot bind it."""
+    lock = Path(tempfile.gettempdir()) / f"ironplane-tests-port-{HEALTH_PORT}.lock"
+    with lock.open("a") as f:
+        await asyncio.to_thread(fcntl.flock, f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 async def alive(probe: dict[str, Any]) -> int:
