@@ -73,7 +73,8 @@ RULES: tuple[Rule, ...] = (
         ("",),
         ("pods",),
         READ,
-        "Pods are the controllers' (never written): watched for status and events, read for logs.",
+        "Pods are the controllers' (never written): watched for status and events, read for "
+        "logs; every pod bound to a node is watched for the GPUs in use.",
     ),
     Rule(("",), ("pods/log",), ("get",)),
     Rule(

@@ -26,10 +26,14 @@ over HTTP. It implements only what the agent relies on, modelled on the real ser
   neither is; ``status`` in the body ignored (as for kinds with a status subresource); the
   creator recorded as an Update manager;
 * GET, LIST (``labelSelector``: ``k=v``, ``k!=v``, ``k``, ``!k``, ``in``, ``notin``;
-  ``fieldSelector`` on metadata.name/namespace) with the list's ``resourceVersion``; items of
-  built-in groups carry no apiVersion/kind, as from the real server;
-* WATCH (``watch=true``, ``resourceVersion``, ``timeoutSeconds``): JSON lines ADDED / MODIFIED /
-  DELETED (objects entering or leaving the selector appear as ADDED / DELETED), replayed from a
+  ``fieldSelector``: ``f=v``, ``f==v``, ``f!=v``, comma-joined, on metadata.name and
+  metadata.namespace, and for pods the string fields the real server selects on, among them
+  ``spec.nodeName`` and ``status.phase`` (an absent field is ``""``, so ``spec.nodeName!=``
+  selects the scheduled pods); any other field is a 400) with the list's ``resourceVersion``;
+  items of built-in groups carry no apiVersion/kind, as from the real server;
+* WATCH (``watch=true``, ``resourceVersion``, ``timeoutSeconds``, both selectors): JSON lines
+  ADDED / MODIFIED / DELETED (objects entering or leaving a selector appear as ADDED / DELETED,
+  as a pod that finishes leaves a ``status.phase!=Succeeded`` watch), replayed from a
   bounded history (``history_window`` events); a resourceVersion older than the history is
   answered like the real server: HTTP 200 and an ERROR event holding a 410 Expired Status;
 * DELETE (404 when absent); deleting a Namespace deletes what it holds, deleting an object
@@ -136,6 +140,22 @@ BUILTIN_GROUPS = {
     "policy",
     "autoscaling",
 }
+# (group, plural) -> the fields a fieldSelector may name besides metadata.name and
+# metadata.namespace: the string fields of the real server's pkg/registry/core/pod
+# PodToSelectableFields (spec.hostNetwork and status.podIPs left out).
+SELECTABLE_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("", "pods"): (
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+    ),
+}
+FieldRequirement = tuple[str, bool, str]
+"""(field, equal: ``=``/``==`` True, ``!=`` False, value)."""
 _REASONS = {
     400: "BadRequest",
     403: "Forbidden",
@@ -220,12 +240,42 @@ class Change:
     new: Object
 
 
+def parse_fields(text: str | None, group: str, plural: str) -> list[FieldRequirement]:
+    """A fieldSelector's requirements, as the real server parses them: comma-joined terms, each
+    ``field!=value``, ``field==value`` or ``field=value`` (the value may be empty); 400 for a
+    term without an operator or a field the resource cannot be selected on."""
+    known = ("metadata.name", "metadata.namespace", *SELECTABLE_FIELDS.get((group, plural), ()))
+    reqs: list[FieldRequirement] = []
+    for term in filter(None, (text or "").split(",")):
+        op = next((op for op in ("!=", "==", "=") if op in term), None)
+        if op is None:
+            raise Fail(400, f"invalid selector: '{text}'; can't understand '{term}'")
+        name, _, value = term.partition(op)
+        if name not in known:
+            raise Fail(400, f'field label not supported: "{name}"')
+        reqs.append((name, op != "!=", value))
+    return reqs
+
+
+def field_value(obj: Object, name: str) -> str:
+    """The value a field selector compares: the field as a string, ``""`` when absent."""
+    value: Any = obj
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return "" if value is None else str(value)
+
+
+def fields_match(reqs: list[FieldRequirement], obj: Object) -> bool:
+    return all((field_value(obj, name) == value) == equal for name, equal, value in reqs)
+
+
 @dataclass(eq=False)
 class Watcher:
     group: str
     plural: str
     namespace: str | None
     selector: list[tuple[str, str, set[str]]]
+    fields: list[FieldRequirement] = field(default_factory=list)
     queue: asyncio.Queue[Change | None] = field(default_factory=asyncio.Queue)
 
     def view(self, change: Change) -> tuple[str, Object] | None:
@@ -245,7 +295,8 @@ class Watcher:
         return ("DELETED", change.new) if was_in else None
 
     def matches(self, obj: Object) -> bool:
-        return ssa.selector_matches(self.selector, obj["metadata"].get("labels") or {})
+        labels = obj["metadata"].get("labels") or {}
+        return ssa.selector_matches(self.selector, labels) and fields_match(self.fields, obj)
 
 
 @dataclass
@@ -756,22 +807,14 @@ class FakeKube:
             selector = ssa.parse_selector(query.get("labelSelector"))
         except ssa.SelectorError as exc:
             raise Fail(400, str(exc)) from exc
-        fields = {}
-        for part in filter(None, (query.get("fieldSelector") or "").split(",")):
-            name, _, value = part.partition("=")
-            if name not in ("metadata.name", "metadata.namespace"):
-                raise Fail(400, f'field label not supported: "{name}"')
-            fields[name] = value.lstrip("=")
+        fields = parse_fields(query.get("fieldSelector"), target.group, target.plural)
         out = []
-        for (group, plural, namespace, name), stored in sorted(self._objects.items()):
+        for (group, plural, namespace, _), stored in sorted(self._objects.items()):
             if (group, plural) != (target.group, target.plural):
                 continue
             if target.namespace is not None and namespace != target.namespace:
                 continue
-            if (
-                fields.get("metadata.name", name) != name
-                or fields.get("metadata.namespace", namespace) != namespace
-            ):
+            if not fields_match(fields, stored.obj):
                 continue
             if ssa.selector_matches(selector, stored.obj["metadata"].get("labels") or {}):
                 out.append(stored.obj)
@@ -794,7 +837,8 @@ class FakeKube:
             selector = ssa.parse_selector(query.get("labelSelector"))
         except ssa.SelectorError as exc:
             raise Fail(400, str(exc)) from exc
-        watcher = Watcher(target.group, target.plural, target.namespace, selector)
+        fields = parse_fields(query.get("fieldSelector"), target.group, target.plural)
+        watcher = Watcher(target.group, target.plural, target.namespace, selector, fields)
         since = query.get("resourceVersion") or "0"
         if not since.isdigit():
             raise Fail(400, f"invalid resourceVersion {since!r}")

@@ -499,3 +499,100 @@ async def test_kinds_not_served(fake: FakeKube, http: httpx.AsyncClient) -> None
         ("list", 200),
         ("list", 200),
     ]
+
+
+POD_URL = "/api/v1/namespaces/ns/pods"
+
+
+def put_pod(
+    fake: FakeKube,
+    name: str,
+    *,
+    node: str | None,
+    phase: str,
+    namespace: str = "ns",
+    labels: dict[str, str] | None = None,
+) -> None:
+    spec: dict[str, Any] = {"containers": [{"name": "main", "image": "x"}]}
+    if node is not None:
+        spec["nodeName"] = node
+    fake.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+            "spec": spec,
+            "status": {"phase": phase},
+        }
+    )
+
+
+async def test_field_selectors_on_pods(fake: FakeKube, http: httpx.AsyncClient) -> None:
+    put_pod(fake, "pending", node=None, phase="Pending", labels={"app": "x"})
+    put_pod(fake, "run-1", node="n1", phase="Running", labels={"app": "x"})
+    put_pod(fake, "run-2", node="n2", phase="Running")
+    put_pod(fake, "done", node="n1", phase="Succeeded")
+    put_pod(fake, "failed", node="n2", phase="Failed")
+    put_pod(fake, "elsewhere", node="n1", phase="Running", namespace="other")
+
+    async def names(fields: str, url: str = POD_URL, **params: str) -> list[str]:
+        response = await http.get(url, params={"fieldSelector": fields, **params})
+        assert response.status_code == 200, response.text
+        return [item["metadata"]["name"] for item in response.json()["items"]]
+
+    assert await names("spec.nodeName=n1") == ["done", "run-1"]
+    assert await names("spec.nodeName==n1") == ["done", "run-1"]
+    assert await names("spec.nodeName=") == ["pending"]  # an absent field is ""
+    assert await names("spec.nodeName!=") == ["done", "failed", "run-1", "run-2"]
+    assert await names("status.phase!=Succeeded,status.phase!=Failed") == [
+        "pending",
+        "run-1",
+        "run-2",
+    ]
+    held = "spec.nodeName!=,status.phase!=Failed,status.phase!=Succeeded"
+    assert await names(held) == ["run-1", "run-2"]
+    assert await names(held, "/api/v1/pods") == ["run-1", "run-2", "elsewhere"]  # every namespace
+    assert await names(held, labelSelector="app=x") == ["run-1"]  # both selectors hold
+    assert await names("metadata.namespace=other,status.phase=Running", "/api/v1/pods") == [
+        "elsewhere"
+    ]
+    assert await names("metadata.name!=run-1,spec.nodeName=n1") == ["done"]
+
+    unknown = await http.get(POD_URL, params={"fieldSelector": "spec.nodeNames=n1"})
+    assert unknown.status_code == 400
+    assert unknown.json()["message"] == 'field label not supported: "spec.nodeNames"'
+    not_a_pod = await http.get(CM_URL, params={"fieldSelector": "status.phase=Running"})
+    assert not_a_pod.status_code == 400  # a pod's field, not a ConfigMap's
+    malformed = await http.get(POD_URL, params={"fieldSelector": "spec.nodeName"})
+    assert malformed.status_code == 400 and "can't understand" in malformed.json()["message"]
+    watch = await http.get(POD_URL, params={"fieldSelector": "nope=1", "watch": "true"})
+    assert watch.status_code == 400
+
+
+async def test_watch_through_a_field_selector(fake: FakeKube, http: httpx.AsyncClient) -> None:
+    """A pod entering the selection (bound to a node) is ADDED, one leaving it (finished) is
+    DELETED, as from the real server's watch cache; the others are never seen."""
+    held = "spec.nodeName!=,status.phase!=Failed,status.phase!=Succeeded"
+    put_pod(fake, "a", node="n1", phase="Running")
+    put_pod(fake, "b", node=None, phase="Pending")
+    version = (await http.get(POD_URL)).json()["metadata"]["resourceVersion"]
+    assert await read_events(http, POD_URL, 1, fieldSelector=held) == [("ADDED", "a")]  # from 0
+    watching = asyncio.create_task(
+        read_events(http, "/api/v1/pods", 4, fieldSelector=held, resourceVersion=version)
+    )
+    await asyncio.sleep(0.05)
+    put_pod(fake, "c", node=None, phase="Pending")  # not selected
+    put_pod(fake, "b", node="n2", phase="Pending")  # bound: ADDED
+    put_pod(fake, "b", node="n2", phase="Running")  # MODIFIED
+    put_pod(fake, "a", node="n1", phase="Succeeded")  # finished: DELETED
+    fake.remove("Pod", "ns", "c")  # never selected
+    fake.remove("Pod", "ns", "b")
+    assert await asyncio.wait_for(watching, 5) == [
+        ("ADDED", "b"),
+        ("MODIFIED", "b"),
+        ("DELETED", "a"),
+        ("DELETED", "b"),
+    ]
+    # Replayed from the history through the same selector.
+    replay = await read_events(http, POD_URL, 4, fieldSelector=held, resourceVersion=version)
+    assert replay == [("ADDED", "b"), ("MODIFIED", "b"), ("DELETED", "a"), ("DELETED", "b")]

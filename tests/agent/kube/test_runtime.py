@@ -1,4 +1,4 @@
-"""KubeRuntime's inventory, logs and restart over real HTTP."""
+"""KubeRuntime's inventory, logs and restart over real HTTP (the GPUs in use: test_gpu_pods)."""
 
 from __future__ import annotations
 
@@ -46,52 +46,6 @@ async def test_inventory_lists_nodes_with_labels_and_gpus(
     runtime.changed.clear()
     fake.add_node("gpu-2", labels={"kubernetes.io/arch": "amd64"}, gpus=4, ready=True)
     await eventually(runtime.changed.is_set)
-
-
-async def test_inventory_counts_the_gpus_ironplane_pods_use(
-    cluster: Cluster, runtime: KubeRuntime
-) -> None:
-    fake = cluster.need_fake()
-    ws = cluster.namespace()
-    fake.add_node("gpu-1", labels=RDMA, gpus=8)
-    fake.add_node("gpu-2", gpus=8)
-
-    def pod(name: str, node: str, gpus: str, phase: str = "Running", owned: bool = True) -> None:
-        fake.put(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": name,
-                    "namespace": ws,
-                    "labels": o.pod_labels(ws, "train") if owned else {"app": "other"},
-                },
-                "spec": {
-                    "nodeName": node,
-                    "containers": [
-                        {
-                            "name": "main",
-                            "image": "x",
-                            "resources": {"limits": {"nvidia.com/gpu": gpus}},
-                        },
-                        {"name": "side", "image": "y", "resources": {"requests": {"cpu": "1"}}},
-                    ],
-                },
-                "status": {"phase": phase},
-            }
-        )
-
-    pod("a", "gpu-1", "4")
-    pod("b", "gpu-1", "2")
-    pod("done", "gpu-1", "8", phase="Succeeded")  # finished: frees its GPUs
-    pod("c", "gpu-2", "8")
-    pod("foreign", "gpu-2", "8", owned=False)  # not Ironplane's: not watched, not counted
-
-    async def used() -> dict[str, int]:
-        nodes = {n.name: n.used_gpus for n in await runtime.inventory()}
-        return nodes if nodes == {"gpu-1": 6, "gpu-2": 8} else {}
-
-    assert await eventually(used) == {"gpu-1": 6, "gpu-2": 8}
 
 
 async def test_inventory_on_any_cluster(runtime: KubeRuntime) -> None:

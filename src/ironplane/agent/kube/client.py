@@ -10,7 +10,7 @@ they do not know.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +26,16 @@ from lightkube.generic_resource import (
     GenericNamespacedStatus,
     create_api_info,
 )
+from lightkube.operators import BinaryOperator, SequenceOperator
 from lightkube.types import CascadeType, PatchType
 
 from ironplane.agent.kube.errors import is_not_found
 from ironplane.wire.agent_protocol import Object
+
+Fields = Mapping[str, str | BinaryOperator | SequenceOperator]
+"""A field selector, as lightkube takes it: ``{"spec.nodeName": not_equal("")}``."""
+Transform = Callable[[Object], Object | None]
+"""What is kept of an object (None: nothing)."""
 
 # (group, kind) -> (plural, namespaced) for what the agent handles; other kinds get the
 # conventional plural and the scope their object says (a namespace or none).
@@ -235,16 +241,33 @@ class KubeApi:
         *,
         labels: Mapping[str, str] | None = None,
         namespace: str | None = None,
+        fields: Fields | None = None,
+        chunk_size: int | None = None,
+        transform: Transform | None = None,
     ) -> tuple[list[Object], str]:
         """Every object of ``rt`` (in every namespace unless ``namespace``) matching ``labels``
-        (each key equal to its value), and the list's resourceVersion."""
+        (each key equal to its value) and ``fields`` (a field selector: a value, or lightkube's
+        ``operators.not_equal`` / ``not_in``), and the list's resourceVersion.
+
+        ``chunk_size``: list in pages of that many objects (``limit`` and ``continue``), so that
+        one answer never holds the whole collection. ``transform``: applied to each object as
+        its page arrives, None dropping it, so only what it returns is kept."""
         kwargs: dict[str, Any] = {}
         if rt.namespaced:
             kwargs["namespace"] = namespace or ALL_NS
         if labels:
             kwargs["labels"] = dict(labels)
+        if fields:
+            kwargs["fields"] = dict(fields)
+        if chunk_size:
+            kwargs["chunk_size"] = chunk_size
         listing = self.client.list(_lightkube_class(rt), **kwargs)
-        items = [_plain(item, rt) async for item in listing]
+        items: list[Object] = []
+        async for item in listing:
+            obj = _plain(item, rt)
+            kept = obj if transform is None else transform(obj)
+            if kept is not None:
+                items.append(kept)
         try:
             version = str(listing.resourceVersion)
         except Exception:  # an empty answer without metadata: nothing to resume from
@@ -256,13 +279,17 @@ class KubeApi:
         rt: ResourceType,
         *,
         labels: Mapping[str, str] | None = None,
+        fields: Fields | None = None,
         resource_version: str | None = None,
     ) -> AsyncIterator[tuple[str, Object]]:
-        """(type, object) events from ``resource_version`` on; raises on any error, 410 Gone
-        included (the caller lists again)."""
+        """(type, object) events from ``resource_version`` on, of the objects matching
+        ``labels`` and ``fields`` (as ``list_objects``: an object that stops matching comes as
+        DELETED); raises on any error, 410 Gone included (the caller lists again)."""
         kwargs: dict[str, Any] = {"namespace": ALL_NS} if rt.namespaced else {}
         if labels:
             kwargs["labels"] = dict(labels)
+        if fields:
+            kwargs["fields"] = dict(fields)
         stream = self.client.watch(
             _lightkube_class(rt), resource_version=resource_version or None, **kwargs
         )

@@ -13,9 +13,10 @@ import logging
 from collections.abc import Sequence
 
 from lightkube import AsyncClient
+from lightkube.operators import not_equal, not_in
 
 from ironplane.agent.kube.apply import OWNED, Converger
-from ironplane.agent.kube.client import KubeApi, ResourceType, make_client
+from ironplane.agent.kube.client import Fields, KubeApi, ResourceType, make_client
 from ironplane.agent.kube.errors import HTTPError, runtime_error
 from ironplane.agent.kube.logs import merged_logs
 from ironplane.agent.kube.parts import owners, rfc3339_now
@@ -23,7 +24,15 @@ from ironplane.agent.kube.pulls import Pulls, with_weights
 from ironplane.agent.kube.rollouts import Rollouts
 from ironplane.agent.kube.run_status import collect_runs
 from ironplane.agent.kube.runs import JOBS, WORKFLOWS, JobRuns
-from ironplane.agent.kube.status import PodEvents, derive, gpus_in_use, node_info
+from ironplane.agent.kube.status import (
+    FINISHED,
+    PodEvents,
+    derive,
+    gpu_usage,
+    gpus_on_nodes,
+    node_info,
+    usage_changed,
+)
 from ironplane.agent.kube.watching import Informer
 from ironplane.agent.runtime import APP, KIND, WORKSPACE
 from ironplane.core.errors import NotFoundError
@@ -61,6 +70,13 @@ RUN_KINDS: tuple[ResourceType, ...] = (WORKFLOWS, JOBS)
 NODES = ResourceType.of("v1", "Node")
 PODS = ResourceType.of("v1", "Pod")
 DEPLOYMENTS = ResourceType.of("apps/v1", "Deployment")
+HOLDING_A_NODE: Fields = {"spec.nodeName": not_equal(""), "status.phase": not_in(FINISHED)}
+"""The pods that can hold GPUs: bound to a node, not finished. The API server filters with this
+field selector (``spec.nodeName!=,status.phase!=Failed,status.phase!=Succeeded``, both fields
+pods support), so pending and finished pods never reach the agent; a pod that finishes leaves
+the watch as DELETED."""
+GPU_LIST_CHUNK = 500
+"""Pods per page when listing every pod (client-go's pager uses 500 too)."""
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
@@ -71,8 +87,15 @@ class KubeRuntime:
     ``client``: a lightkube ``AsyncClient`` (closed by ``close`` only when the runtime made it);
     by default one from the in-cluster service account, ``KUBECONFIG`` or ``~/.kube/config``.
     ``field_manager``: the server-side apply field manager. ``resync_s``: how often every watch
-    lists again, whatever happened. ``establish_timeout_s``: how long a converge waits for the
-    CRDs it applied to be served before applying what follows them.
+    lists again, whatever happened. ``gpu_resync_s``: the same for the watch of every pod the
+    node inventory counts GPUs from (``gpu_pods``), longer: that list is of the whole cluster's
+    running pods, and events keep it current between lists. ``establish_timeout_s``: how long a
+    converge waits for the CRDs it applied to be served before applying what follows them.
+
+    Two pod watches: ``informers["Pod"]`` holds Ironplane's pods (the ownership label), whole,
+    for statuses, events, logs and pulls; ``gpu_pods`` sees every pod bound to a node in every
+    namespace, whoever made it, and keeps only a small record (``status.gpu_usage``) of those
+    that ask for GPUs, so that ``inventory`` counts the GPUs other workloads hold too.
     """
 
     name = "kubernetes"
@@ -83,6 +106,7 @@ class KubeRuntime:
         *,
         field_manager: str = "ironplane-agent",
         resync_s: float = 30.0,
+        gpu_resync_s: float = 300.0,
         establish_timeout_s: float = 30.0,
         start_timeout_s: float = 10.0,
     ) -> None:
@@ -118,6 +142,15 @@ class KubeRuntime:
             for rt in RUN_KINDS
         }
         self.nodes = Informer(self.api, NODES, resync_s=resync_s, on_change=self._on_node)
+        self.gpu_pods = Informer(
+            self.api,
+            PODS,
+            fields=HOLDING_A_NODE,
+            transform=gpu_usage,
+            chunk_size=GPU_LIST_CHUNK,
+            resync_s=gpu_resync_s,
+            on_change=self._on_gpu_pod,
+        )
         self.rollouts = Rollouts(self.api, field_manager)
         self.job_runs = JobRuns(self.api, field_manager)
         self.pulls = Pulls(self.api, self.changed)
@@ -130,6 +163,7 @@ class KubeRuntime:
             self.analysis_runs,
             *self.run_informers.values(),
             self.nodes,
+            self.gpu_pods,
         ]
 
     async def start(self) -> None:
@@ -158,7 +192,11 @@ class KubeRuntime:
 
     def _on_pod(self, old: Object | None, new: Object | None) -> None:
         self.pod_events.observe(old, new)
-        self.changed.set()  # statuses, and the GPUs in use on the nodes
+        self.changed.set()
+
+    def _on_gpu_pod(self, old: Object | None, new: Object | None) -> None:
+        if usage_changed(old, new):  # not every status update of a GPU pod
+            self.changed.set()
 
     def _on_analysis_run(self, old: Object | None, new: Object | None) -> None:
         """Only runs of the Rollouts the agent watches matter (this watch sees every one)."""
@@ -193,7 +231,18 @@ class KubeRuntime:
                 raise runtime_error(
                     "list", {"kind": "Node", "metadata": {"name": "*"}}, exc
                 ) from exc
-        used = gpus_in_use(self.informers["Pod"].values())
+        if self.gpu_pods.synced.is_set():
+            usages = self.gpu_pods.values()
+        else:
+            try:
+                usages, _ = await self.api.list_objects(
+                    PODS, fields=HOLDING_A_NODE, chunk_size=GPU_LIST_CHUNK, transform=gpu_usage
+                )
+            except HTTPError as exc:
+                raise runtime_error(
+                    "list", {"kind": "Pod", "metadata": {"name": "*"}}, exc
+                ) from exc
+        used = gpus_on_nodes(usages)
         return sorted((node_info(node, used) for node in nodes), key=lambda n: n.name)
 
     async def logs(self, workspace: str, app: str, lines: int) -> list[str]:

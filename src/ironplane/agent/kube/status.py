@@ -305,20 +305,72 @@ def _gpus_of(container: Mapping[str, Any]) -> int:
     return sum(quantity_int(requests.get(r, limits.get(r, "0"))) for r in GPU_RESOURCES)
 
 
+FINISHED = ("Succeeded", "Failed")
+"""Pod phases whose GPUs are free again."""
+
+
+def pod_gpus(pod: Mapping[str, Any]) -> int:
+    """The GPUs a pod holds on its node, as the scheduler counts its effective request: its
+    containers together, or its largest init container when that asks for more."""
+    spec = pod.get("spec") or {}
+    total = sum(_gpus_of(c) for c in spec.get("containers") or [])
+    return max([total, *(_gpus_of(c) for c in spec.get("initContainers") or [])])
+
+
 def gpus_in_use(pods: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """GPUs requested per node by the pods bound to it that have not finished."""
+    return gpus_on_nodes(usage for pod in pods if (usage := gpu_usage(pod)))
+
+
+def gpu_usage(pod: Mapping[str, Any]) -> Object | None:
+    """What GPU accounting keeps of a pod, whoever made it: ``{"metadata": {name, namespace,
+    resourceVersion}, "node", "phase", "gpus"}`` (``gpus``: ``pod_gpus``); None for a pod that
+    holds no GPU (not bound to a node, finished, or asking for none).
+
+    The transform of the runtime's informer over every pod of the cluster (``gpu_pods``). A
+    parsed pod is kilobytes to tens of kilobytes of dicts and strings (managedFields, env,
+    volumes, container statuses), and a large cluster runs tens of thousands of pods, most of
+    them asking for no GPU: stored whole, they would make the agent's memory grow with the
+    cluster. This record (under a kilobyte), kept for GPU pods alone, makes it grow with the
+    GPU pods; a whole pod lives only while its list page or watch event is read. The record
+    keeps the resourceVersion (the informer's change test), but ``usage_changed`` compares only
+    node, phase and count, so the status updates of running GPU pods (probes, restarts) do not
+    count as changes of the inventory."""
+    node = (pod.get("spec") or {}).get("nodeName")
+    phase = (pod.get("status") or {}).get("phase")
+    if not node or phase in FINISHED:
+        return None
+    count = pod_gpus(pod)
+    if not count:
+        return None
+    meta = pod.get("metadata") or {}
+    return {
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "node": str(node),
+        "phase": phase,
+        "gpus": count,
+    }
+
+
+def usage_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
+    """Whether a pod's GPU usage (``gpu_usage``) came, went, or changed node, phase or count:
+    not every status update of a GPU pod."""
+    if old is None or new is None:
+        return old is not new
+    return any(old.get(k) != new.get(k) for k in ("node", "phase", "gpus"))
+
+
+def gpus_on_nodes(usages: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """GPUs in use per node, from ``gpu_usage`` records (``gpus_in_use`` of the whole pods)."""
     used: dict[str, int] = {}
-    for pod in pods:
-        spec = pod.get("spec") or {}
-        node = spec.get("nodeName")
-        phase = (pod.get("status") or {}).get("phase")
-        if not node or phase in ("Succeeded", "Failed"):
-            continue
-        # The pod's effective request: its containers together, or its largest init container.
-        total = sum(_gpus_of(c) for c in spec.get("containers") or [])
-        total = max([total, *(_gpus_of(c) for c in spec.get("initContainers") or [])])
-        if total:
-            used[node] = used.get(node, 0) + total
+    for usage in usages:
+        node = usage.get("node")
+        if node and usage.get("phase") not in FINISHED:
+            used[node] = used.get(node, 0) + int(usage.get("gpus") or 0)
     return used
 
 

@@ -14,6 +14,12 @@ it had as deleted), counts as synced, and lists again every ``resync_s`` until t
 
 Every difference between the old and the new copy goes to ``on_change(old, new)`` (``new`` None:
 deleted), from list and watch alike, so a consumer never sees the same change twice.
+
+``fields`` narrows the watch on the server (a field selector; an object that stops matching
+arrives as DELETED). ``transform`` keeps less than the whole object: each listed or watched
+object is replaced by what it returns (which must keep ``metadata`` name, namespace and
+resourceVersion, the informer's key and change test), or dropped when it returns None — and an
+object it drops that was kept before counts as deleted. ``chunk_size`` lists in pages.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 
-from ironplane.agent.kube.client import KubeApi, ResourceType
+from ironplane.agent.kube.client import Fields, KubeApi, ResourceType, Transform
 from ironplane.agent.kube.errors import is_gone, is_not_found, message
 from ironplane.core.backoff import backoff
 from ironplane.wire.agent_protocol import Object
@@ -51,11 +57,17 @@ class Informer:
         *,
         on_change: OnChange,
         labels: Mapping[str, str] | None = None,
+        fields: Fields | None = None,
+        transform: Transform | None = None,
+        chunk_size: int | None = None,
         resync_s: float = 30.0,
     ) -> None:
         self.api = api
         self.rt = rt
         self.labels = dict(labels or {})
+        self.fields = dict(fields or {})
+        self.transform = transform
+        self.chunk_size = chunk_size
         self.resync_s = resync_s
         self.on_change = on_change
         self.objects: dict[ObjectKey, Object] = {}
@@ -120,7 +132,9 @@ class Informer:
         timeout = asyncio.timeout(self.resync_s)
         try:
             async with timeout:
-                events = self.api.watch(self.rt, labels=self.labels, resource_version=version)
+                events = self.api.watch(
+                    self.rt, labels=self.labels, fields=self.fields, resource_version=version
+                )
                 async for event_type, obj in events:
                     self._event(event_type, obj)
         except TimeoutError:
@@ -143,7 +157,13 @@ class Informer:
         self.synced.set()
 
     async def _relist(self) -> str:
-        items, version = await self.api.list_objects(self.rt, labels=self.labels)
+        items, version = await self.api.list_objects(
+            self.rt,
+            labels=self.labels,
+            fields=self.fields,
+            chunk_size=self.chunk_size,
+            transform=self.transform,
+        )
         if not self.served:
             self.served = True
             log.info("%s (%s) is served now", self.rt.plural, self.rt.api_version)
@@ -162,6 +182,12 @@ class Informer:
     def _event(self, event_type: str, obj: Object) -> None:
         self._progress = True
         key = key_of(obj)
+        if event_type in ("ADDED", "MODIFIED") and self.transform is not None:
+            kept = self.transform(obj)
+            if kept is None:  # nothing of it is kept: as if it were deleted
+                event_type = "DELETED"
+            else:
+                obj = kept
         if event_type in ("ADDED", "MODIFIED"):
             before = self.objects.get(key)
             self.objects[key] = obj
