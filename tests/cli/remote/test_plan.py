@@ -85,3 +85,17 @@ def test_plan_needs_an_oci_cluster(server: FakeServer, tmp_path: Path) -> None:
     server.on("GET", "/clusters/oke-prod", {**CLUSTER, "provider": "generic", "nodes": []})
     code, _, err = run_cli(["plan", "-f", str(_job(tmp_path, 1, "required"))])
     assert code == 2 and "not an OCI cluster" in err
+
+
+def test_plan_on_a_named_cluster(server: FakeServer, tmp_path: Path) -> None:
+    """`--cluster` plans on that cluster's nodes, whatever the workspace's cluster is: its busy
+    local block leaves no room where the workspace's cluster would have had some."""
+    _cluster(server)
+    busy = [_node(f"s{i}", "lb-s", used=8) for i in range(3)]
+    server.on("GET", "/clusters/oke-staging", {**CLUSTER, "name": "oke-staging", "nodes": busy})
+    job = str(_job(tmp_path, 3, "required"))
+    code, out, _ = run_cli(["plan", "-f", job, "--cluster", "oke-staging"])
+    assert code == 1
+    assert out.startswith("team-a/llama-ft on cluster oke-staging:\n")
+    code, out, _ = run_cli(["plan", "-f", job])
+    assert code == 0 and "on cluster oke-prod" in out
