@@ -200,8 +200,16 @@ class AgentSession:
                 await self.ws.close(code=code, reason=reason)
 
     async def send(self, frame: proto.Frame) -> None:
+        """Send a frame; ``ConnectionError`` once the socket is closed (by either side)."""
         async with self._send_lock:
-            await self.ws.send_text(proto.encode(frame))
+            if self._closed or self.ws.application_state != WebSocketState.CONNECTED:
+                raise ConnectionError(f"the agent of cluster {self.cluster} is disconnected")
+            try:
+                await self.ws.send_text(proto.encode(frame))
+            except RuntimeError as exc:  # Starlette: the socket closed while we were sending
+                raise ConnectionError(
+                    f"the agent of cluster {self.cluster} is disconnected"
+                ) from exc
         self.services.metrics.frames_sent.labels(_tag(frame)).inc()
 
     async def request(self, frame: proto.Command) -> proto.CommandResult:
@@ -353,7 +361,12 @@ class AgentSession:
                 objects=[o for key, o in objects.items() if sent.objects.get(key) != o],
                 deletes=sorted(key for key in sent.objects if key not in objects),
             )
-        await self.send(frame)
+        try:
+            await self.send(frame)
+        except (ConnectionError, WebSocketDisconnect):
+            # The session is ending (this push may outlive its cancelled task, being shielded):
+            # nothing was sent, and the next session starts from the agent's hello.
+            return None
         self.services.metrics.desired_pushed.labels("full" if frame.full else "delta").inc()
         self._sent = _Sent(state.revision, state.hash, objects)
         self._max_sent = max(self._max_sent, state.revision)
