@@ -293,3 +293,45 @@ async def test_a_rollback_to_a_version_the_workspace_no_longer_allows_is_refused
     r = await api.post("/workspaces/prod/apps/llama-ft/rollback", json={"to": 1})
     assert r.status_code == 200, r.text
     assert await _active_version(api, "llama-ft") == 3
+
+
+CACHED_MODEL = """kind: Model
+name: llama-cached
+workspace: prod
+engine: vllm
+model: meta-llama/Llama-3.1-8B-Instruct
+resources: {gpu: {count: 1, type: H100}, cpu: 8, memory: 64Gi}
+weights: {source: oci://ns/bucket/llama, credentials: s3-keys}
+"""
+
+
+async def test_manifests_that_hold_a_host_path_keep_the_workspace_privileged(
+    server: Server,
+) -> None:
+    """The node-shared weights cache (a host path, filled as root) is no spec field the compiler
+    refuses elsewhere: the stored manifests say that the app needs the privilege."""
+    api = server.admin
+    await apply_yaml(api, CLUSTER, _workspace(privileged=True))
+    r = await api.put(
+        "/workspaces/prod/secrets/s3-keys",
+        json={"values": {"aws_access_key_id": "AK", "aws_secret_access_key": "SK"}},
+    )
+    assert r.status_code in (200, 201), r.text
+    await apply_yaml(api, CACHED_MODEL)
+    r = await apply_yaml(api, _workspace(privileged=False), expect=400)
+    [diag] = error_of(r)["diagnostics"]
+    assert diag["path"] == ["privileged"]
+    assert "Model prod/llama-cached" in diag["message"]
+    assert "host path /mnt/localdisk/ironplane/weights" in diag["message"]
+    assert "SK" not in r.text  # no secret in the refusal
+    assert (await _workspace_state(api))["privileged"] is True
+
+    # Applied again, the Model compiles for the workspace it gets (its pod's own cache).
+    r = await apply_yaml(api, _workspace(privileged=False), CACHED_MODEL)
+    assert r.status_code == 200, r.text
+    assert await _active_version(api, "llama-cached") == 2
+    r = await api.post("/workspaces/prod/apps/llama-cached/rollback", json={"to": 1})
+    assert r.status_code == 400, r.text
+    [diag] = error_of(r)["diagnostics"]
+    assert "manifests need a privileged workspace" in diag["message"]
+    assert await _active_version(api, "llama-cached") == 2

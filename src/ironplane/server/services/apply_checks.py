@@ -14,6 +14,7 @@ from ironplane.compiler.checks import check
 from ironplane.compiler.context import Catalog, CompileContext
 from ironplane.compiler.core import CompileResult
 from ironplane.compiler.documents import catalog_of
+from ironplane.compiler.privilege import privileged_uses
 from ironplane.core.diagnostics import Diagnostic, format_path
 from ironplane.core.errors import InvalidError, SpecError
 from ironplane.server.db.tables import AppRow, AppVersionRow, SecretGroupRow, WorkspaceRow
@@ -83,17 +84,31 @@ async def check_collisions(
         raise SpecError(problems, summary=f"{len(problems)} problem(s) in the specs:")
 
 
-def _privilege_needs(data: dict[str, Any], ctx: CompileContext) -> list[Diagnostic]:
-    """What the compiler refuses of a stored spec in ``ctx`` (not privileged) and allows in the
-    same workspace with ``privileged: true``: exactly what the missing privilege breaks (a
-    missing volume or the like is reported alike in both, so it is not counted)."""
+def privilege_needs(
+    data: dict[str, Any], objects: Sequence[dict[str, Any]], ctx: CompileContext
+) -> str:
+    """Why a stored version needs a privileged workspace, or ``""``: the spec fields the
+    compiler refuses in ``ctx`` (not privileged) and allows with ``privileged: true`` (a missing
+    volume or the like is reported alike in both, so it is not counted), else what its stored
+    manifests hold that a restricted workspace refuses (e.g. the node-shared weights cache, a
+    host path, which the compiler chose without refusing anything)."""
     try:
         spec = spec_load(data)
     except ValidationError:
-        return []  # stored by an older release that this one no longer reads: not judged
-    with_privilege = replace(ctx, workspace=ctx.workspace.model_copy(update={"privileged": True}))
-    allowed = set(check(spec, with_privilege))
-    return [d for d in check(spec, ctx) if d not in allowed]
+        spec = None  # stored by an older release that this one no longer reads: objects only
+    if spec is not None:
+        with_privilege = replace(
+            ctx, workspace=ctx.workspace.model_copy(update={"privileged": True})
+        )
+        allowed = set(check(spec, with_privilege))
+        fields = sorted({format_path(d.path) for d in check(spec, ctx) if d not in allowed})
+        if fields:
+            return ", ".join(fields)
+    uses = privileged_uses(objects)
+    if not uses:
+        return ""
+    more = f" and {len(uses) - 3} more" if len(uses) > 3 else ""
+    return "; ".join(uses[:3]) + more
 
 
 async def check_privilege_still_needed(
@@ -130,7 +145,12 @@ async def check_privilege_still_needed(
     catalog = catalog_of(docs, base)
     rows = await session.execute(
         select(
-            WorkspaceRow.name, AppRow.name, AppRow.kind, AppVersionRow.number, AppVersionRow.spec
+            WorkspaceRow.name,
+            AppRow.name,
+            AppRow.kind,
+            AppVersionRow.number,
+            AppVersionRow.spec,
+            AppVersionRow.objects,
         )
         .join(AppRow, AppRow.workspace_id == WorkspaceRow.id)
         .join(
@@ -141,18 +161,17 @@ async def check_privilege_still_needed(
         .order_by(WorkspaceRow.name, AppRow.name)
     )
     problems: list[Diagnostic] = []
-    for ws, app, kind, number, data in rows.all():
+    for ws, app, kind, number, data, objects in rows.all():
         if (ws, app) in skipped:
             continue
-        needs = _privilege_needs(data, catalog.context(ws))
+        needs = privilege_needs(data, objects, catalog.context(ws))
         if not needs:
             continue
-        fields = ", ".join(sorted({format_path(d.path) for d in needs}))
         problems.append(
             dropped[ws].problem(
                 Diagnostic(
                     f"{kind} {ws}/{app} (active version {number}) needs a privileged workspace "
-                    f"for {fields}",
+                    f"for {needs}",
                     path=("privileged",),
                     given="false",
                     allowed="privileged: false only when no active app needs privileged pods",

@@ -9,10 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ironplane.api.apps import App, AppDetail, Change, RollbackRequest, Version, VersionSummary
 from ironplane.api.permissions import Permission
 from ironplane.compiler.checks import check
+from ironplane.core.diagnostics import Diagnostic
 from ironplane.core.errors import NotFoundError, SpecError
 from ironplane.server.context import Caller
 from ironplane.server.db.tables import AppRow, AppVersionRow, WorkspaceRow
 from ironplane.server.services.apply import delete_app
+from ironplane.server.services.apply_checks import privilege_needs
 from ironplane.server.services.clusters import workspace_target
 from ironplane.server.services.store import (
     bump,
@@ -97,7 +99,6 @@ async def rollback(
     app = await _locked_app(session, workspace, name)
     cluster = app.workspace.cluster
     target = await require_version(session, app, body.to)
-    await _still_allowed(session, workspace, name, target)
     active = await version_of(session, app, app.active_version)
     if active is not None and active.hash == target.hash:
         return Change(
@@ -108,6 +109,7 @@ async def rollback(
             version=active.number,
             cluster_revision=active.cluster_revision,
         )
+    await _still_allowed(session, workspace, name, target)
     revision = cluster.revision + 1
     row = await add_version(
         session,
@@ -142,19 +144,30 @@ async def _still_allowed(
 ) -> None:
     """A version restored as it was must still be allowed where it goes: the workspace or its
     cluster may have changed since (no longer privileged, GPUs or Workload Identity), and its
-    stored manifests would then be refused on the cluster, with nothing said here."""
-    try:
-        spec = spec_load(target.spec)
-    except ValidationError:
-        return  # stored by a release whose fields this one no longer reads: not judged
+    stored manifests would then be refused on the cluster, with nothing said here. The spec is
+    checked as apply would check it; the manifests, restored as they were compiled, must not
+    need a privilege the workspace no longer grants."""
     catalog = await stored_catalog(session, [workspace])
-    problems = check(spec, catalog.context(workspace))
+    ctx = catalog.context(workspace)
+    try:
+        problems = check(spec_load(target.spec), ctx)
+    except ValidationError:
+        problems = []  # stored by a release whose fields this one no longer reads
+    if not problems and not ctx.workspace.privileged:
+        needs = privilege_needs(target.spec, target.objects, ctx)
+        if needs:
+            problems = [
+                Diagnostic(
+                    f"its manifests need a privileged workspace: {needs}",
+                    hint="apply the app's spec again: it compiles for the workspace as it is",
+                )
+            ]
     if problems:
         raise SpecError(
             problems,
-            summary=f"version {target.number} of {workspace}/{name} cannot be restored: "
-            f"workspace {workspace!r} as it is now does not allow it (apply a changed spec, "
-            "or change the workspace back):",
+            summary=f"version {target.number} of {workspace}/{name} cannot be restored: it "
+            f"is no longer valid in workspace {workspace!r} as it is now (apply a changed "
+            "spec instead, or change back what it needs):",
         )
 
 
