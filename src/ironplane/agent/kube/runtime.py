@@ -167,11 +167,13 @@ class KubeRuntime:
         ]
 
     async def start(self) -> None:
-        """Start the watches and wait (at most ``start_timeout_s``) for their first lists."""
+        """Start the watches and wait (at most ``start_timeout_s``) for their first lists; not
+        for the GPU accounting's list of every pod, which a large cluster takes long to serve
+        (``inventory`` waits for it)."""
         everything = self._all_informers()
         for informer in everything:
             informer.start()
-        waits = [informer.synced.wait() for informer in everything]
+        waits = [i.synced.wait() for i in everything if i is not self.gpu_pods]
         try:
             await asyncio.wait_for(asyncio.gather(*waits), self.start_timeout_s)
         except TimeoutError:
@@ -231,6 +233,10 @@ class KubeRuntime:
                 raise runtime_error(
                     "list", {"kind": "Node", "metadata": {"name": "*"}}, exc
                 ) from exc
+        if self.gpu_pods.started and not self.gpu_pods.synced.is_set():
+            # Its first list is under way: wait for it rather than list everything twice.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.gpu_pods.synced.wait(), self.start_timeout_s)
         if self.gpu_pods.synced.is_set():
             usages = self.gpu_pods.values()
         else:

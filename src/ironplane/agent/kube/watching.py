@@ -81,6 +81,11 @@ class Informer:
         self._task: asyncio.Task[None] | None = None
         self._progress = False
 
+    @property
+    def started(self) -> bool:
+        """Whether the watch runs (it may not have listed yet: see ``synced``)."""
+        return self._task is not None
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"watch {self.rt.plural}")
