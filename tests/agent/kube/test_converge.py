@@ -266,6 +266,31 @@ async def test_an_apply_failure_names_the_object_and_the_api_message(
         assert await api.get(DEPLOY, "web", ws) is not None
 
 
+async def test_a_refused_object_does_not_hold_back_the_others(
+    cluster: Cluster, runtime: KubeRuntime, api: KubeApi
+) -> None:
+    """One app's bad object: the other apps' objects are applied and what left the desired
+    state is pruned, then the converge fails naming the refusals."""
+    fake = cluster.need_fake()
+    ws = cluster.namespace()
+    await runtime.converge([o.namespace(ws), *o.app_objects(ws, "old")])
+    fake.fail_next("apply", kind="Service", name="bad", code=422, message="bad is invalid")
+    fake.fail_next("apply", kind="Deployment", name="bad", code=403, message="no deployments")
+    desired = [o.namespace(ws), *o.app_objects(ws, "bad"), *o.app_objects(ws, "good")]
+    with pytest.raises(KubeRuntimeError) as caught:
+        await runtime.converge(desired)
+    text = str(caught.value)
+    # The first refusal in apply order (Services before Deployments), then the count.
+    assert text.startswith(f"cannot apply Service {ws}/bad: 422 Invalid: bad is invalid")
+    assert text.endswith(f"(and 1 more refused: Deployment {ws}/bad)")
+    assert (caught.value.status, caught.value.reason) == (422, "Invalid")
+    assert await api.get(DEPLOY, "good", ws) is not None
+    assert await api.get(SVC, "good", ws) is not None
+    assert await api.get(DEPLOY, "old", ws) is None  # pruned all the same
+    await runtime.converge(desired)  # the next converge retries the refused ones
+    assert await api.get(DEPLOY, "bad", ws) is not None
+
+
 @pytest.mark.parametrize(
     ("code", "reason"), [(403, "Forbidden"), (409, "Conflict"), (500, "InternalError")]
 )

@@ -1,7 +1,9 @@
 """Converge: server-side apply of the desired objects in dependency order, then prune.
 
 Apply: every object, sorted by ``wire.manifests.object_key`` (Namespaces and CRDs first), with
-``force`` (the agent's field manager owns what it sends). After the last CRD of a converge, the
+``force`` (the agent's field manager owns what it sends). An object the API refuses does not stop
+the others: the converge applies the rest, prunes, then fails with the first refusal (naming how
+many more there were), and the next converge tries again. After the last CRD of a converge, the
 objects that follow wait (bounded) for the CRDs to be Established, so custom resources of a CRD
 applied in the same converge are not refused.
 
@@ -101,6 +103,20 @@ def identity(rt: ResourceType, obj: Mapping[str, Any]) -> Identity:
     return rt.group, rt.kind, str(meta.get("namespace") or ""), str(meta.get("name", ""))
 
 
+def _failed(failures: Sequence[KubeRuntimeError]) -> KubeRuntimeError:
+    """The first refusal (its status and reason kept), naming how many others there were."""
+    first = failures[0]
+    if len(failures) == 1:
+        return first
+    others = ", ".join(f.target for f in failures[1:4]) + (", ..." if len(failures) > 4 else "")
+    return KubeRuntimeError(
+        f"{first} (and {len(failures) - 1} more refused: {others})",
+        target=first.target,
+        status=first.status,
+        reason=first.reason,
+    )
+
+
 def _check(obj: Mapping[str, Any]) -> None:
     meta = obj.get("metadata")
     if not (obj.get("apiVersion") and obj.get("kind") and isinstance(meta, Mapping)):
@@ -158,10 +174,15 @@ class Converger:
             for obj in objects:
                 _check(obj)
             desired = sorted(objects, key=object_key)
-            await self._apply_all(desired)
+            failures = await self._apply_all(desired)
             await self._prune(desired)
+        if failures:
+            raise _failed(failures)
 
-    async def _apply_all(self, desired: Sequence[Object]) -> None:
+    async def _apply_all(self, desired: Sequence[Object]) -> list[KubeRuntimeError]:
+        """Apply every object; one the API refuses does not stop the others (one app's bad
+        object must not hold back the rest of the cluster): the refusals are returned."""
+        failures: list[KubeRuntimeError] = []
         pending_crds: list[Object] = []
         for obj in desired:
             rt = ResourceType.of_object(obj)
@@ -174,9 +195,11 @@ class Converger:
                     obj = await self._keep_traffic_weights(rt, obj)
                 await self.api.apply(obj)
             except HTTPError as exc:
-                raise runtime_error("apply", obj, exc) from exc
+                failures.append(runtime_error("apply", obj, exc))
+                continue
             if rt.group_kind == CRD:
                 pending_crds.append(obj)
+        return failures
 
     async def _keep_traffic_weights(self, rt: ResourceType, obj: Object) -> Object:
         """``obj`` with the route weights the live VirtualService has, where its routes send
