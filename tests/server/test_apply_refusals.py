@@ -335,3 +335,45 @@ async def test_manifests_that_hold_a_host_path_keep_the_workspace_privileged(
     [diag] = error_of(r)["diagnostics"]
     assert "manifests need a privileged workspace" in diag["message"]
     assert await _active_version(api, "llama-cached") == 2
+
+
+async def test_a_workspace_keeps_gpus_while_an_active_app_asks_for_them(server: Server) -> None:
+    """Not only privilege: any change that would leave an active app invalid is refused, on the
+    changed field, with what would break."""
+    api = server.admin
+    await apply_yaml(api, CLUSTER, _workspace(privileged=False))
+    await apply_yaml(api, _job("gpu-job"))
+    before = await _revision(api)
+    text = _workspace(privileged=False).replace("gpu: true", "gpu: false")
+    r = await apply_yaml(api, text, source="ws.yaml", expect=400)
+    [diag] = error_of(r)["diagnostics"]
+    assert diag["path"] == ["gpu"] and diag["subject"] == "Workspace 'prod'"
+    assert diag["message"].startswith(
+        "TrainingJob prod/gpu-job (active version 1) would no longer be valid: resources.gpu:"
+    )
+    assert (await _workspace_state(api))["spec"]["gpu"] is True
+    assert await _revision(api) == before
+    # Changed in the same apply (no GPUs asked for), the workspace may go.
+    cpu_job = _job("gpu-job").replace("resources: {gpu: {count: 8, type: H100}, ", "resources: {")
+    r = await apply_yaml(api, text, cpu_job)
+    assert r.status_code == 200, r.text
+    assert (await _workspace_state(api))["spec"]["gpu"] is False
+
+
+async def test_a_cluster_stays_enhanced_while_an_active_app_uses_workload_identity(
+    server: Server,
+) -> None:
+    api = server.admin
+    enhanced = CLUSTER + "enhanced: true\n"
+    await apply_yaml(api, enhanced, _workspace(privileged=False))
+    await apply_yaml(api, MODEL)
+    r = await apply_yaml(api, CLUSTER, source="cluster.yaml", expect=400)
+    [diag] = error_of(r)["diagnostics"]
+    assert diag["subject"] == "Cluster 'oke-prod'" and diag["path"] == ["enhanced"]
+    assert (
+        "Model prod/llama-8b (active version 1) would no longer be valid: identity:"
+        in (diag["message"])
+    )
+    # Unrelated cluster changes go through.
+    r = await apply_yaml(api, enhanced + "addons: [kueue]\n")
+    assert r.status_code == 200, r.text

@@ -29,11 +29,14 @@ from ironplane.server.security.principals import TENANT, Target
 from ironplane.server.services import clusters as cl
 from ironplane.server.services.apply_checks import (
     check_collisions,
-    check_privilege_still_needed,
     gateway_name_clashes,
     missing_secrets,
     placement_warnings,
     workspace_of,
+)
+from ironplane.server.services.apply_stored import (
+    check_context_changes,
+    check_privilege_still_needed,
 )
 from ironplane.server.services.audit import record
 from ironplane.server.services.store import (
@@ -225,6 +228,7 @@ async def apply(session: AsyncSession, caller: Caller, body: ApplyRequest) -> Ap
     await check_collisions(session, compiled.results, state)
     removed = {(a.workspace.name, a.name) for a in sync_apps}
     await check_privilege_still_needed(session, docs, state, base, removed)
+    await check_context_changes(session, docs, state, base, removed)
 
     changes: list[Change] = []
     for doc in docs:

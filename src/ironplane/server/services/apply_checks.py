@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ironplane.compiler.checks import check
-from ironplane.compiler.context import Catalog, CompileContext
 from ironplane.compiler.core import CompileResult
-from ironplane.compiler.documents import catalog_of
-from ironplane.compiler.privilege import privileged_uses
-from ironplane.core.diagnostics import Diagnostic, format_path
+from ironplane.core.diagnostics import Diagnostic
 from ironplane.core.errors import InvalidError, SpecError
 from ironplane.server.db.tables import AppRow, AppVersionRow, SecretGroupRow, WorkspaceRow
-from ironplane.server.services.store import spec_load
 from ironplane.spec.fields import SecretRef, Weights
 from ironplane.spec.kinds import ClusterSpec, ModelSpec, WorkspaceSpec
 from ironplane.spec.loading import Document
@@ -80,106 +74,6 @@ async def check_collisions(
                         )
                     )
                 )
-    if problems:
-        raise SpecError(problems, summary=f"{len(problems)} problem(s) in the specs:")
-
-
-def privilege_needs(
-    data: dict[str, Any], objects: Sequence[dict[str, Any]], ctx: CompileContext
-) -> str:
-    """Why a stored version needs a privileged workspace, or ``""``: the spec fields the
-    compiler refuses in ``ctx`` (not privileged) and allows with ``privileged: true`` (a missing
-    volume or the like is reported alike in both, so it is not counted), else what its stored
-    manifests hold that a restricted workspace refuses (e.g. the node-shared weights cache, a
-    host path, which the compiler chose without refusing anything)."""
-    try:
-        spec = spec_load(data)
-    except ValidationError:
-        spec = None  # stored by an older release that this one no longer reads: objects only
-    if spec is not None:
-        with_privilege = replace(
-            ctx, workspace=ctx.workspace.model_copy(update={"privileged": True})
-        )
-        allowed = set(check(spec, with_privilege))
-        fields = sorted({format_path(d.path) for d in check(spec, ctx) if d not in allowed})
-        if fields:
-            return ", ".join(fields)
-    uses = privileged_uses(objects)
-    if not uses:
-        return ""
-    more = f" and {len(uses) - 3} more" if len(uses) > 3 else ""
-    return "; ".join(uses[:3]) + more
-
-
-async def check_privilege_still_needed(
-    session: AsyncSession,
-    docs: Sequence[Document],
-    state: _State,
-    base: Catalog,
-    removed: Iterable[tuple[str, str]],
-) -> None:
-    """A workspace may drop ``privileged: true`` only when none of its active apps needs it.
-
-    A stored app was checked against the workspace as it was then. Kept in a workspace that no
-    longer allows privileged pods, its pods would be refused by the admission policy the agent
-    installs for it, and the apply would have said nothing. The compiler's own check decides,
-    so there is one rule: each stored spec is checked against the new workspace. Apps this apply
-    replaces are compiled against the new workspace already, and apps it removes (a sync) no
-    longer count.
-    """
-    dropped = {
-        d.spec.name: d
-        for d in docs
-        if isinstance(d.spec, WorkspaceSpec)
-        and not d.spec.privileged
-        and (row := state.workspaces.get(d.spec.name)) is not None
-        and WorkspaceSpec.model_validate(row.spec).privileged
-    }
-    if not dropped:
-        return
-    skipped = {
-        (workspace_of(d), d.spec.name)
-        for d in docs
-        if not isinstance(d.spec, ClusterSpec | WorkspaceSpec)
-    } | set(removed)
-    catalog = catalog_of(docs, base)
-    rows = await session.execute(
-        select(
-            WorkspaceRow.name,
-            AppRow.name,
-            AppRow.kind,
-            AppVersionRow.number,
-            AppVersionRow.spec,
-            AppVersionRow.objects,
-        )
-        .join(AppRow, AppRow.workspace_id == WorkspaceRow.id)
-        .join(
-            AppVersionRow,
-            (AppVersionRow.app_id == AppRow.id) & (AppVersionRow.number == AppRow.active_version),
-        )
-        .where(WorkspaceRow.name.in_(sorted(dropped)))
-        .order_by(WorkspaceRow.name, AppRow.name)
-    )
-    problems: list[Diagnostic] = []
-    for ws, app, kind, number, data, objects in rows.all():
-        if (ws, app) in skipped:
-            continue
-        needs = privilege_needs(data, objects, catalog.context(ws))
-        if not needs:
-            continue
-        problems.append(
-            dropped[ws].problem(
-                Diagnostic(
-                    f"{kind} {ws}/{app} (active version {number}) needs a privileged workspace "
-                    f"for {needs}",
-                    path=("privileged",),
-                    given="false",
-                    allowed="privileged: false only when no active app needs privileged pods",
-                    hint=f"delete the app first (ironplane delete app {ws}/{app}), change it in "
-                    "this apply so it no longer needs privilege, or keep privileged: true",
-                )
-            )
-        )
     if problems:
         raise SpecError(problems, summary=f"{len(problems)} problem(s) in the specs:")
 

@@ -14,7 +14,7 @@ from ironplane.core.errors import NotFoundError, SpecError
 from ironplane.server.context import Caller
 from ironplane.server.db.tables import AppRow, AppVersionRow, WorkspaceRow
 from ironplane.server.services.apply import delete_app
-from ironplane.server.services.apply_checks import privilege_needs
+from ironplane.server.services.apply_stored import privilege_needs
 from ironplane.server.services.clusters import workspace_target
 from ironplane.server.services.store import (
     bump,

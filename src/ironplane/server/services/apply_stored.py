@@ -1,0 +1,222 @@
+"""Stored apps against a changed platform: a Workspace or Cluster applied anew must not leave an
+active app it does not replace invalid where it runs.
+
+A stored app was checked against its workspace and cluster as they were when it was applied.
+Changed under it (a workspace no longer privileged or without GPUs, a cluster no longer
+Enhanced, a GPU type gone), its pods would be refused or never scheduled, and the apply would
+have said nothing. The compiler's own check decides, so there is one rule; only the problems the
+change brings count (a problem the app had before is not this change's business). Apps the same
+apply replaces are compiled against the new platform already, and apps it removes (a sync) no
+longer count. Both checks raise before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ironplane.compiler.checks import check
+from ironplane.compiler.context import Catalog, CompileContext
+from ironplane.compiler.documents import catalog_of
+from ironplane.compiler.privilege import privileged_uses
+from ironplane.core.diagnostics import Diagnostic, format_path
+from ironplane.core.errors import SpecError
+from ironplane.server.db.tables import AppRow, AppVersionRow, WorkspaceRow
+from ironplane.server.services.apply_checks import workspace_of
+from ironplane.server.services.store import spec_load
+from ironplane.spec.kinds import ClusterSpec, WorkspaceSpec
+from ironplane.spec.loading import Document
+
+if TYPE_CHECKING:
+    from ironplane.server.services.apply import _State
+
+Row = tuple[str, str, str, int, dict[str, Any], list[dict[str, Any]]]
+"""An active version: workspace, app, kind, version number, spec, compiled objects."""
+
+
+async def _active_versions(session: AsyncSession, workspaces: Iterable[str]) -> list[Row]:
+    rows = await session.execute(
+        select(
+            WorkspaceRow.name,
+            AppRow.name,
+            AppRow.kind,
+            AppVersionRow.number,
+            AppVersionRow.spec,
+            AppVersionRow.objects,
+        )
+        .join(AppRow, AppRow.workspace_id == WorkspaceRow.id)
+        .join(
+            AppVersionRow,
+            (AppVersionRow.app_id == AppRow.id) & (AppVersionRow.number == AppRow.active_version),
+        )
+        .where(WorkspaceRow.name.in_(sorted(workspaces)))
+        .order_by(WorkspaceRow.name, AppRow.name)
+    )
+    return [tuple(r) for r in rows.all()]
+
+
+def _kept(docs: Sequence[Document], removed: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (workspace, app) pairs this apply replaces or removes: not judged as stored."""
+    return {
+        (str(workspace_of(d)), d.spec.name)
+        for d in docs
+        if not isinstance(d.spec, ClusterSpec | WorkspaceSpec)
+    } | set(removed)
+
+
+def privilege_needs(
+    data: dict[str, Any], objects: Sequence[dict[str, Any]], ctx: CompileContext
+) -> str:
+    """Why a stored version needs a privileged workspace, or ``""``: the spec fields the
+    compiler refuses in ``ctx`` (not privileged) and allows with ``privileged: true`` (a missing
+    volume or the like is reported alike in both, so it is not counted), else what its stored
+    manifests hold that a restricted workspace refuses (e.g. the node-shared weights cache, a
+    host path, which the compiler chose without refusing anything)."""
+    try:
+        spec = spec_load(data)
+    except ValidationError:
+        spec = None  # stored by an older release that this one no longer reads: objects only
+    if spec is not None:
+        with_privilege = replace(
+            ctx, workspace=ctx.workspace.model_copy(update={"privileged": True})
+        )
+        allowed = set(check(spec, with_privilege))
+        fields = sorted({format_path(d.path) for d in check(spec, ctx) if d not in allowed})
+        if fields:
+            return ", ".join(fields)
+    uses = privileged_uses(objects)
+    if not uses:
+        return ""
+    more = f" and {len(uses) - 3} more" if len(uses) > 3 else ""
+    return "; ".join(uses[:3]) + more
+
+
+async def check_privilege_still_needed(
+    session: AsyncSession,
+    docs: Sequence[Document],
+    state: _State,
+    base: Catalog,
+    removed: Iterable[tuple[str, str]],
+) -> None:
+    """A workspace may drop ``privileged: true`` only when none of its active apps needs it.
+
+    A stored app was checked against the workspace as it was then. Kept in a workspace that no
+    longer allows privileged pods, its pods would be refused by the admission policy the agent
+    installs for it, and the apply would have said nothing. The compiler's own check decides,
+    so there is one rule: each stored spec is checked against the new workspace. Apps this apply
+    replaces are compiled against the new workspace already, and apps it removes (a sync) no
+    longer count.
+    """
+    dropped = {
+        d.spec.name: d
+        for d in docs
+        if isinstance(d.spec, WorkspaceSpec)
+        and not d.spec.privileged
+        and (row := state.workspaces.get(d.spec.name)) is not None
+        and WorkspaceSpec.model_validate(row.spec).privileged
+    }
+    if not dropped:
+        return
+    skipped = _kept(docs, removed)
+    catalog = catalog_of(docs, base)
+    rows = await _active_versions(session, dropped)
+    problems: list[Diagnostic] = []
+    for ws, app, kind, number, data, objects in rows:
+        if (ws, app) in skipped:
+            continue
+        needs = privilege_needs(data, objects, catalog.context(ws))
+        if not needs:
+            continue
+        problems.append(
+            dropped[ws].problem(
+                Diagnostic(
+                    f"{kind} {ws}/{app} (active version {number}) needs a privileged workspace "
+                    f"for {needs}",
+                    path=("privileged",),
+                    given="false",
+                    allowed="privileged: false only when no active app needs privileged pods",
+                    hint=f"delete the app first (ironplane delete app {ws}/{app}), change it in "
+                    "this apply so it no longer needs privilege, or keep privileged: true",
+                )
+            )
+        )
+    if problems:
+        raise SpecError(problems, summary=f"{len(problems)} problem(s) in the specs:")
+
+
+def _changed(old: Any, new: Any, fields: Sequence[str]) -> tuple[str, ...]:
+    """The path of the one field of ``fields`` that differs, else the document itself."""
+    differ = [f for f in fields if getattr(old, f) != getattr(new, f)]
+    return (differ[0],) if len(differ) == 1 else ()
+
+
+async def check_context_changes(
+    session: AsyncSession,
+    docs: Sequence[Document],
+    state: _State,
+    base: Catalog,
+    removed: Iterable[tuple[str, str]],
+) -> None:
+    """A changed Workspace (``gpu``, ``cluster``...) or Cluster (``enhanced``, ``provider``,
+    GPU types...) may not bring new problems to an active app it does not replace. Dropping
+    ``privileged`` is :func:`check_privilege_still_needed`'s (its old value is kept here)."""
+    catalog = catalog_of(docs, base)
+    blame: dict[str, tuple[Document, tuple[str, ...]]] = {}
+    for d in docs:
+        spec = d.spec
+        old = base.workspaces.get(spec.name) if isinstance(spec, WorkspaceSpec) else None
+        if old is not None and old != spec:
+            blame[spec.name] = (d, _changed(old, spec, ("gpu", "cluster", "queue")))
+    clusters = {
+        d.spec.name: d
+        for d in docs
+        if isinstance(d.spec, ClusterSpec)
+        and base.clusters.get(d.spec.name) not in (None, d.spec)
+    }
+    for name, workspace in catalog.workspaces.items():
+        doc = clusters.get(workspace.cluster or "default")
+        if doc is not None and name not in blame and name in state.workspaces:
+            old_cluster = base.clusters[doc.spec.name]
+            fields = ("enhanced", "provider", "region", "gpu_types", "addons")
+            blame[name] = (doc, _changed(old_cluster, doc.spec, fields))
+    if not blame:
+        return
+    kept = _kept(docs, removed)
+    problems: list[Diagnostic] = []
+    for ws, app, kind, number, data, _ in await _active_versions(session, blame):
+        if (ws, app) in kept:
+            continue
+        try:
+            spec = spec_load(data)
+        except ValidationError:
+            continue  # stored by a release whose fields this one no longer reads
+        before, after = base.context(ws), catalog.context(ws)
+        after = replace(
+            after,
+            workspace=after.workspace.model_copy(
+                update={"privileged": before.workspace.privileged}
+            ),
+        )
+        had = set(check(spec, before))
+        new = [p for p in check(spec, after) if p not in had]
+        if not new:
+            continue
+        doc, path = blame[ws]
+        why = "; ".join(f"{format_path(p.path)}: {p.message}" for p in new)
+        problems.append(
+            doc.problem(
+                Diagnostic(
+                    f"{kind} {ws}/{app} (active version {number}) would no longer be valid: {why}",
+                    path=path,
+                    hint=f"delete the app first (ironplane delete app {ws}/{app}), change it in "
+                    "this apply, or keep what it needs",
+                )
+            )
+        )
+    if problems:
+        raise SpecError(problems, summary=f"{len(problems)} problem(s) in the specs:")
