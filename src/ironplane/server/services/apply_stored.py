@@ -175,8 +175,7 @@ async def check_context_changes(
     clusters = {
         d.spec.name: d
         for d in docs
-        if isinstance(d.spec, ClusterSpec)
-        and base.clusters.get(d.spec.name) not in (None, d.spec)
+        if isinstance(d.spec, ClusterSpec) and base.clusters.get(d.spec.name) not in (None, d.spec)
     }
     for name, workspace in catalog.workspaces.items():
         doc = clusters.get(workspace.cluster or "default")
