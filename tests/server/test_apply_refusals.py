@@ -377,3 +377,21 @@ async def test_a_cluster_stays_enhanced_while_an_active_app_uses_workload_identi
     # Unrelated cluster changes go through.
     r = await apply_yaml(api, enhanced + "addons: [kueue]\n")
     assert r.status_code == 200, r.text
+
+
+async def test_a_workspace_queue_moves_only_with_the_jobs_that_take_it(server: Server) -> None:
+    """A TrainingJob without a queue of its own was compiled with the workspace's: moved under
+    it, its objects would wait on a LocalQueue that is gone. Applied together, it follows."""
+    api = server.admin
+    await apply_yaml(api, CLUSTER, _workspace(privileged=False))
+    await apply_yaml(api, _job("queued-job"))
+    await apply_yaml(api, _job("own-queue", extra="queue: special\n"))
+    moved = _workspace(privileged=False).replace("queue: gpu-queue", "queue: new-queue")
+    r = await apply_yaml(api, moved, expect=400)
+    [diag] = error_of(r)["diagnostics"]  # not the job with a queue of its own
+    assert diag["path"] == ["queue"]
+    assert "TrainingJob prod/queued-job" in diag["message"]
+    assert "'gpu-queue', which becomes 'new-queue'" in diag["message"]
+    r = await apply_yaml(api, moved, _job("queued-job"))
+    assert r.status_code == 200, r.text
+    assert await _active_version(api, "queued-job") == 2

@@ -29,7 +29,7 @@ from ironplane.core.errors import SpecError
 from ironplane.server.db.tables import AppRow, AppVersionRow, WorkspaceRow
 from ironplane.server.services.apply_checks import workspace_of
 from ironplane.server.services.store import spec_load
-from ironplane.spec.kinds import ClusterSpec, WorkspaceSpec
+from ironplane.spec.kinds import ClusterSpec, Spec, TrainingJobSpec, WorkspaceSpec
 from ironplane.spec.loading import Document
 
 if TYPE_CHECKING:
@@ -149,6 +149,22 @@ async def check_privilege_still_needed(
         raise SpecError(problems, summary=f"{len(problems)} problem(s) in the specs:")
 
 
+def _queue_moved(spec: Spec, before: CompileContext, after: CompileContext) -> list[Diagnostic]:
+    """A TrainingJob that takes its workspace's Kueue queue was compiled with it: its objects
+    keep the old queue's label while the workspace's LocalQueue becomes the new one, so Kueue
+    would never admit them. It must be applied again with the workspace."""
+    old, new = before.workspace.queue, after.workspace.queue
+    if not isinstance(spec, TrainingJobSpec) or spec.queue is not None or old == new:
+        return []
+    return [
+        Diagnostic(
+            f"it is queued on the workspace's queue {old!r}, which becomes {new!r}; its stored "
+            "objects keep the old label",
+            path=("queue",),
+        )
+    ]
+
+
 def _changed(old: Any, new: Any, fields: Sequence[str]) -> tuple[str, ...]:
     """The path of the one field of ``fields`` that differs, else the document itself."""
     differ = [f for f in fields if getattr(old, f) != getattr(new, f)]
@@ -202,7 +218,7 @@ async def check_context_changes(
             ),
         )
         had = set(check(spec, before))
-        new = [p for p in check(spec, after) if p not in had]
+        new = [p for p in check(spec, after) if p not in had] + _queue_moved(spec, before, after)
         if not new:
             continue
         doc, path = blame[ws]
@@ -212,8 +228,8 @@ async def check_context_changes(
                 Diagnostic(
                     f"{kind} {ws}/{app} (active version {number}) would no longer be valid: {why}",
                     path=path,
-                    hint=f"delete the app first (ironplane delete app {ws}/{app}), change it in "
-                    "this apply, or keep what it needs",
+                    hint=f"delete the app first (ironplane delete app {ws}/{app}), apply it "
+                    "again (changed if need be) in this apply, or keep what it needs",
                 )
             )
         )
