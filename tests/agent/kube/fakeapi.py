@@ -25,7 +25,8 @@ over HTTP. It implements only what the agent relies on, modelled on the real ser
   taken, ``metadata.generateName`` (a random 5-character suffix) when no name is given, 422 when
   neither is; ``status`` in the body ignored (as for kinds with a status subresource); the
   creator recorded as an Update manager;
-* GET, LIST (``labelSelector``: ``k=v``, ``k!=v``, ``k``, ``!k``, ``in``, ``notin``;
+* GET, LIST (in pages with ``limit`` and ``continue``, a snapshot of the first page; an
+  unknown token is 410 Expired; ``labelSelector``: ``k=v``, ``k!=v``, ``k``, ``!k``, ``in``, ``notin``;
   ``fieldSelector``: ``f=v``, ``f==v``, ``f!=v``, comma-joined, on metadata.name and
   metadata.namespace, and for pods the string fields the real server selects on, among them
   ``spec.nodeName`` and ``status.phase`` (an absent field is ``""``, so ``spec.nodeName!=``
@@ -336,6 +337,9 @@ class FakeKube:
         self._no_status: set[tuple[str, str]] = set()  # CRDs without a status subresource
         self._unserved: set[tuple[str, str | None]] = set()
         self._history: deque[Change] = deque()
+        self._pages: dict[str, tuple[int, list[Object]]] = {}
+        """The rest of paged lists, by continue token."""
+        self._pages_made: list[str] = []
         self._compacted = 0
         self._watchers: set[Watcher] = set()
         self._failures: list[Failure] = []
@@ -821,13 +825,31 @@ class FakeKube:
         return out
 
     def _list(self, target: Target, query: Mapping[str, str]) -> Response:
-        items = [self._present(obj, target, item=True) for obj in self._selected(target, query)]
+        """A list, in pages of ``limit`` when asked: ``metadata.continue`` names the rest, a
+        snapshot taken with the first page (a consistent list, as from the real server, whose
+        pages all carry the first page's resourceVersion); an unknown token is 410 Expired."""
+        token = query.get("continue")
+        if token:
+            if token not in self._pages:
+                raise Fail(410, "the provided continue parameter is too old", "Expired")
+            version, rest = self._pages.pop(token)
+        else:
+            version = self._rv
+            rest = [self._present(obj, target, item=True) for obj in self._selected(target, query)]
+        limit = int(query.get("limit") or 0)
+        items, rest = (rest[:limit], rest[limit:]) if limit > 0 else (rest, [])
+        meta: dict[str, Any] = {"resourceVersion": str(version)}
+        if rest:
+            token = f"page-{len(self._pages_made)}"
+            self._pages_made.append(token)
+            self._pages[token] = (version, rest)
+            meta |= {"continue": token, "remainingItemCount": len(rest)}
         kind = self._resource(target.group, target.plural)
         return JSONResponse(
             {
                 "kind": f"{kind[0] if kind else target.plural}List",
                 "apiVersion": target.api_version,
-                "metadata": {"resourceVersion": str(self._rv)},
+                "metadata": meta,
                 "items": items,
             }
         )

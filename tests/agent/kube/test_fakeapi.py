@@ -596,3 +596,27 @@ async def test_watch_through_a_field_selector(fake: FakeKube, http: httpx.AsyncC
     # Replayed from the history through the same selector.
     replay = await read_events(http, POD_URL, 4, fieldSelector=held, resourceVersion=version)
     assert replay == [("ADDED", "b"), ("MODIFIED", "b"), ("DELETED", "a"), ("DELETED", "b")]
+
+
+async def test_lists_in_pages_are_a_snapshot(fake: FakeKube, http: httpx.AsyncClient) -> None:
+    """``limit`` and ``continue``: every page carries the first page's resourceVersion and the
+    objects as they were then; an unknown token answers 410 Expired."""
+    for n in range(5):
+        put_pod(fake, f"p{n}", node="n1", phase="Running")
+    first = (await http.get(POD_URL, params={"limit": "2"})).json()
+    assert [i["metadata"]["name"] for i in first["items"]] == ["p0", "p1"]
+    assert first["metadata"]["remainingItemCount"] == 3
+    version = first["metadata"]["resourceVersion"]
+    put_pod(fake, "p9", node="n1", phase="Running")  # after the snapshot: not in its pages
+    names: list[str] = []
+    token = first["metadata"]["continue"]
+    while token:
+        page = (await http.get(POD_URL, params={"limit": "2", "continue": token})).json()
+        assert page["metadata"]["resourceVersion"] == version
+        names += [i["metadata"]["name"] for i in page["items"]]
+        token = page["metadata"].get("continue")
+    assert names == ["p2", "p3", "p4"]
+    r = await http.get(POD_URL, params={"limit": "2", "continue": "page-unknown"})
+    assert r.status_code == 410 and r.json()["reason"] == "Expired"
+    whole = (await http.get(POD_URL)).json()
+    assert "continue" not in whole["metadata"] and len(whole["items"]) == 6

@@ -256,3 +256,35 @@ async def test_an_informer_transform_drops_what_it_does_not_keep(
 
 def test_the_selector_is_the_one_pods_support() -> None:
     assert build_selector(dict(HOLDING_A_NODE), for_fields=True) == HELD
+
+
+@pytest.mark.anyio
+async def test_the_list_of_every_pod_is_read_in_pages(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of GPU_LIST_CHUNK, the transform applied page by page: every GPU pod counted."""
+    from ironplane.agent.kube import runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "GPU_LIST_CHUNK", 2)
+    fake = cluster.need_fake()
+    other = cluster.namespace("other")
+    fake.add_node("gpu-1", gpus=8)
+    for n in range(5):
+        fake.put(pod(other, f"p{n}", node="gpu-1", gpus=1))
+        fake.put(pod(other, f"cpu{n}", node="gpu-1", gpus=0))
+    rt = KubeRuntime(cluster.client())
+    await rt.start()
+    try:
+        assert await eventually(rt.gpu_pods.synced.is_set, what="the first list")
+        assert used_by_node(await rt.inventory()) == {"gpu-1": 5}
+        pages = [
+            c
+            for c in fake.calls
+            if c.verb == "list" and c.plural == "pods" and "fieldSelector" in c.query
+        ]
+        assert [c.query.get("limit") for c in pages] == ["2"] * 5  # 10 pods, 2 a page
+        assert "continue" not in pages[0].query
+        assert all("continue" in c.query for c in pages[1:])
+        assert set(rt.gpu_pods.objects) == {(other, f"p{n}") for n in range(5)}
+    finally:
+        await rt.close()
