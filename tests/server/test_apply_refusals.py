@@ -323,7 +323,6 @@ async def test_manifests_that_hold_a_host_path_keep_the_workspace_privileged(
     assert diag["path"] == ["privileged"]
     assert "Model prod/llama-cached" in diag["message"]
     assert "host path /mnt/localdisk/ironplane/weights" in diag["message"]
-    assert "SK" not in r.text  # no secret in the refusal
     assert (await _workspace_state(api))["privileged"] is True
 
     # Applied again, the Model compiles for the workspace it gets (its pod's own cache).
@@ -391,7 +390,39 @@ async def test_a_workspace_queue_moves_only_with_the_jobs_that_take_it(server: S
     [diag] = error_of(r)["diagnostics"]  # not the job with a queue of its own
     assert diag["path"] == ["queue"]
     assert "TrainingJob prod/queued-job" in diag["message"]
-    assert "'gpu-queue', which becomes 'new-queue'" in diag["message"]
+    assert "queued on 'gpu-queue', where it would now be on 'new-queue'" in diag["message"]
     r = await apply_yaml(api, moved, _job("queued-job"))
     assert r.status_code == 200, r.text
     assert await _active_version(api, "queued-job") == 2
+    # Version 1, restored as it was, would wait on the old LocalQueue.
+    r = await api.post("/workspaces/prod/apps/queued-job/rollback", json={"to": 1})
+    assert r.status_code == 400, r.text
+    [diag] = error_of(r)["diagnostics"]
+    assert "queued on 'gpu-queue', where it would now be on 'new-queue'" in diag["message"]
+    assert await _active_version(api, "queued-job") == 2
+
+
+async def test_without_kueue_a_workspace_queue_is_no_label_and_may_move(server: Server) -> None:
+    """On a cluster without Kueue a job carries no queue label: the workspace's queue may move
+    under it (nothing of the stored objects names it)."""
+    api = server.admin
+    generic = "kind: Cluster\nname: oke-prod\nprovider: generic\n"
+    await apply_yaml(api, generic, _workspace(privileged=False))
+    await apply_yaml(api, _job("plain-job"))
+    moved = _workspace(privileged=False).replace("queue: gpu-queue", "queue: new-queue")
+    r = await apply_yaml(api, moved)
+    assert r.status_code == 200, r.text
+
+
+async def test_a_problem_the_app_already_had_is_not_blamed_on_the_change(server: Server) -> None:
+    """An app mounting a Volume deleted since: a later cluster change (listing other volumes
+    in the diagnostic's `allowed`) is not refused for it."""
+    api = server.admin
+    data = "kind: Volume\nname: data\nworkspace: prod\ntype: fss\nsize: 1Ti\n"
+    await apply_yaml(api, CLUSTER, _workspace(privileged=False), data)
+    await apply_yaml(api, _job("reader", extra="mounts: [{volume: data, path: /data}]\n"))
+    r = await api.delete("/workspaces/prod/apps/data")
+    assert r.status_code == 200, r.text
+    other = data.replace("name: data", "name: other")
+    r = await apply_yaml(api, CLUSTER + "addons: [kueue]\n", other)
+    assert r.status_code == 200, r.text

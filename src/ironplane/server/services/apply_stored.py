@@ -21,8 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironplane.compiler.checks import check
+from ironplane.compiler.cluster import uses_kueue
 from ironplane.compiler.context import Catalog, CompileContext
 from ironplane.compiler.documents import catalog_of
+from ironplane.compiler.kinds.training_pods import QUEUE_LABEL
 from ironplane.compiler.privilege import privileged_uses
 from ironplane.core.diagnostics import Diagnostic, format_path
 from ironplane.core.errors import SpecError
@@ -85,8 +87,8 @@ def privilege_needs(
         with_privilege = replace(
             ctx, workspace=ctx.workspace.model_copy(update={"privileged": True})
         )
-        allowed = set(check(spec, with_privilege))
-        fields = sorted({format_path(d.path) for d in check(spec, ctx) if d not in allowed})
+        allowed = {_key(d) for d in check(spec, with_privilege)}
+        fields = sorted({format_path(d.path) for d in check(spec, ctx) if _key(d) not in allowed})
         if fields:
             return ", ".join(fields)
     uses = privileged_uses(objects)
@@ -149,20 +151,52 @@ async def check_privilege_still_needed(
         raise SpecError(problems, summary=f"{len(problems)} problem(s) in the specs:")
 
 
-def _queue_moved(spec: Spec, before: CompileContext, after: CompileContext) -> list[Diagnostic]:
-    """A TrainingJob that takes its workspace's Kueue queue was compiled with it: its objects
-    keep the old queue's label while the workspace's LocalQueue becomes the new one, so Kueue
-    would never admit them. It must be applied again with the workspace."""
-    old, new = before.workspace.queue, after.workspace.queue
-    if not isinstance(spec, TrainingJobSpec) or spec.queue is not None or old == new:
-        return []
-    return [
-        Diagnostic(
-            f"it is queued on the workspace's queue {old!r}, which becomes {new!r}; its stored "
-            "objects keep the old label",
-            path=("queue",),
-        )
-    ]
+def _queue_of(objects: Sequence[dict[str, Any]]) -> str | None:
+    """The Kueue queue label the stored objects carry (a TrainingJob's training object)."""
+    for obj in objects:
+        label = ((obj.get("metadata") or {}).get("labels") or {}).get(QUEUE_LABEL)
+        if label is not None:
+            return str(label)
+    return None
+
+
+def _wanted_queue(spec: TrainingJobSpec, ctx: CompileContext) -> str | None:
+    """The queue label the compiler gives ``spec`` in ``ctx`` (none without Kueue)."""
+    return (spec.queue or ctx.workspace.queue) if uses_kueue(ctx.cluster) else None
+
+
+def _queue(name: str | None) -> str:
+    return repr(name) if name is not None else "no queue"
+
+
+def queue_mismatch(
+    spec: Spec, objects: Sequence[dict[str, Any]], ctx: CompileContext
+) -> Diagnostic | None:
+    """A TrainingJob whose stored objects carry another Kueue queue label than it would get in
+    ``ctx`` (the workspace's queue moved, Kueue came or went): Kueue would never admit them, or
+    would not hold them."""
+    if not isinstance(spec, TrainingJobSpec):
+        return None
+    stored, wanted = _queue_of(objects), _wanted_queue(spec, ctx)
+    if stored == wanted:
+        return None
+    return Diagnostic(
+        f"its objects are queued on {_queue(stored)}, where it would now be on {_queue(wanted)}",
+        path=("queue",),
+    )
+
+
+def _key(d: Diagnostic) -> tuple[tuple[str | int, ...], str]:
+    """A problem by where and what, not by its listing of what is allowed (which a change of
+    the platform may change without the problem being new)."""
+    return tuple(d.path), d.message
+
+
+def _said(d: Diagnostic) -> str:
+    text = f"{format_path(d.path)}: {d.message}"
+    if d.given is not None:
+        text += f" (given {d.given})"
+    return text + (f" (allowed: {d.allowed})" if d.allowed else "")
 
 
 def _changed(old: Any, new: Any, fields: Sequence[str]) -> tuple[str, ...]:
@@ -185,9 +219,12 @@ async def check_context_changes(
     blame: dict[str, tuple[Document, tuple[str, ...]]] = {}
     for d in docs:
         spec = d.spec
-        old = base.workspaces.get(spec.name) if isinstance(spec, WorkspaceSpec) else None
-        if old is not None and old != spec:
-            blame[spec.name] = (d, _changed(old, spec, ("gpu", "cluster", "queue")))
+        if not isinstance(spec, WorkspaceSpec):
+            continue
+        old = base.workspaces.get(spec.name)
+        # A move to another cluster is refused when the workspace is saved, with its reason.
+        if old is not None and old != spec and old.cluster == spec.cluster:
+            blame[spec.name] = (d, _changed(old, spec, ("gpu", "queue")))
     clusters = {
         d.spec.name: d
         for d in docs
@@ -203,7 +240,7 @@ async def check_context_changes(
         return
     kept = _kept(docs, removed)
     problems: list[Diagnostic] = []
-    for ws, app, kind, number, data, _ in await _active_versions(session, blame):
+    for ws, app, kind, number, data, objects in await _active_versions(session, blame):
         if (ws, app) in kept:
             continue
         try:
@@ -217,12 +254,15 @@ async def check_context_changes(
                 update={"privileged": before.workspace.privileged}
             ),
         )
-        had = set(check(spec, before))
-        new = [p for p in check(spec, after) if p not in had] + _queue_moved(spec, before, after)
+        had = {_key(p) for p in check(spec, before)}
+        new = [p for p in check(spec, after) if _key(p) not in had]
+        moved = queue_mismatch(spec, objects, after)
+        if moved is not None and queue_mismatch(spec, objects, before) is None:
+            new.append(moved)
         if not new:
             continue
         doc, path = blame[ws]
-        why = "; ".join(f"{format_path(p.path)}: {p.message}" for p in new)
+        why = "; ".join(_said(p) for p in new)
         problems.append(
             doc.problem(
                 Diagnostic(

@@ -14,7 +14,7 @@ from ironplane.core.errors import NotFoundError, SpecError
 from ironplane.server.context import Caller
 from ironplane.server.db.tables import AppRow, AppVersionRow, WorkspaceRow
 from ironplane.server.services.apply import delete_app
-from ironplane.server.services.apply_stored import privilege_needs
+from ironplane.server.services.apply_stored import privilege_needs, queue_mismatch
 from ironplane.server.services.clusters import workspace_target
 from ironplane.server.services.store import (
     bump,
@@ -145,14 +145,20 @@ async def _still_allowed(
     """A version restored as it was must still be allowed where it goes: the workspace or its
     cluster may have changed since (no longer privileged, GPUs or Workload Identity), and its
     stored manifests would then be refused on the cluster, with nothing said here. The spec is
-    checked as apply would check it; the manifests, restored as they were compiled, must not
-    need a privilege the workspace no longer grants."""
+    checked as apply would check it; the manifests, restored as they were compiled, must carry
+    the queue label the job would get now and must not need a privilege the workspace no longer
+    grants."""
     catalog = await stored_catalog(session, [workspace])
     ctx = catalog.context(workspace)
     try:
-        problems = check(spec_load(target.spec), ctx)
+        spec = spec_load(target.spec)
     except ValidationError:
-        problems = []  # stored by a release whose fields this one no longer reads
+        spec = None  # stored by a release whose fields this one no longer reads
+    problems = check(spec, ctx) if spec is not None else []
+    # Restored as they were, the objects keep the queue label they were compiled with.
+    queue = queue_mismatch(spec, target.objects, ctx) if spec is not None else None
+    if not problems and queue is not None:
+        problems = [queue]
     if not problems and not ctx.workspace.privileged:
         needs = privilege_needs(target.spec, target.objects, ctx)
         if needs:
