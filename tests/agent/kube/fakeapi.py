@@ -337,8 +337,8 @@ class FakeKube:
         self._no_status: set[tuple[str, str]] = set()  # CRDs without a status subresource
         self._unserved: set[tuple[str, str | None]] = set()
         self._history: deque[Change] = deque()
-        self._pages: dict[str, tuple[int, list[Object]]] = {}
-        """The rest of paged lists, by continue token."""
+        self._pages: dict[str, tuple[tuple[str, str, str | None], int, list[Object]]] = {}
+        """The rest of paged lists, by continue token: (resource, resourceVersion, objects)."""
         self._pages_made: list[str] = []
         self._compacted = 0
         self._watchers: set[Watcher] = set()
@@ -513,6 +513,7 @@ class FakeKube:
     def compact(self) -> None:
         """Forget the whole change history: a watch resuming from an older version gets 410."""
         self._history.clear()
+        self._pages.clear()  # a paged list's snapshot is compacted away too (410 Expired)
         self._compacted = self._rv
 
     def unserve(self, group: str, plural: str | None = None) -> None:
@@ -830,19 +831,23 @@ class FakeKube:
         pages all carry the first page's resourceVersion); an unknown token is 410 Expired."""
         token = query.get("continue")
         if token:
-            if token not in self._pages:
+            page = self._pages.get(token)
+            if page is None or page[0] != (target.group, target.plural, target.namespace):
                 raise Fail(410, "the provided continue parameter is too old", "Expired")
-            version, rest = self._pages.pop(token)
+            _, version, rest = page  # a token may be asked again, as from the real server
         else:
             version = self._rv
             rest = [self._present(obj, target, item=True) for obj in self._selected(target, query)]
-        limit = int(query.get("limit") or 0)
+        limit_text = query.get("limit") or "0"
+        if not limit_text.isdigit():
+            raise Fail(400, f"invalid limit {limit_text!r}")
+        limit = int(limit_text)
         items, rest = (rest[:limit], rest[limit:]) if limit > 0 else (rest, [])
         meta: dict[str, Any] = {"resourceVersion": str(version)}
         if rest:
             token = f"page-{len(self._pages_made)}"
             self._pages_made.append(token)
-            self._pages[token] = (version, rest)
+            self._pages[token] = ((target.group, target.plural, target.namespace), version, rest)
             meta |= {"continue": token, "remainingItemCount": len(rest)}
         kind = self._resource(target.group, target.plural)
         return JSONResponse(

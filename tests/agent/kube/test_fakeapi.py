@@ -616,7 +616,18 @@ async def test_lists_in_pages_are_a_snapshot(fake: FakeKube, http: httpx.AsyncCl
         names += [i["metadata"]["name"] for i in page["items"]]
         token = page["metadata"].get("continue")
     assert names == ["p2", "p3", "p4"]
+    again = await http.get(
+        POD_URL, params={"limit": "2", "continue": first["metadata"]["continue"]}
+    )
+    assert [i["metadata"]["name"] for i in again.json()["items"]] == ["p2", "p3"]  # reusable
     r = await http.get(POD_URL, params={"limit": "2", "continue": "page-unknown"})
     assert r.status_code == 410 and r.json()["reason"] == "Expired"
+    r = await http.get("/api/v1/nodes", params={"continue": first["metadata"]["continue"]})
+    assert r.status_code == 410  # a token is of the list it came from
+    r = await http.get(POD_URL, params={"limit": "two"})
+    assert r.status_code == 400
+    fake.compact()  # the snapshot goes with the history
+    r = await http.get(POD_URL, params={"limit": "2", "continue": first["metadata"]["continue"]})
+    assert r.status_code == 410
     whole = (await http.get(POD_URL)).json()
     assert "continue" not in whole["metadata"] and len(whole["items"]) == 6

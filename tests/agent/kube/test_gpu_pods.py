@@ -262,7 +262,8 @@ def test_the_selector_is_the_one_pods_support() -> None:
 async def test_the_list_of_every_pod_is_read_in_pages(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Pages of GPU_LIST_CHUNK, the transform applied page by page: every GPU pod counted."""
+    """Pages of GPU_LIST_CHUNK (lightkube follows the continue tokens): every GPU pod counted,
+    the CPU-only ones of every page dropped."""
     from ironplane.agent.kube import runtime as runtime_module
 
     monkeypatch.setattr(runtime_module, "GPU_LIST_CHUNK", 2)
