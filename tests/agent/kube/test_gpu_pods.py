@@ -13,7 +13,6 @@ from ironplane.agent.kube import KubeApi, KubeRuntime, ResourceType
 from ironplane.agent.kube.runtime import HOLDING_A_NODE
 from ironplane.agent.kube.status import (
     gpu_usage,
-    gpus_in_use,
     gpus_on_nodes,
     pod_gpus,
     usage_changed,
@@ -95,7 +94,7 @@ def test_gpu_usage_keeps_a_small_record_of_the_pods_holding_gpus_only() -> None:
     assert gpu_usage(pod("ns", "p", node="gpu-1", gpus=2, phase="Pending")) is not None
 
 
-def test_gpus_on_nodes_from_records_is_gpus_in_use_of_the_pods() -> None:
+def test_gpus_on_nodes_sums_the_records_of_unfinished_bound_pods() -> None:
     pods = [
         pod("a", "1", node="gpu-1", gpus=4),
         pod("a", "2", node="gpu-1", gpus=2, init_gpus=3),
@@ -105,7 +104,7 @@ def test_gpus_on_nodes_from_records_is_gpus_in_use_of_the_pods() -> None:
         pod("b", "6", node="gpu-2", gpus=0),
     ]
     records = [r for p in pods if (r := gpu_usage(p))]
-    assert gpus_on_nodes(records) == gpus_in_use(pods) == {"gpu-1": 7, "gpu-2": 8}
+    assert gpus_on_nodes(records) == {"gpu-1": 7, "gpu-2": 8}
 
 
 def test_usage_changes_are_node_phase_and_count_not_the_version() -> None:

@@ -317,11 +317,6 @@ def pod_gpus(pod: Mapping[str, Any]) -> int:
     return max([total, *(_gpus_of(c) for c in spec.get("initContainers") or [])])
 
 
-def gpus_in_use(pods: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """GPUs requested per node by the pods bound to it that have not finished."""
-    return gpus_on_nodes(usage for pod in pods if (usage := gpu_usage(pod)))
-
-
 def gpu_usage(pod: Mapping[str, Any]) -> Object | None:
     """What GPU accounting keeps of a pod, whoever made it: ``{"metadata": {name, namespace,
     resourceVersion}, "node", "phase", "gpus"}`` (``gpus``: ``pod_gpus``); None for a pod that
@@ -365,7 +360,8 @@ def usage_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) 
 
 
 def gpus_on_nodes(usages: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """GPUs in use per node, from ``gpu_usage`` records (``gpus_in_use`` of the whole pods)."""
+    """GPUs requested per node by the pods bound to it that have not finished, from their
+    ``gpu_usage`` records."""
     used: dict[str, int] = {}
     for usage in usages:
         node = usage.get("node")

@@ -227,8 +227,8 @@ async def apply(session: AsyncSession, caller: Caller, body: ApplyRequest) -> Ap
     results = {id(doc): result for doc, result in compiled.results}
     await check_collisions(session, compiled.results, state)
     removed = {(a.workspace.name, a.name) for a in sync_apps}
-    await check_privilege_still_needed(session, docs, state, base, removed)
-    await check_context_changes(session, docs, state, base, removed)
+    await check_privilege_still_needed(session, docs, base, removed)
+    await check_context_changes(session, docs, base, removed)
 
     changes: list[Change] = []
     for doc in docs:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -33,9 +33,6 @@ from ironplane.server.services.apply_checks import workspace_of
 from ironplane.server.services.store import spec_load
 from ironplane.spec.kinds import ClusterSpec, Spec, TrainingJobSpec, WorkspaceSpec
 from ironplane.spec.loading import Document
-
-if TYPE_CHECKING:
-    from ironplane.server.services.apply import _State
 
 Row = tuple[str, str, str, int, dict[str, Any], list[dict[str, Any]]]
 """An active version: workspace, app, kind, version number, spec, compiled objects."""
@@ -101,7 +98,6 @@ def privilege_needs(
 async def check_privilege_still_needed(
     session: AsyncSession,
     docs: Sequence[Document],
-    state: _State,
     base: Catalog,
     removed: Iterable[tuple[str, str]],
 ) -> None:
@@ -119,8 +115,8 @@ async def check_privilege_still_needed(
         for d in docs
         if isinstance(d.spec, WorkspaceSpec)
         and not d.spec.privileged
-        and (row := state.workspaces.get(d.spec.name)) is not None
-        and WorkspaceSpec.model_validate(row.spec).privileged
+        and (stored := base.workspaces.get(d.spec.name)) is not None
+        and stored.privileged
     }
     if not dropped:
         return
@@ -208,7 +204,6 @@ def _changed(old: Any, new: Any, fields: Sequence[str]) -> tuple[str, ...]:
 async def check_context_changes(
     session: AsyncSession,
     docs: Sequence[Document],
-    state: _State,
     base: Catalog,
     removed: Iterable[tuple[str, str]],
 ) -> None:
@@ -232,7 +227,7 @@ async def check_context_changes(
     }
     for name, workspace in catalog.workspaces.items():
         doc = clusters.get(workspace.cluster or "default")
-        if doc is not None and name not in blame and name in state.workspaces:
+        if doc is not None and name not in blame and name in base.workspaces:
             old_cluster = base.clusters[doc.spec.name]
             fields = ("enhanced", "provider", "region", "gpu_types", "addons")
             blame[name] = (doc, _changed(old_cluster, doc.spec, fields))
