@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -32,6 +34,22 @@ class ServerProcess:
         self.log = data_dir / "server.log"
 
     def start(self) -> None:
+        """Start the server and wait until it answers this process's own admin token.
+
+        The port comes from ``free_port``, which another test may take before the server binds
+        it: then the server exits with "address already in use" while the other test's server
+        answers on the port. The first start therefore retries on a fresh port; a restart keeps
+        its port (agents reconnect to it) and fails with the server's log."""
+        first = self.proc is None
+        for attempt in range(3):
+            if self._start_once():
+                return
+            if not first or attempt == 2 or b"already in use" not in self.log.read_bytes():
+                raise RuntimeError(f"the server did not start:\n{self.log.read_text()[-3000:]}")
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+
+    def _start_once(self) -> bool:
         env = {
             **os.environ,
             "IRONPLANE_AGENT_HEARTBEAT_S": "0.5",
@@ -57,16 +75,24 @@ class ServerProcess:
                 env=env,
             )
         deadline = time.monotonic() + 30
-        while True:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), 0.2),
-            ):
-                if self.token_file.exists():
-                    return
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start:\n{self.log.read_text()[-3000:]}")
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            if self.token_file.exists() and self._answers_own_token():
+                return True
             time.sleep(0.05)
+        self.stop()
+        return False
+
+    def _answers_own_token(self) -> bool:
+        """Whether the server on the port knows this data directory's admin token (a server of
+        another test on a reused port does not)."""
+        with contextlib.suppress(httpx.HTTPError):
+            r = httpx.get(
+                f"{self.url}/api/v1/auth/whoami",
+                headers={"Authorization": f"Bearer {self.admin_token}"},
+                timeout=2,
+            )
+            return r.status_code == 200
+        return False
 
     @property
     def admin_token(self) -> str:

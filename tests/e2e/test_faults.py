@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import secrets
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -202,3 +204,36 @@ async def test_versions_applied_while_the_agent_is_away_and_an_agent_restart(
         await proxy.close()
     assert_acks_unique(server)
     assert acked(server) == [1, 4, 5]
+
+
+def test_a_server_started_on_a_port_another_server_holds_moves_to_a_free_one(
+    tmp_path: Path,
+) -> None:
+    """The port of ``free_port`` can be taken by another test's server before ours binds it:
+    that server answers, but not to our admin token. The helper must not mistake it for ours."""
+
+    class Other(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(401)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Other)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    taken = other.server_address[1]
+    proc = ServerProcess(tmp_path / "cp", int(taken))
+    try:
+        proc.start()
+        assert proc.port != taken
+        r = httpx.get(
+            proc.url + "/api/v1/auth/whoami",
+            headers={"Authorization": f"Bearer {proc.admin_token}"},
+        )
+        assert r.status_code == 200, r.text
+        assert b"already in use" in proc.log.read_bytes()
+    finally:
+        proc.stop()
+        other.shutdown()
+        other.server_close()
