@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
 
 import pytest
 
@@ -17,6 +16,7 @@ from ironplane.agent.telemetry.collect import (
 from ironplane.agent.telemetry.owners import Owners
 from ironplane.agent.telemetry.prometheus import Point, Prometheus, PrometheusError, masked
 from ironplane.wire.agent_protocol import Object, Sample
+from tests.ports import free_port
 
 MIB = 1024 * 1024
 
@@ -127,14 +127,8 @@ def test_histogram_quantile_follows_prometheus() -> None:
     assert histogram_quantile(0.99, [(10.0, 2.0), (inf, 4.0)]) == 10.0  # in +Inf: last bound
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_an_unreachable_prometheus_is_an_error_and_leaves_samples_out() -> None:
-    prometheus = Prometheus(f"http://user:pw@127.0.0.1:{_free_port()}/", timeout_s=2)
+    prometheus = Prometheus(f"http://user:pw@127.0.0.1:{free_port()}/", timeout_s=2)
     with pytest.raises(PrometheusError, match="cannot reach Prometheus") as caught:
         asyncio.run(prometheus.query("up"))
     assert "pw" not in caught.value.message

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ironplane.embedded.up import Embedded, up
-from tests.e2e.faults import free_port
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(

@@ -14,7 +14,7 @@ from ironplane.embedded.up import Embedded
 from tests.browser.a11y import problems
 from tests.browser.conftest import screenshot, sign_in
 from tests.e2e.conftest import eventually
-from tests.e2e.faults import free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.anyio
 

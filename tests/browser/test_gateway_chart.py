@@ -11,8 +11,8 @@ from playwright.async_api import TimeoutError as PageTimeout
 from ironplane.embedded.up import Embedded
 from tests.browser.conftest import screenshot, sign_in
 from tests.e2e.conftest import eventually
-from tests.e2e.faults import free_port
 from tests.e2e.test_up_gateway import model
+from tests.ports import free_port
 
 pytestmark = pytest.mark.anyio
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.e2e.faults import free_port
 from tests.e2e.test_up import hello, running_up
+from tests.ports import free_port
 
 pytestmark = pytest.mark.anyio
 

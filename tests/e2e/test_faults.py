@@ -18,7 +18,8 @@ import pytest
 from ironplane.agent.agent import Agent
 from ironplane.agent.settings import AgentSettings
 from tests.e2e.conftest import RecordingRuntime, eventually
-from tests.e2e.faults import CuttingProxy, ServerProcess, free_port
+from tests.e2e.faults import CuttingProxy, ServerProcess
+from tests.ports import free_port
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -33,6 +32,7 @@ from ironplane.agent.telemetry import Owners, Telemetry
 from ironplane.agent.telemetry.prometheus import Prometheus
 from ironplane.wire.agent_protocol import Object
 from tests.e2e.conftest import RecordingRuntime, eventually
+from tests.ports import free_port
 from tests.sdk.live import Live, running_server
 
 pytestmark = pytest.mark.anyio
@@ -40,12 +40,6 @@ MIB = 1024 * 1024
 CHAT_POD = "chat-7d9f8c6b5-x2k4q"
 WINDOW = "5s"
 """The rate window: five scrapes (a minute's would need a minute of data first)."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _dcgm(metric: str, gpu: str, node: str, value: float, pod: str = "") -> str:
@@ -164,7 +158,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
         "scrape_configs:\n  - job_name: gpus-and-mesh\n    static_configs:\n"
         f"      - targets: ['127.0.0.1:{exporter_port}']\n"
     )
-    port = _free_port()
+    port = free_port()
     log = root / "prometheus.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.faults import free_port
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO_PORT = 18081  # fixed in examples/local/hello.yaml

@@ -15,7 +15,7 @@ import pytest
 
 from ironplane.embedded.up import Embedded, up
 from tests.e2e.conftest import eventually
-from tests.e2e.faults import free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.anyio
 

@@ -306,13 +306,6 @@ def openai_upstream(tls: ssl.SSLContext | None = None, port: int = 0) -> Iterato
         thread.join(5)
 
 
-def free_port() -> int:
-    """A port nothing listens on (yet): connections to it are refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def wait_for(check: Any, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():

@@ -17,6 +17,8 @@ from typing import Any
 import hiredis
 import pytest
 
+from tests.ports import free_port
+
 SHARED = ("127.0.0.1", 6379)
 
 
@@ -60,12 +62,6 @@ def prefix() -> Iterator[str]:
         redis_cmd(port, "DEL", *found)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class OwnRedis:
     """A redis-server of the test's own, on a free port, without persistence."""
 
@@ -76,7 +72,7 @@ class OwnRedis:
                 raise AssertionError("redis-server is not installed (apt-get install redis-server)")
             pytest.skip("redis-server is not installed; install it to run this test")
         self.binary = binary
-        self.port = _free_port()
+        self.port = free_port()
         self.workdir = workdir
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -21,7 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ironplane.gateway import hold
 from tests.gateway.conftest import KEY, Handle, base_config, running_gateway, targets
-from tests.gateway.openai_mock import MockUpstream, free_port, openai_upstream, wait_for
+from tests.gateway.openai_mock import MockUpstream, openai_upstream, wait_for
+from tests.ports import free_port
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

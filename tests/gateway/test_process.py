@@ -6,7 +6,6 @@ import concurrent.futures
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import yaml
 
 from tests.gateway.conftest import KEY, base_config
 from tests.gateway.openai_mock import MockUpstream
+from tests.ports import free_port
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
 CHAT = {"model": "gpt", "messages": [{"role": "user", "content": "hi"}]}
@@ -35,15 +35,9 @@ def _gateway(*args: str, stdin: str | None = None) -> subprocess.CompletedProces
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def gateway_process(path: Path, workers: int = 1) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -25,9 +25,10 @@ import yaml
 
 from ironplane.gateway.redis_script import SCRIPT
 from tests.gateway.conftest import KEY, Handle, base_config, running_gateway
-from tests.gateway.openai_mock import MockUpstream, free_port, wait_for
+from tests.gateway.openai_mock import MockUpstream, wait_for
 from tests.gateway.redis_helpers import SHARED, keys, own_redis, prefix, redis_cmd
 from tests.gateway.test_process import gateway_process
+from tests.ports import free_port
 
 __all__ = ["prefix"]  # the fixture
 

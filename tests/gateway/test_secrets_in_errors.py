@@ -4,7 +4,6 @@ needs no key: ``config.reload_error``, ``control_plane.error``) and the log."""
 from __future__ import annotations
 
 import logging
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from ironplane.gateway.source import Source
 from tests.gateway.conftest import base_config, running_gateway
 from tests.gateway.fake_control_plane import FakeControlPlane, cp_section, fake_control_plane
 from tests.gateway.openai_mock import MockUpstream
+from tests.ports import free_port
 
 SECRET = "s3cretpass"
 
@@ -139,12 +139,6 @@ def test_a_reload_error_in_healthz_and_the_log_holds_no_password(
     assert not [r for r in caplog.records if SECRET in r.getMessage()]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _source(tmp_path: Path, section: dict[str, Any]) -> Source:
     path = tmp_path / "gw.yaml"
     path.write_text(yaml.safe_dump({"control_plane": section}))
@@ -161,7 +155,7 @@ def test_control_plane_errors_in_healthz_hold_no_password(
     with caplog.at_level(logging.INFO, "ironplane.gateway"):
         # Unreachable: the message names the URL.
         source = _source(
-            tmp_path, {**section, "url": f"http://gw:{SECRET}@127.0.0.1:{_free_port()}"}
+            tmp_path, {**section, "url": f"http://gw:{SECRET}@127.0.0.1:{free_port()}"}
         )
         source.refresh()
         assert source.status.state == "never"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 from typing import Any
@@ -25,6 +24,7 @@ from ironplane.sdk import (
     UnavailableError,
     http_status,
 )
+from tests.ports import free_port
 from tests.sdk import samples as s
 
 URL = "https://ironplane.test"
@@ -161,15 +161,8 @@ def test_a_success_answer_of_the_wrong_shape_is_unavailable() -> None:
         client.users.get("alice")
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def test_connection_refused_is_unavailable_naming_the_server_not_the_token() -> None:
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with Client(url, TOKEN, timeout=5) as client, pytest.raises(UnavailableError) as info:
         client.health()
     assert info.value.message.startswith(f"cannot reach the Ironplane server at {url}: ")
@@ -179,7 +172,7 @@ def test_connection_refused_is_unavailable_naming_the_server_not_the_token() -> 
 
 
 def test_connection_refused_async() -> None:
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
 
     async def go() -> None:
         async with AsyncClient(url, TOKEN, timeout=5) as client:

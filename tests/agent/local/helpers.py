@@ -7,7 +7,6 @@ import base64
 import contextlib
 import inspect
 import json
-import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -20,12 +19,6 @@ from ironplane.wire.jobs import COMMAND_ANNOTATION, PARAM_REF, PARAMS_ANNOTATION
 
 PY = sys.executable
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def labels(app: str, ws: str, kind: str, version: str) -> dict[str, str]:

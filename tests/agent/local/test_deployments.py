@@ -8,12 +8,12 @@ import pytest
 
 from ironplane.agent.local import LocalRuntime
 from ironplane.core.errors import NotFoundError
+from tests.ports import free_port
 
 from .helpers import (
     PY,
     alive,
     deployment,
-    free_port,
     http_server,
     http_status,
     phase_is,

@@ -10,8 +10,9 @@ import pytest
 from ironplane.agent.local import LocalRuntime
 from ironplane.agent.runtime import Runtime, RuntimeError_
 from ironplane.core.errors import NotFoundError
+from tests.ports import free_port
 
-from .helpers import PY, alive, deployment, free_port, phase_is, secret, service, status_of, until
+from .helpers import PY, alive, deployment, phase_is, secret, service, status_of, until
 
 pytestmark = pytest.mark.anyio
 
