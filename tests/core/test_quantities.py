@@ -7,6 +7,7 @@ import pytest
 from ironplane.core.quantities import (
     QuantityProblem,
     format_cpu,
+    human_bytes,
     parse_duration,
     parse_latency_ms,
     parse_quantity,
@@ -63,3 +64,20 @@ def test_latencies(text: str, ms: float) -> None:
 def test_bad_latencies(text: str) -> None:
     with pytest.raises(QuantityProblem):
         parse_latency_ms(text)
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1024, "1.0 KiB"),
+        (5 * 2**30, "5.0 GiB"),
+        (41.5 * 2**30, "41.5 GiB"),
+        (2**40, "1.0 TiB"),
+        (3 * 2**50, "3072.0 TiB"),
+        (-5, "-5 B"),
+    ],
+)
+def test_human_bytes(n: float, text: str) -> None:
+    assert human_bytes(n) == text

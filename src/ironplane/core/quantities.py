@@ -98,3 +98,13 @@ def format_cpu(cores: Decimal) -> str:
     if millis != millis.to_integral_value():
         raise QuantityProblem(f"{cores} cores is finer than a millicore")
     return f"{int(millis)}m"
+
+
+def human_bytes(n: float) -> str:
+    """Bytes for people, in binary units: ``512 B``, ``41.0 GiB``."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"

@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from ironplane.api.apps import AppStatus, Version
+from ironplane.core.quantities import human_bytes
 from ironplane.server.security.guards import Access
 from ironplane.server.services.rollouts import PROGRESSIVE
 from ironplane.ui.render import context, env
@@ -99,16 +100,6 @@ def _as_dict(value: object) -> dict[str, Any]:
     return {}
 
 
-def size(n: float) -> str:
-    """Bytes for people: ``41.0 GiB``."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"  # pragma: no cover
-
-
 def duration(seconds: float | None) -> str:
     """``1 h 5 min``, ``42 s``; a dash when unknown."""
     if seconds is None:
@@ -121,7 +112,7 @@ def duration(seconds: float | None) -> str:
     return f"{s} s"
 
 
-env.filters["human_bytes"] = size
+env.filters["human_bytes"] = human_bytes
 env.filters["human_seconds"] = duration
 
 

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ironplane.core.errors import InvalidError, IronplaneError, UnavailableError
+from ironplane.core.quantities import human_bytes
 from ironplane.weights import s3, verify
-from ironplane.weights.progress import Meter, Progress, human
+from ironplane.weights.progress import Meter, Progress
 from ironplane.weights.source import Source, parse_source
 
 if TYPE_CHECKING:
@@ -286,14 +287,14 @@ def _download(
     resumed = sum(j.bytes_done() for j in jobs)
     total = sum(o.size for o in objects)
     if resumed:
-        say(f"resuming: {human(resumed)} of {human(total)} already on disk")
+        say(f"resuming: {human_bytes(resumed)} of {human_bytes(total)} already on disk")
     free = shutil.disk_usage(staging).free
     if free < total - resumed:
         for job in jobs:
             job.close()
         raise UnavailableError(
-            f"disk full: {staging} has {human(free)} free, the download needs "
-            f"{human(total - resumed)}"
+            f"disk full: {staging} has {human_bytes(free)} free, the download needs "
+            f"{human_bytes(total - resumed)}"
         )
     meter = Meter(total, resumed, len(jobs), progress)
     verified: dict[str, str] = {}

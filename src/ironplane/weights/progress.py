@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from ironplane.core.quantities import human_bytes
 from ironplane.wire.pull_progress import progress_line
 
 #: Reports come at most this often (plus one final report at the end).
@@ -30,14 +31,6 @@ class Progress:
     """Seconds left at the current rate; ``None`` until a rate is known."""
     files_done: int
     files_total: int
-
-
-def human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
 
 
 class Meter:
@@ -106,7 +99,7 @@ class StderrProgress:
         pct = 100.0 * p.done / p.total if p.total else 100.0
         eta = "--" if p.eta_s is None else f"{p.eta_s:.0f}s"
         line = (
-            f"{human(p.done)} / {human(p.total)} ({pct:.0f}%)  {human(p.rate)}/s  ETA {eta}"
+            f"{human_bytes(p.done)} / {human_bytes(p.total)} ({pct:.0f}%)  {human_bytes(p.rate)}/s  ETA {eta}"
             f"  files {p.files_done}/{p.files_total}"
         )
         if self._tty:

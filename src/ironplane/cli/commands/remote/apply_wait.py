@@ -30,6 +30,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
+from ironplane.core.quantities import human_bytes
+
 if TYPE_CHECKING:
     from ironplane.api.apps import AppStatus, Change, WeightsStatus
     from ironplane.api.progress import AppProgress
@@ -258,14 +260,6 @@ def outcome(progress: Sequence[Progress], *, now: float, deadline: float) -> Out
     if now >= deadline:
         return "timeout"
     return "waiting"
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
 
 
 _MAX_BYTES = 2**53
