@@ -236,11 +236,11 @@ class Agent:
             await ws.send(proto.encode(frame))
         except ConnectionClosed:
             return False
-        self.metrics.frames_sent.labels(_tag(frame)).inc()
+        self.metrics.frames_sent.labels(proto.tag_of(frame)).inc()
         return True
 
     def _count_in(self, frame: proto.Frame | None) -> None:
-        self.metrics.frames_received.labels(_tag(frame) if frame is not None else "unknown").inc()
+        self.metrics.frames_received.labels(proto.tag_of(frame)).inc()
 
     # -- frames in
 
@@ -473,6 +473,3 @@ class Agent:
             if silent > self._heartbeat_s:  # the control plane's own pings usually suffice
                 await self._send(proto.Ping(at=time.time()))
 
-
-def _tag(frame: proto.Frame) -> str:
-    return str(type(frame).__struct_config__.tag)

@@ -314,8 +314,19 @@ _encoder = msgspec.json.Encoder()
 _tag_decoder = msgspec.json.Decoder(_Tag)
 _agent_decoder = msgspec.json.Decoder(AgentFrame)
 _server_decoder = msgspec.json.Decoder(ServerFrame)
-_AGENT_TAGS = frozenset(str(t.__struct_config__.tag) for t in AgentFrame.__args__)
-_SERVER_TAGS = frozenset(str(t.__struct_config__.tag) for t in ServerFrame.__args__)
+
+
+def tag_of(frame: type[Frame] | Frame | None) -> str:
+    """A frame's ``type`` tag (of a frame or a frame class), ``"unknown"`` for none: the label of
+    the frame counters on both ends."""
+    if frame is None:
+        return "unknown"
+    cls = frame if isinstance(frame, type) else type(frame)
+    return str(cls.__struct_config__.tag)
+
+
+_AGENT_TAGS = frozenset(tag_of(t) for t in AgentFrame.__args__)
+_SERVER_TAGS = frozenset(tag_of(t) for t in ServerFrame.__args__)
 
 
 def encode(frame: Frame) -> str:

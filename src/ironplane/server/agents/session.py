@@ -88,10 +88,6 @@ def _bounded(app: proto.AppStatus) -> proto.AppStatus:
     )
 
 
-def _tag(frame: proto.Frame) -> str:
-    return str(type(frame).__struct_config__.tag)
-
-
 @dataclass
 class _Sent:
     revision: int
@@ -210,7 +206,7 @@ class AgentSession:
                 raise ConnectionError(
                     f"the agent of cluster {self.cluster} is disconnected"
                 ) from exc
-        self.services.metrics.frames_sent.labels(_tag(frame)).inc()
+        self.services.metrics.frames_sent.labels(proto.tag_of(frame)).inc()
 
     async def request(self, frame: proto.Command) -> proto.CommandResult:
         future: asyncio.Future[proto.CommandResult] = asyncio.get_running_loop().create_future()
@@ -230,9 +226,7 @@ class AgentSession:
         except (TimeoutError, msgspec.DecodeError, msgspec.ValidationError, KeyError) as exc:
             await self._refuse(f"expected a hello frame first ({type(exc).__name__})")
             return None
-        self.services.metrics.frames_received.labels(
-            _tag(frame) if frame is not None else "unknown"
-        ).inc()
+        self.services.metrics.frames_received.labels(proto.tag_of(frame)).inc()
         if not isinstance(frame, proto.Hello):
             got = type(frame).__name__ if frame is not None else "an unknown frame type"
             await self._refuse(f"expected a hello frame first, got {got}")
@@ -384,7 +378,7 @@ class AgentSession:
                 await self._refuse(f"malformed frame: {exc}")
                 return
             received = self.services.metrics.frames_received
-            received.labels(_tag(frame) if frame is not None else "unknown").inc()
+            received.labels(proto.tag_of(frame)).inc()
             if frame is not None:  # None: a newer agent's frame type, ignored
                 await self._handle(frame)
 
