@@ -34,7 +34,7 @@ from ironplane.core.errors import (
     NotFoundError,
     UnsupportedError,
 )
-from ironplane.core.logs import bind, log_context, unbind
+from ironplane.core.logs import bind, log_context
 from ironplane.wire import agent_protocol as proto
 from ironplane.wire.manifests import ManifestBundle, identity
 
@@ -66,7 +66,7 @@ class Agent:
         self.prometheus_url: str | None = None
         """What the control plane's welcome said (the agent's own setting wins)."""
         self._telemetry: Telemetry | None = None
-        self._running = False
+        self._converger: asyncio.Task[None] | None = None
         self.desired: dict[str, proto.Object] = {}
         self.revision = 0
         """The revision of ``desired`` (received; not necessarily applied yet)."""
@@ -88,7 +88,6 @@ class Agent:
         await self.runtime.start()
         converger = asyncio.create_task(self._converge_loop(), name="agent-converge")
         self._converger = converger
-        self._running = True
         delays = self._delays()
         try:
             while not stop.is_set():
@@ -111,7 +110,7 @@ class Agent:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
         finally:
-            self._running = False
+            self._converger = None
             converger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await converger
@@ -119,8 +118,7 @@ class Agent:
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """For ``/healthz``: whether the agent's loops run, and where it stands."""
-        converger = getattr(self, "_converger", None)
-        ok = self._running and converger is not None and not converger.done()
+        ok = self._converger is not None and not self._converger.done()
         return ok, {
             "connected": self.connected.is_set(),
             "revision": self.revision,
@@ -307,26 +305,22 @@ class Agent:
         self._dirty.set()
 
     async def _command(self, frame: proto.Command) -> None:
-        token = bind(
+        with log_context(
             request_id=frame.request_id, workspace=frame.workspace, app=frame.app, command=frame.op
-        )
-        try:
-            await self._answer(frame)
-        finally:
-            unbind(token)
-
-    async def _answer(self, frame: proto.Command) -> None:
-        log.info("command %s for %s/%s", frame.op, frame.workspace, frame.app)
-        try:
-            result = await self._do(frame)
-        except NotFoundError as exc:
-            result = proto.CommandResult(id=frame.id, ok=False, error=f"not_found: {exc.message}")
-        except (UnsupportedError, ConflictError, InvalidError) as exc:
-            result = proto.CommandResult(id=frame.id, ok=False, error=f"{exc.code}: {exc.message}")
-        except Exception as exc:
-            log.exception("command %s for %s/%s failed", frame.op, frame.workspace, frame.app)
-            result = proto.CommandResult(id=frame.id, ok=False, error=str(exc)[:500])
-        await self._send(result)
+        ):
+            log.info("command %s for %s/%s", frame.op, frame.workspace, frame.app)
+            try:
+                result = await self._do(frame)
+            except NotFoundError as exc:
+                error = f"not_found: {exc.message}"
+                result = proto.CommandResult(id=frame.id, ok=False, error=error)
+            except (UnsupportedError, ConflictError, InvalidError) as exc:
+                error = f"{exc.code}: {exc.message}"
+                result = proto.CommandResult(id=frame.id, ok=False, error=error)
+            except Exception as exc:
+                log.exception("command %s for %s/%s failed", frame.op, frame.workspace, frame.app)
+                result = proto.CommandResult(id=frame.id, ok=False, error=str(exc)[:500])
+            await self._send(result)
 
     async def _do(self, frame: proto.Command) -> proto.CommandResult:
         runtime, ws, app = self.runtime, frame.workspace, frame.app
@@ -360,45 +354,38 @@ class Agent:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            revision, digest, objects = self.revision, self.hash, list(self.desired.values())
+            revision, digest, desired = self.revision, self.hash, self.desired
             if digest is None:
                 continue
-            try:
-                with log_context(revision=revision):
+            objects = list(desired.values())
+            with log_context(revision=revision):
+                try:
                     await self.runtime.converge(objects)
-            except Exception as exc:
-                message = exc.message if isinstance(exc, IronplaneError) else repr(exc)
-                self.metrics.applies.labels("error").inc()
-                self.metrics.apply_errors.labels(kind_of(message)).inc()
-                log.warning(
-                    "revision %d failed to apply: %s",
-                    revision,
-                    message,
-                    extra={"revision": revision},
-                )
-                await self._send(proto.Ack(revision=revision, hash=digest, ok=False, error=message))
+                except Exception as exc:
+                    message = exc.message if isinstance(exc, IronplaneError) else repr(exc)
+                    self.metrics.applies.labels("error").inc()
+                    self.metrics.apply_errors.labels(kind_of(message)).inc()
+                    log.warning("revision %d failed to apply: %s", revision, message)
+                    await self._send(
+                        proto.Ack(revision=revision, hash=digest, ok=False, error=message)
+                    )
+                    self.runtime.changed.set()
+                    # Retry after the backoff, or at once when a new desired state arrives.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._dirty.wait(), next(delays))
+                    self._dirty.set()
+                    continue
+                delays = self._delays()
+                current = set(desired)  # the objects' identities: ``_desired`` keys them so
+                self.metrics.applies.labels("ok").inc()
+                self.metrics.pruned.inc(len(applied - current))
+                applied = current
+                self.metrics.applied_revision.set(revision)
+                self.applied_revision, self.applied_hash = revision, digest
                 self.runtime.changed.set()
-                # Retry after the backoff, or at once when a new desired state arrives.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._dirty.wait(), next(delays))
-                self._dirty.set()
-                continue
-            delays = self._delays()
-            current = {identity(o) for o in objects}
-            self.metrics.applies.labels("ok").inc()
-            self.metrics.pruned.inc(len(applied - current))
-            applied = current
-            self.metrics.applied_revision.set(revision)
-            self.applied_revision, self.applied_hash = revision, digest
-            self.runtime.changed.set()
-            if await self._send(proto.Ack(revision=revision, hash=digest)):
-                self.acks_sent += 1
-            log.info(
-                "applied revision %d (%d objects)",
-                revision,
-                len(objects),
-                extra={"revision": revision},
-            )
+                if await self._send(proto.Ack(revision=revision, hash=digest)):
+                    self.acks_sent += 1
+                log.info("applied revision %d (%d objects)", revision, len(objects))
 
     # -- reporting
 
@@ -439,10 +426,9 @@ class Agent:
 
     def telemetry_url(self) -> str | None:
         """Where telemetry is read from now: the agent's own setting, else the welcome's."""
-        own = self.settings.prometheus_url
-        if own == "off":
+        if self.settings.telemetry_off:
             return None
-        return own or self.prometheus_url
+        return self.settings.prometheus_url or self.prometheus_url
 
     async def _telemetry_loop(self) -> None:
         """Every ``telemetry_interval_s`` while connected: query Prometheus, send the samples."""
@@ -472,4 +458,3 @@ class Agent:
                 raise ProtocolError("the control plane has been silent for three heartbeats")
             if silent > self._heartbeat_s:  # the control plane's own pings usually suffice
                 await self._send(proto.Ping(at=time.time()))
-

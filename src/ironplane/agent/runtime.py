@@ -7,8 +7,8 @@ what is desired, remove what it owns and is no longer desired) and reports what 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from ironplane.core.errors import IronplaneError
 from ironplane.wire.agent_protocol import AppStatus, NodeInfo, Object, RunStatus
@@ -21,6 +21,26 @@ APP = "ironplane.dev/app"
 KIND = "ironplane.dev/kind"
 WORKSPACE = "ironplane.dev/workspace"
 VERSION = "ironplane.dev/version"
+
+AppKey = tuple[str, str]
+"""(workspace, app)."""
+
+
+def labelled_app(obj: Mapping[str, Any]) -> AppKey | None:
+    """(workspace, app) as the object's labels name them; None unless it has both labels."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    workspace, app = labels.get(WORKSPACE), labels.get(APP)
+    return (str(workspace), str(app)) if workspace and app else None
+
+
+def app_of(obj: Mapping[str, Any]) -> AppKey | None:
+    """(workspace, app) of a labelled object. A namespaced object's namespace is its workspace
+    (a label naming another workspace is not believed); a cluster-scoped one's is its label."""
+    key = labelled_app(obj)
+    namespace = (obj.get("metadata") or {}).get("namespace")
+    if key is None or not namespace:
+        return key
+    return str(namespace), key[1]
 
 
 class RuntimeError_(IronplaneError):

@@ -339,7 +339,7 @@ class FakeKube:
         self._history: deque[Change] = deque()
         self._pages: dict[str, tuple[tuple[str, str, str | None], int, list[Object]]] = {}
         """The rest of paged lists, by continue token: (resource, resourceVersion, objects)."""
-        self._pages_made: list[str] = []
+        self._pages_made = 0
         self._compacted = 0
         self._watchers: set[Watcher] = set()
         self._failures: list[Failure] = []
@@ -845,8 +845,8 @@ class FakeKube:
         items, rest = (rest[:limit], rest[limit:]) if limit > 0 else (rest, [])
         meta: dict[str, Any] = {"resourceVersion": str(version)}
         if rest:
-            token = f"page-{len(self._pages_made)}"
-            self._pages_made.append(token)
+            token = f"page-{self._pages_made}"
+            self._pages_made += 1
             self._pages[token] = ((target.group, target.plural, target.namespace), version, rest)
             meta |= {"continue": token, "remainingItemCount": len(rest)}
         kind = self._resource(target.group, target.plural)

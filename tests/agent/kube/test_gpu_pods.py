@@ -11,12 +11,7 @@ from lightkube.core.selector import build_selector
 
 from ironplane.agent.kube import KubeApi, KubeRuntime, ResourceType
 from ironplane.agent.kube.runtime import HOLDING_A_NODE
-from ironplane.agent.kube.status import (
-    gpu_usage,
-    gpus_on_nodes,
-    pod_gpus,
-    usage_changed,
-)
+from ironplane.agent.kube.status import gpu_usage, gpus_on_nodes, pod_gpus
 from ironplane.agent.kube.watching import Informer
 from ironplane.wire.agent_protocol import Object
 from tests.agent.kube import objects as o
@@ -107,17 +102,6 @@ def test_gpus_on_nodes_sums_the_records_of_unfinished_bound_pods() -> None:
     assert gpus_on_nodes(records) == {"gpu-1": 7, "gpu-2": 8}
 
 
-def test_usage_changes_are_node_phase_and_count_not_the_version() -> None:
-    before = gpu_usage(pod("ns", "p", node="gpu-1", gpus=2))
-    assert before is not None
-    bumped = {**before, "metadata": {**before["metadata"], "resourceVersion": "99"}}
-    assert not usage_changed(before, bumped)
-    assert usage_changed(before, {**before, "phase": "Unknown"})
-    assert usage_changed(before, {**before, "gpus": 4})
-    assert usage_changed(None, before) and usage_changed(before, None)
-    assert not usage_changed(None, None)
-
-
 # --- the runtime, over HTTP ----------------------------------------------------------------
 
 
@@ -181,7 +165,8 @@ async def test_the_count_follows_the_watch(cluster: Cluster, runtime: KubeRuntim
     fake.put(pod(other, "other", node="gpu-1", gpus=2))
     await eventually(lambda: used_is(6), what="a second pod counted")
 
-    # A status update that leaves node, phase and GPUs alone changes no record that matters.
+    # GPU usage feeds only the inventory (sent on its own timer): no change of it wakes the
+    # status report.
     await eventually(lambda: (other, "other") in runtime.gpu_pods.objects)
     runtime.changed.clear()
     status = {"phase": "Running", "containerStatuses": [{"name": "main", "restartCount": 1}]}
@@ -196,7 +181,7 @@ async def test_the_count_follows_the_watch(cluster: Cluster, runtime: KubeRuntim
 
     fake.set_status("Pod", other, "queued", {"phase": "Succeeded"})  # leaves the selection
     await eventually(lambda: used_is(2), what="the finished pod no longer counted")
-    assert runtime.changed.is_set()
+    assert not runtime.changed.is_set()
     fake.remove("Pod", other, "other")
     await eventually(lambda: used_is(0), what="the deleted pod no longer counted")
     assert runtime.gpu_pods.objects == {}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ironplane.agent.kube.parts import app_of
 from ironplane.agent.kube.run_status import job_run, workflow_run
+from ironplane.agent.runtime import app_of
 
 SPOOF = {"ironplane.dev/workspace": "team-b", "ironplane.dev/app": "nightly"}
 

@@ -235,7 +235,7 @@ class Converger:
 
     async def _prune(self, desired: Sequence[Object]) -> None:
         keep = {identity(ResourceType.of_object(obj), obj) for obj in desired}
-        wanted = {ResourceType.of_object(obj).group_kind for obj in desired}
+        wanted = {key[:2] for key in keep}  # (group, kind): the desired kinds
         doomed: list[tuple[ResourceType, Object]] = []
         for rt in self.managed_kinds(desired):
             try:

@@ -13,10 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ironplane.agent.runtime import APP, WORKSPACE
 from ironplane.wire.agent_protocol import Condition, Phase
-
-AppKey = tuple[str, str]
 
 
 def labels_of(obj: Mapping[str, Any]) -> Mapping[str, str]:
@@ -38,17 +35,6 @@ def namespace_of(obj: Mapping[str, Any]) -> str:
 def created(obj: Mapping[str, Any]) -> tuple[str, str]:
     """A sort key, oldest first: (creationTimestamp, name). RFC 3339 UTC strings sort as times."""
     return str((obj.get("metadata") or {}).get("creationTimestamp") or ""), name_of(obj)
-
-
-def app_of(obj: Mapping[str, Any]) -> AppKey | None:
-    """(workspace, app) of a labelled object. A namespaced object's namespace is its workspace
-    (a label naming another workspace is not believed); a cluster-scoped one's is its label."""
-    labels = labels_of(obj)
-    labelled, app = labels.get(WORKSPACE), labels.get(APP)
-    if not (labelled and app):
-        return None
-    namespace = (obj.get("metadata") or {}).get("namespace")
-    return (str(namespace or labelled), app)
 
 
 def owners(obj: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:

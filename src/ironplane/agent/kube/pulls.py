@@ -20,7 +20,8 @@ import msgspec
 
 from ironplane.agent.kube.client import KubeApi
 from ironplane.agent.kube.errors import HTTPError
-from ironplane.agent.kube.parts import AppKey, app_of, name_of, namespace_of
+from ironplane.agent.kube.parts import name_of, namespace_of
+from ironplane.agent.runtime import AppKey, app_of
 from ironplane.wire.agent_protocol import AppStatus, Object
 from ironplane.wire.pull_progress import PULLER_CONTAINER, WeightsProgress, last_progress, slowest
 
@@ -90,38 +91,44 @@ class Pulls:
         found = pulling_pods(pods)
         live = {(namespace_of(p), name_of(p)) for items in found.values() for p in items}
         self._read = {k: v for k, v in self._read.items() if k in live}
+        shown = {
+            key: [(namespace_of(p), name_of(p)) for p in items[:MAX_PODS_PER_APP]]
+            for key, items in sorted(found.items())
+        }
+        await self._refresh([ident for idents in shown.values() for ident in idents])
         out: dict[AppKey, WeightsProgress] = {}
-        budget = MAX_PODS
-        for key, items in sorted(found.items()):
-            figures = []
-            for pod in items[:MAX_PODS_PER_APP]:
-                got, budget = await self._pod(pod, budget)
-                if got is not None:
-                    figures.append(got)
-            merged = slowest(figures, pods=len(items))
+        for key, idents in shown.items():
+            figures = [got for i in idents if (got := self._figure(i)) is not None]
+            merged = slowest(figures, pods=len(found[key]))
             if merged is not None:
                 out[key] = merged
         self._schedule(bool(found))
         return out
 
-    async def _pod(self, pod: Object, budget: int) -> tuple[WeightsProgress | None, int]:
-        ident = (namespace_of(pod), name_of(pod))
-        now = self.clock()
+    def _figure(self, ident: tuple[str, str]) -> WeightsProgress | None:
         cached = self._read.get(ident)
-        if cached is not None and now - cached[0] < self.refresh_s:
-            return cached[1], budget
-        if budget <= 0:
-            return (cached[1] if cached else None), budget
+        return cached[1] if cached else None
+
+    async def _refresh(self, idents: Sequence[tuple[str, str]]) -> None:
+        """Read again, together, the logs of the first ``MAX_PODS`` pods (in order) not read
+        within ``refresh_s``; the others keep what was read last."""
+        now = self.clock()
+        stale = [
+            i for i in idents if i not in self._read or now - self._read[i][0] >= self.refresh_s
+        ]
+        stale = stale[:MAX_PODS]
+        tails = await asyncio.gather(*(self._tail(*ident) for ident in stale))
+        for ident, lines in zip(stale, tails, strict=True):
+            self._read[ident] = (now, last_progress(lines) or self._figure(ident))
+
+    async def _tail(self, namespace: str, name: str) -> list[str]:
         try:
-            lines = await self.api.log(
-                ident[0], ident[1], container=PULLER_CONTAINER, tail_lines=TAIL_LINES
+            return await self.api.log(
+                namespace, name, container=PULLER_CONTAINER, tail_lines=TAIL_LINES
             )
         except HTTPError as exc:  # the container just started or ended: try again next time
-            log.debug("no log of %s/%s %s: %s", *ident, PULLER_CONTAINER, exc)
-            lines = []
-        got = last_progress(lines) or (cached[1] if cached else None)
-        self._read[ident] = (now, got)
-        return got, budget - 1
+            log.debug("no log of %s/%s %s: %s", namespace, name, PULLER_CONTAINER, exc)
+            return []
 
     def _schedule(self, active: bool) -> None:
         """While a download runs, wake the status loop every ``refresh_s``."""

@@ -31,7 +31,6 @@ from ironplane.agent.kube.status import (
     gpu_usage,
     gpus_on_nodes,
     node_info,
-    usage_changed,
 )
 from ironplane.agent.kube.watching import Informer
 from ironplane.agent.runtime import APP, KIND, WORKSPACE
@@ -197,8 +196,7 @@ class KubeRuntime:
         self.changed.set()
 
     def _on_gpu_pod(self, old: Object | None, new: Object | None) -> None:
-        if usage_changed(old, new):  # not every status update of a GPU pod
-            self.changed.set()
+        """Nothing to wake: GPU usage feeds only the inventory, which goes on its own timer."""
 
     def _on_analysis_run(self, old: Object | None, new: Object | None) -> None:
         """Only runs of the Rollouts the agent watches matter (this watch sees every one)."""
@@ -224,32 +222,30 @@ class KubeRuntime:
         return with_weights(statuses, await self.pulls.progress(snapshot["Pod"]))
 
     async def inventory(self) -> list[NodeInfo]:
-        if self.nodes.synced.is_set():
-            nodes = self.nodes.values()
-        else:
-            try:
-                nodes, _ = await self.api.list_objects(NODES)
-            except HTTPError as exc:
-                raise runtime_error(
-                    "list", {"kind": "Node", "metadata": {"name": "*"}}, exc
-                ) from exc
+        nodes = await self._current(self.nodes)
         if self.gpu_pods.started and not self.gpu_pods.synced.is_set():
             # Its first list is under way: wait for it rather than list everything twice.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.gpu_pods.synced.wait(), self.start_timeout_s)
-        if self.gpu_pods.synced.is_set():
-            usages = self.gpu_pods.values()
-        else:
-            try:
-                usages, _ = await self.api.list_objects(
-                    PODS, fields=HOLDING_A_NODE, chunk_size=GPU_LIST_CHUNK, transform=gpu_usage
-                )
-            except HTTPError as exc:
-                raise runtime_error(
-                    "list", {"kind": "Pod", "metadata": {"name": "*"}}, exc
-                ) from exc
-        used = gpus_on_nodes(usages)
+        used = gpus_on_nodes(await self._current(self.gpu_pods))
         return sorted((node_info(node, used) for node in nodes), key=lambda n: n.name)
+
+    async def _current(self, informer: Informer) -> list[Object]:
+        """The informer's objects once it has listed; before, a list of the same selection."""
+        if informer.synced.is_set():
+            return informer.values()
+        rt = informer.rt
+        try:
+            items, _ = await self.api.list_objects(
+                rt,
+                labels=informer.labels,
+                fields=informer.fields,
+                chunk_size=informer.chunk_size,
+                transform=informer.transform,
+            )
+        except HTTPError as exc:
+            raise runtime_error("list", {"kind": rt.kind, "metadata": {"name": "*"}}, exc) from exc
+        return items
 
     async def logs(self, workspace: str, app: str, lines: int) -> list[str]:
         """The app's last ``lines`` log lines across its pods, in time order, each prefixed with

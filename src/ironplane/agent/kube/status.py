@@ -28,9 +28,7 @@ from ironplane.agent.kube.crd_status import (
     workflow_template_part,
 )
 from ironplane.agent.kube.parts import (
-    AppKey,
     Part,
-    app_of,
     condition,
     conditions_of,
     int_of,
@@ -39,7 +37,7 @@ from ironplane.agent.kube.parts import (
     name_of,
     owners,
 )
-from ironplane.agent.runtime import KIND, VERSION
+from ironplane.agent.runtime import KIND, VERSION, AppKey, app_of
 from ironplane.core.quantities import QuantityProblem, parse_quantity
 from ironplane.wire.agent_protocol import AppStatus, Condition, Event, NodeInfo, Object
 
@@ -328,9 +326,7 @@ def gpu_usage(pod: Mapping[str, Any]) -> Object | None:
     them asking for no GPU: stored whole, they would make the agent's memory grow with the
     cluster. This record (under a kilobyte), kept for GPU pods alone, makes it grow with the
     GPU pods; a whole pod lives only while its list page or watch event is read. The record
-    keeps the resourceVersion (the informer's change test), but ``usage_changed`` compares only
-    node, phase and count, so the status updates of running GPU pods (probes, restarts) do not
-    count as changes of the inventory."""
+    keeps the resourceVersion (the informer's change test)."""
     node = (pod.get("spec") or {}).get("nodeName")
     phase = (pod.get("status") or {}).get("phase")
     if not node or phase in FINISHED:
@@ -351,22 +347,13 @@ def gpu_usage(pod: Mapping[str, Any]) -> Object | None:
     }
 
 
-def usage_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
-    """Whether a pod's GPU usage (``gpu_usage``) came, went, or changed node, phase or count:
-    not every status update of a GPU pod."""
-    if old is None or new is None:
-        return old is not new
-    return any(old.get(k) != new.get(k) for k in ("node", "phase", "gpus"))
-
-
 def gpus_on_nodes(usages: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """GPUs requested per node by the pods bound to it that have not finished, from their
-    ``gpu_usage`` records."""
+    """GPUs requested per node, from ``gpu_usage`` records (which hold only the pods bound to a
+    node that have not finished)."""
     used: dict[str, int] = {}
     for usage in usages:
-        node = usage.get("node")
-        if node and usage.get("phase") not in FINISHED:
-            used[node] = used.get(node, 0) + int(usage.get("gpus") or 0)
+        node = str(usage["node"])
+        used[node] = used.get(node, 0) + int(usage["gpus"])
     return used
 
 

@@ -29,7 +29,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ironplane.agent.metrics import AgentMetrics
-from ironplane.agent.telemetry.owners import AppKey, Owners
+from ironplane.agent.runtime import AppKey
+from ironplane.agent.telemetry.owners import Owners
 from ironplane.agent.telemetry.prometheus import Point, Prometheus, PrometheusError
 from ironplane.wire.agent_protocol import Sample, TelemetryScope
 
@@ -38,7 +39,13 @@ log = logging.getLogger("ironplane.agent.telemetry")
 MIB = 1024 * 1024
 WINDOW = "1m"
 """The default rate window: the rps autoscaler's (``compiler/autoscaling.py``)."""
-GPU = '{__name__=~"DCGM_FI_DEV_GPU_UTIL|DCGM_FI_DEV_FB_USED|DCGM_FI_DEV_FB_FREE"}'
+DCGM_FIELDS = {
+    "DCGM_FI_DEV_GPU_UTIL": "util",
+    "DCGM_FI_DEV_FB_USED": "used",
+    "DCGM_FI_DEV_FB_FREE": "free",
+}
+"""The DCGM exporter's metrics read, and the ``_Gpus`` table of each."""
+GPU = '{__name__=~"' + "|".join(DCGM_FIELDS) + '"}'
 _BY = "destination_service_namespace, destination_service_name"
 
 
@@ -64,11 +71,7 @@ class _Gpus:
     free: dict[str, float] = field(default_factory=dict)
 
     def add(self, metric: str, gpu: str, value: float) -> None:
-        table = {
-            "DCGM_FI_DEV_GPU_UTIL": self.util,
-            "DCGM_FI_DEV_FB_USED": self.used,
-            "DCGM_FI_DEV_FB_FREE": self.free,
-        }[metric]
+        table: dict[str, float] = getattr(self, DCGM_FIELDS[metric])
         table[gpu] = value
 
     def count(self) -> int:
@@ -155,7 +158,7 @@ def gpu_samples(points: Iterable[Point], owners: Owners) -> list[Sample]:
         labels = point.labels
         metric = labels.get("__name__", "")
         node = _first(labels, *_NODE_LABELS)
-        if metric not in ("DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"):
+        if metric not in DCGM_FIELDS:
             continue
         gpu = _first(labels, "UUID", "gpu", "device") or "?"
         if node is not None:

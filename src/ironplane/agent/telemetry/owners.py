@@ -18,11 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from ironplane.agent.runtime import APP, WORKSPACE
+from ironplane.agent.runtime import AppKey, labelled_app
 from ironplane.wire.agent_protocol import Object
-
-AppKey = tuple[str, str]
-"""(workspace, app)."""
 
 WORKLOADS = frozenset(
     {"Deployment", "StatefulSet", "Job", "CronJob", "Rollout", "LeaderWorkerSet", "RayService"}
@@ -30,11 +27,9 @@ WORKLOADS = frozenset(
 
 
 def _owner(obj: Object) -> tuple[str | None, str | None, AppKey | None]:
+    """Namespace, name and the (workspace, app) its labels name (not its namespace's)."""
     meta = obj.get("metadata") or {}
-    labels = meta.get("labels") or {}
-    ws, app = labels.get(WORKSPACE), labels.get(APP)
-    key = (str(ws), str(app)) if ws and app else None
-    return meta.get("namespace"), meta.get("name"), key
+    return meta.get("namespace"), meta.get("name"), labelled_app(obj)
 
 
 class Owners:
