@@ -192,4 +192,4 @@ def test_absurd_progress_lines_are_ignored_and_never_break_the_display() -> None
     sane = parse_line('{"type":"weights-progress","done":1,"total":2,"rate":3.0,"eta":1e300}')
     assert sane is not None and sane.eta is not None and sane.eta <= 1e9
     text = weights_text(WeightsStatus(done=1, total=10**400, rate=float("inf"), eta=float("nan")))
-    assert text.startswith("weights ") and "eta" not in text
+    assert text.startswith("0.0/8.0 PiB ") and "eta" not in text

@@ -73,3 +73,10 @@ def server(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> FakeServer:
     monkeypatch.setenv("IRONPLANE_TOKEN", TOKEN)
     monkeypatch.setattr(session, "build_client", fake.build_client)
     return fake
+
+
+@pytest.fixture
+def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test's working directory: ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

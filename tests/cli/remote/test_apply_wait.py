@@ -28,7 +28,7 @@ from tests.sdk import samples as s
 
 AT = "2025-01-01T00:00:00Z"
 GIB = 1024**3
-HELLO = Target("Service", "hello", "default", "update", version=3, cluster_revision=7)
+HELLO = Target("Service", "hello", "default", "update", cluster_revision=7)
 
 
 def status(phase: str, ready: int = 0, desired: int = 2, **extra: Any) -> AppStatus:
@@ -146,7 +146,7 @@ def test_ready_failed_and_skipped_are_final() -> None:
 )
 def test_jobs_are_ready_once_created_or_admitted(phase: str, state: str, note: str) -> None:
     for kind in ("Job", "TrainingJob"):
-        job = Target(kind, "hello", "default", "create", version=3, cluster_revision=7)
+        job = Target(kind, "hello", "default", "create", cluster_revision=7)
         [p] = run(job, seen(status(phase, 0, 1)))
         assert (p.state, p.note) == (state, note)
 
@@ -154,7 +154,7 @@ def test_jobs_are_ready_once_created_or_admitted(phase: str, state: str, note: s
 def test_workspaces_volumes_and_deletes_are_done_once_acknowledged() -> None:
     for target in (
         Target("Workspace", "default", None, "create", cluster_revision=7),
-        Target("Volume", "data", "default", "create", version=1, cluster_revision=7),
+        Target("Volume", "data", "default", "create", cluster_revision=7),
         Target("Service", "old", "default", "delete", cluster_revision=7),
     ):
         steps = run(target, seen(None, applied=6), seen(None, applied=7))
@@ -213,9 +213,9 @@ def test_outcome() -> None:
 
 def test_weights_text() -> None:
     w = WeightsStatus(done=int(12.3 * GIB), total=40 * GIB, rate=850 * 1024**2, eta=33.4)
-    assert weights_text(w) == "weights 12.3/40.0 GiB · 850.0 MiB/s · eta 33 s"
+    assert weights_text(w) == "12.3/40.0 GiB · 850.0 MiB/s · eta 33 s"
     w = WeightsStatus(done=10, total=100, rate=0.0, eta=None, pods=3)
-    assert weights_text(w) == "weights 10/100 B · 0 B/s · 3 pods"
+    assert weights_text(w) == "10/100 B · 0 B/s · 3 pods"
     w = WeightsStatus(done=GIB, total=2 * GIB, rate=1024.0, eta=3725.0)
     assert weights_text(w).endswith("eta 1 h 02 min")
 
@@ -351,6 +351,43 @@ def test_apply_exits_4_on_timeout_with_what_is_pending(
     assert code == 4
     assert "still pending: Service default/hello: Progressing 1/2" in err
     assert err.splitlines()[-1] == "timed out after 60s: 1 still pending, 0 ready"
+
+
+def test_a_control_plane_out_of_reach_is_waited_for(
+    server: FakeServer, tmp_path: Path, fast: None
+) -> None:
+    spec = tmp_path / "hello.yaml"
+    spec.write_text("kind: Service\n")
+    server.on("POST", "/apply", APPLIED)
+
+    def down(request: httpx.Request) -> dict[str, Any]:
+        server.on("GET", "/workspaces/default/progress", progress_body(st("Running", 2)))
+        return s.error("rate_limited", "too many requests; retry later")
+
+    server.on("GET", "/workspaces/default/progress", down, 429)
+    code, _, err = run_cli(["apply", "-f", str(spec)])
+    assert code == 0, err
+    assert "cannot reach the control plane: too many requests; retry later" in err
+    assert err.splitlines()[-1] == "all ready: 1 ready"
+
+
+def test_an_expired_token_during_the_wait_fails_at_once(
+    server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = iter(range(0, 10_000, 30))
+    monkeypatch.setattr(apply_follow, "CLOCK", lambda: float(next(clock)))
+    monkeypatch.setattr(apply_follow, "SLEEP", lambda _s: None)
+    spec = tmp_path / "hello.yaml"
+    spec.write_text("kind: Service\n")
+    server.on("POST", "/apply", APPLIED)
+    expired = s.error("unauthenticated", "the token has expired")
+    server.on("GET", "/workspaces/default/progress", expired, 401)
+    code, out, err = run_cli(["apply", "-f", str(spec), "--timeout", "1m"])
+    assert code == 1, err
+    assert out.splitlines()[0].split()[:3] == ["KIND", "WORKSPACE", "NAME"]  # the report
+    assert "error: the token has expired" in err and "ironplane login" in err
+    assert "cannot reach the control plane" not in err
+    assert len(server.sent("GET", "/workspaces/default/progress")) == 1
 
 
 def test_no_wait_dry_run_and_bad_timeouts(server: FakeServer, tmp_path: Path) -> None:

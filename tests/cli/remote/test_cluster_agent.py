@@ -24,12 +24,6 @@ def minted(secret: str) -> dict[str, Any]:
     return {"token": token, "subject": "agent:oke-prod", "secret": secret}
 
 
-@pytest.fixture
-def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def test_register_writes_the_token_0600_and_prints_the_exact_install_command(
     server: FakeServer, cwd: Path
 ) -> None:
@@ -227,3 +221,31 @@ def test_rotate_token_writes_the_new_token_and_keeps_or_revokes_the_old(
     code, _, err = run_cli(["cluster", "rotate-token", "nope", "--token-file", "x"])
     assert code == 2 and "not registered" in err
     assert not (cwd / "x").exists()
+
+
+def test_rotate_token_that_cannot_be_written_says_how_to_recover(
+    server: FakeServer, cwd: Path
+) -> None:
+    install_routes(server)
+    (cwd / "plain").write_text("a file, not a directory")
+    code, out, err = run_cli(["cluster", "rotate-token", "oke-prod", "--token-file", "plain/new"])
+    assert code == 2, err
+    assert "a new agent token for 'oke-prod' is minted, but plain/new cannot be written" in err
+    assert "ironplane cluster rotate-token oke-prod --token-file FILE" in err
+    assert out == ""
+    assert len(server.sent("POST", "/clusters/oke-prod/agent-token")) == 1
+
+
+def test_install_agent_checks_locally_then_reads_the_cluster_once(server: FakeServer) -> None:
+    spec = {**s.CLUSTER["spec"], "addons": ["prometheus"]}
+    server.on("GET", "/clusters/oke-prod", {**s.CLUSTER, "spec": spec})
+    server.on("POST", "/clusters/oke-prod/agent-token", minted(NEWER), 201)
+    code, _, err = run_cli(["cluster", "install-agent", "oke-prod", "--rotate", "-n", "Agents"])
+    assert code == 2 and "namespace 'Agents'" in err
+    assert server.requests == []  # a local mistake is reported before anything is asked
+    code, out, err = run_cli(["cluster", "install-agent", "oke-prod", "--rotate"])
+    assert code == 0, err
+    assert len(server.sent("GET", "/clusters/oke-prod")) == 1
+    [policy] = [d for d in yaml.safe_load_all(out) if d["kind"] == "NetworkPolicy"]
+    namespace = {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+    assert policy["spec"]["egress"][-1]["to"] == [{"namespaceSelector": namespace}]

@@ -55,12 +55,6 @@ cluster: oke-prod
 """
 
 
-@pytest.fixture
-def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def test_options_add_to_the_stored_section_and_go_to_the_control_plane(
     server: FakeServer,
 ) -> None:

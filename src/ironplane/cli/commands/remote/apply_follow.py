@@ -23,7 +23,12 @@ from ironplane.cli.commands.remote.apply_wait import (
     outcome,
     weights_text,
 )
-from ironplane.core.errors import ForbiddenError, IronplaneError, NotFoundError
+from ironplane.core.errors import (
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+    UnavailableError,
+)
 
 if TYPE_CHECKING:
     from ironplane.api.apps import ApplyResult
@@ -36,6 +41,9 @@ EXIT_TIMEOUT = 4
 POLL_S = 1.0
 CLOCK: Callable[[], float] = time.monotonic
 SLEEP: Callable[[float], None] = time.sleep
+TRANSIENT = (UnavailableError, RateLimitedError)
+"""The errors of a poll that the next poll may not meet: the wait goes on. Any other (an expired
+token...) ends the command, as in any other command."""
 WEIGHTS_LINE_EVERY_S = 10.0
 """Plain output: a line for weights progress alone at most this often per object."""
 
@@ -56,7 +64,7 @@ def observe(client: Client, targets: Sequence[Target]) -> dict[Target, Seen]:
         except (ForbiddenError, NotFoundError) as exc:
             seen.update({t: Seen(problem=exc.message) for t in items})
             continue
-        except IronplaneError as exc:
+        except TRANSIENT as exc:
             seen.update({t: Seen(transient=exc.message) for t in items})
             continue
         by_name = {a.name: a for a in got.apps}
@@ -78,7 +86,7 @@ def _cluster(client: Client, name: str) -> Seen:
         got = client.clusters.get(name)
     except (ForbiddenError, NotFoundError) as exc:
         return Seen(problem=exc.message)
-    except IronplaneError as exc:
+    except TRANSIENT as exc:
         return Seen(transient=exc.message)
     return Seen(
         cluster=name,
@@ -98,7 +106,7 @@ def describe(p: Progress) -> str:
     if p.rollout:
         parts.append(p.rollout)
     if p.weights is not None:
-        parts.append(weights_text(p.weights))
+        parts.append("weights " + weights_text(p.weights))
     state = {"ready": "ready", "failed": "FAILED", "skipped": "skipped"}.get(p.state)
     if state:
         parts.append(state)
@@ -172,7 +180,7 @@ class LiveTable:
         for p in progress:
             ready = f"{p.ready or 0}/{p.desired}" if p.desired is not None else "-"
             revision = _revision(p) if p.needed_revision is not None else "-"
-            weights = weights_text(p.weights).removeprefix("weights ") if p.weights else "-"
+            weights = weights_text(p.weights) if p.weights else "-"
             state = p.state + (f": {p.note}" if p.note else "")
             table.add_row(
                 p.target.ref,

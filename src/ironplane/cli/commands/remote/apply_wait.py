@@ -57,7 +57,6 @@ class Target:
     name: str
     workspace: str | None = None
     action: str = "update"
-    version: int | None = None
     cluster_revision: int | None = None
 
     @classmethod
@@ -67,7 +66,6 @@ class Target:
             name=change.name,
             workspace=change.workspace,
             action=change.action,
-            version=change.version,
             cluster_revision=change.cluster_revision,
         )
 
@@ -266,7 +264,7 @@ _MAX_BYTES = 2**53
 
 
 def weights_text(w: WeightsStatus) -> str:
-    """``weights 12.3/40.0 GiB · 850.0 MiB/s · eta 33 s`` (``· 2 pods`` when several pull)."""
+    """``12.3/40.0 GiB · 850.0 MiB/s · eta 33 s`` (``· 2 pods`` when several pull)."""
     # What the server relays came from a pod's log: clamp it so that no figure breaks the display.
     done, total = (min(max(n, 0), _MAX_BYTES) for n in (w.done, w.total))
     rate = w.rate if math.isfinite(w.rate) else 0.0
@@ -277,7 +275,7 @@ def weights_text(w: WeightsStatus) -> str:
     amount = f"{done / scale:.1f}/{total / scale:.1f} {unit}"
     if unit == "B":
         amount = f"{done}/{total} B"
-    parts = [f"weights {amount}", f"{human_bytes(min(max(rate, 0.0), _MAX_BYTES))}/s"]
+    parts = [amount, f"{human_bytes(min(max(rate, 0.0), _MAX_BYTES))}/s"]
     if w.eta is not None and math.isfinite(w.eta) and 0 <= w.eta < 1e9:
         parts.append(f"eta {_duration(w.eta)}")
     if w.pods > 1:

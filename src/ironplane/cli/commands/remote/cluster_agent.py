@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ironplane.cli import session
-from ironplane.core.errors import InvalidError, IronplaneError, NotFoundError
+from ironplane.core.errors import InvalidError, NotFoundError
 from ironplane.core.files import write_private
 
 if TYPE_CHECKING:
+    from ironplane.api.clusters import Cluster
     from ironplane.sdk import Client
 
 PROVIDERS = ("generic", "oci")
@@ -41,9 +42,17 @@ def default_token_file(cluster: str) -> Path:
     return Path(f"{cluster}-agent-token")
 
 
-def _write_token(path: Path, secret: str) -> None:
-    """The token alone, no newline (``kubectl create secret --from-file`` keeps one), 0600."""
-    write_private(path, secret)
+def _write_token(path: Path, secret: str, *, cluster: str, done: str) -> None:
+    """The token alone, no newline (``kubectl create secret --from-file`` keeps one), 0600.
+    A failed write says what happened (``done``: the cluster is registered, a token minted)
+    and how to get a token written."""
+    try:
+        write_private(path, secret)
+    except OSError as exc:
+        raise InvalidError(
+            f"{done}, but {path} cannot be written ({exc.strerror}); "
+            f"mint a token with `ironplane cluster rotate-token {cluster} --token-file FILE`"
+        ) from None
 
 
 def _fresh(path: Path) -> Path:
@@ -64,9 +73,9 @@ def install_command(cluster: str, token_file: Path, url: str, directory: Path) -
     )
 
 
-def _cluster_exists(client: Client, cluster: str) -> None:
+def _registered(client: Client, cluster: str) -> Cluster:
     try:
-        client.clusters.get(cluster)
+        return client.clusters.get(cluster)
     except NotFoundError:
         raise InvalidError(
             f"cluster {cluster!r} is not registered on {client.url} (or you may not see it): "
@@ -118,13 +127,9 @@ def register_cluster(
     with session.connect() as client:
         registered = client.clusters.register(spec)
         url = client.url
-    try:
-        _write_token(path, registered.agent_token.secret)
-    except OSError as exc:
-        raise InvalidError(
-            f"cluster {name!r} is registered, but {path} cannot be written ({exc.strerror}); "
-            f"mint a token with `ironplane cluster rotate-token {name} --token-file FILE`"
-        ) from None
+    _write_token(
+        path, registered.agent_token.secret, cluster=name, done=f"cluster {name!r} is registered"
+    )
     token = registered.agent_token.token
     _note(f"registered cluster {name} (provider {provider}) on {url}")
     _note(f"wrote its agent token {token.id} to {path} (mode 0600; it is shown nowhere else)")
@@ -208,10 +213,9 @@ def install_agent(
             api_server_cidrs=_split(api_server),
             control_plane_cidrs=_split(control_plane_cidrs),
             bootstrap=bootstrap,
-            prometheus_url=_prometheus_of(client, cluster),
         )
         ai.check(plan)  # every local mistake is reported before the control plane is asked
-        _cluster_exists(client, cluster)
+        plan = replace(plan, prometheus_url=_prometheus_of(_registered(client, cluster).spec))
         if rotate:
             created = client.clusters.rotate_agent_token(cluster)
             secret = created.secret
@@ -231,12 +235,8 @@ def install_agent(
     _note(f"install: kubectl apply -k {shlex.quote(str(output))}")
 
 
-def _prometheus_of(client: Any, cluster: str) -> str | None:
+def _prometheus_of(spec: dict[str, Any]) -> str | None:
     """The Prometheus the cluster's agent reads telemetry from, if the cluster declares one."""
-    try:
-        spec = client.clusters.get(cluster).spec
-    except IronplaneError:
-        return None  # _cluster_exists says what is wrong
     from ironplane.spec.kinds import ClusterSpec
 
     try:
@@ -268,10 +268,12 @@ def rotate_token(
     one; then the old is revoked (its connection closed). Stdout holds the install command."""
     path = _fresh(token_file or default_token_file(cluster))
     with session.connect() as client:
-        _cluster_exists(client, cluster)
+        _registered(client, cluster)
         created = client.clusters.rotate_agent_token(cluster, revoke_old=revoke_old)
         url = client.url
-    _write_token(path, created.secret)
+    _write_token(
+        path, created.secret, cluster=cluster, done=f"a new agent token for {cluster!r} is minted"
+    )
     _note(f"minted agent token {created.token.id} for {cluster}; wrote it to {path} (mode 0600)")
     if revoke_old:
         _note("the old tokens are revoked: the agent is disconnected until it runs with this one")

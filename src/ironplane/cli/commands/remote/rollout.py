@@ -34,7 +34,7 @@ def status_rows(item: App) -> list[list[object]]:
 
         w = status.weights
         files = f" · files {w.files_done}/{w.files_total}" if w.files_total else ""
-        rows.append(["weights download", weights_text(w).removeprefix("weights ") + files])
+        rows.append(["weights download", weights_text(w) + files])
     r = status.rollout
     if r is None:
         rows.append(["rollout", "none (rolling update, or not reported by the runtime)"])
