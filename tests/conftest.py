@@ -14,7 +14,6 @@ import pytest
 
 from ironplane.cli.main import main
 from ironplane.cli.output import yaml_stream
-from tests import trainer_runtime_schema as trainer_schema
 
 KUBE_VERSIONS = ("1.33", "1.37")
 REPO = Path(__file__).resolve().parent.parent
@@ -61,6 +60,8 @@ def validate_manifests(
     assert objects, "nothing to validate"
     objects = list(objects)
     if not any(crd_dir.rglob("*trainingruntimes*")):
+        from tests import trainer_runtime_schema as trainer_schema  # slow: imported when needed
+
         runtimes = [o for o in objects if o.get("kind") == trainer_schema.KIND]
         objects = [o for o in objects if o.get("kind") != trainer_schema.KIND]
         for runtime in runtimes:

@@ -4,18 +4,82 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 
+import httpx
 import pytest
 
+from ironplane.agent.agent import Agent
 from ironplane.agent.runtime import Runtime
+from ironplane.agent.settings import AgentSettings
 from ironplane.core.errors import ConflictError, NotFoundError
 from ironplane.wire.agent_protocol import AppStatus, NodeInfo, Object, RunStatus
+from tests.sdk.live import Live, running_server
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A control plane for the module. A module that needs other settings has its own."""
+    data = tmp_path_factory.mktemp("cp")
+    # Heartbeats every 2 s: a peer is dropped after 6 s of silence, which a loaded CI machine
+    # (two test workers, gateway processes) must not reach by accident.
+    with running_server(data, agent_heartbeat_s=2.0, agent_poll_s=1.0) as server:
+        yield server
+
+
+class Api:
+    """The JSON API of ``live`` as its admin."""
+
+    def __init__(self, live: Live) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=live.url + "/api/v1", headers={"Authorization": f"Bearer {live.admin_token}"}
+        )
+
+    async def apply(self, text: str) -> dict[str, Any]:
+        r = await self.client.post(
+            "/apply", json={"documents": [{"source": "x.yaml", "content": text}]}
+        )
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    async def cluster(self, name: str = "edge-one") -> dict[str, Any]:
+        r = await self.client.get(f"/clusters/{name}")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+
+@pytest.fixture
+async def api(live: Live) -> AsyncIterator[Api]:
+    api = Api(live)
+    yield api
+    await api.client.aclose()
+
+
+async def connected(api: Api, cluster: str) -> bool:
+    """Whether the control plane shows the cluster's agent connected."""
+    return bool((await api.cluster(cluster))["agent"]["connected"])
+
+
+@asynccontextmanager
+async def running(
+    settings: AgentSettings, runtime: Runtime, join_s: float = 10
+) -> AsyncIterator[Agent]:
+    """An agent running in this event loop; stopped at the end, within ``join_s`` seconds."""
+    agent = Agent(settings, runtime)
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        yield agent
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, join_s)
 
 
 class RecordingRuntime(Runtime):

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import httpx
 
-from tests.ports import free_port
-
 
 class ServerProcess:
     """``ironplane server`` as a child process on a fixed port, with fast agent heartbeats."""
@@ -29,22 +27,9 @@ class ServerProcess:
         self.log = data_dir / "server.log"
 
     def start(self) -> None:
-        """Start the server and wait until it answers this process's own admin token.
-
-        The port comes from ``free_port``, which another test may take before the server binds
-        it: then the server exits with "address already in use" while the other test's server
-        answers on the port. The first start therefore retries on a fresh port; a restart keeps
-        its port (agents reconnect to it) and fails with the server's log."""
-        first = self.proc is None
-        for attempt in range(3):
-            if self._start_once():
-                return
-            if not first or attempt == 2 or b"already in use" not in self.log.read_bytes():
-                raise RuntimeError(f"the server did not start:\n{self.log.read_text()[-3000:]}")
-            self.port = free_port()
-            self.url = f"http://127.0.0.1:{self.port}"
-
-    def _start_once(self) -> bool:
+        """Start the server and wait until it answers this process's own admin token (a server
+        of someone else on the port does not); raises with the server's log when it exits or
+        does not answer within 30 s."""
         env = {
             **os.environ,
             "IRONPLANE_AGENT_HEARTBEAT_S": "0.5",
@@ -72,14 +57,14 @@ class ServerProcess:
         deadline = time.monotonic() + 30
         while self.proc.poll() is None and time.monotonic() < deadline:
             if self.token_file.exists() and self._answers_own_token():
-                return True
+                return
             time.sleep(0.05)
         self.stop()
-        return False
+        raise RuntimeError(f"the server did not start:\n{self.log.read_text()[-3000:]}")
 
     def _answers_own_token(self) -> bool:
         """Whether the server on the port knows this data directory's admin token (a server of
-        another test on a reused port does not)."""
+        anyone else on the port does not)."""
         with contextlib.suppress(httpx.HTTPError):
             r = httpx.get(
                 f"{self.url}/api/v1/auth/whoami",

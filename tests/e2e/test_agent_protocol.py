@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from typing import Any
+from contextlib import AbstractAsyncContextManager
 
-import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -16,8 +13,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from ironplane.agent.agent import Agent
 from ironplane.agent.settings import AgentSettings
 from ironplane.wire import agent_protocol as proto
-from tests.e2e.conftest import RecordingRuntime, eventually
-from tests.sdk.live import Live, running_server
+from tests.e2e.conftest import Api, RecordingRuntime, eventually, running
+from tests.sdk.live import Live
 
 pytestmark = pytest.mark.anyio
 
@@ -28,15 +25,6 @@ def service(image: str = "example.com/chat:1", name: str = "chat-api") -> str:
     return (
         f"kind: Service\nname: {name}\nworkspace: prod\nimage: {image}\nports: [{{port: 8000}}]\n"
     )
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    data = tmp_path_factory.mktemp("cp")
-    # Heartbeats every 2 s: a peer is dropped after 6 s of silence, which a loaded CI machine
-    # (two test workers, gateway processes) must not reach by accident.
-    with running_server(data, agent_heartbeat_s=2.0, agent_poll_s=1.0) as server:
-        yield server
 
 
 def acks(live: Live, cluster: str = "edge-one") -> list[tuple[int, bool]]:
@@ -51,34 +39,10 @@ def acks(live: Live, cluster: str = "edge-one") -> list[tuple[int, bool]]:
         db.close()
 
 
-class Api:
-    def __init__(self, live: Live) -> None:
-        self.client = httpx.AsyncClient(
-            base_url=live.url + "/api/v1", headers={"Authorization": f"Bearer {live.admin_token}"}
-        )
-
-    async def apply(self, text: str) -> dict[str, Any]:
-        r = await self.client.post(
-            "/apply", json={"documents": [{"source": "x.yaml", "content": text}]}
-        )
-        assert r.status_code == 200, r.text
-        return dict(r.json())
-
-    async def cluster(self, name: str = "edge-one") -> dict[str, Any]:
-        r = await self.client.get(f"/clusters/{name}")
-        assert r.status_code == 200, r.text
-        return dict(r.json())
-
-
-@pytest.fixture
-async def api(live: Live) -> AsyncIterator[Api]:
-    api = Api(live)
-    yield api
-    await api.client.aclose()
-
-
-@asynccontextmanager
-async def running_agent(live: Live, token: str, runtime: RecordingRuntime) -> AsyncIterator[Agent]:
+def running_agent(
+    live: Live, token: str, runtime: RecordingRuntime
+) -> AbstractAsyncContextManager[Agent]:
+    """An agent on ``live`` with quick status reports and reconnects."""
     settings = AgentSettings(
         server_url=live.url,
         token=token,
@@ -87,14 +51,7 @@ async def running_agent(live: Live, token: str, runtime: RecordingRuntime) -> As
         backoff_base_s=0.05,
         backoff_cap_s=0.5,
     )
-    agent = Agent(settings, runtime)
-    stop = asyncio.Event()
-    task = asyncio.create_task(agent.run(stop))
-    try:
-        yield agent
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
+    return running(settings, runtime)
 
 
 def images(runtime: RecordingRuntime) -> list[str]:

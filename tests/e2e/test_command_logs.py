@@ -3,19 +3,16 @@ the app it is about, as JSON fields."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from ironplane.agent.agent import Agent
 from ironplane.agent.settings import AgentSettings
 from ironplane.core.logs import JsonFormatter
-from tests.e2e.conftest import RecordingRuntime, eventually
+from tests.e2e.conftest import Api, RecordingRuntime, eventually, running
 from tests.sdk.live import Live, running_server
 
 pytestmark = pytest.mark.anyio
@@ -27,42 +24,36 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         yield server
 
 
-async def test_a_logs_command_is_logged_by_the_agent_with_the_request_id(live: Live) -> None:
-    async with httpx.AsyncClient(
-        base_url=live.url + "/api/v1", headers={"Authorization": f"Bearer {live.admin_token}"}
-    ) as api:
-        text = (
-            "kind: Cluster\nname: logs-cl\n---\nkind: Workspace\nname: logs-ws\ncluster: logs-cl\n"
-            "---\nkind: Service\nname: web\nworkspace: logs-ws\nimage: example.com/web:1\n"
-        )
-        r = await api.post("/apply", json={"documents": [{"source": "a.yaml", "content": text}]})
-        token = next(
-            c["agent_token"]["secret"] for c in r.json()["changes"] if c.get("agent_token")
-        )
-        stream = io.StringIO()
-        handler = logging.StreamHandler(stream)
-        handler.setFormatter(JsonFormatter())
-        agent_log = logging.getLogger("ironplane.agent")
-        agent_log.addHandler(handler)
-        level = agent_log.level
-        agent_log.setLevel(logging.INFO)
-        runtime = RecordingRuntime()
-        agent = Agent(AgentSettings(server_url=live.url, token=token, runtime="local"), runtime)
-        stop = asyncio.Event()
-        task = asyncio.create_task(agent.run(stop))
-        try:
+async def test_a_logs_command_is_logged_by_the_agent_with_the_request_id(
+    live: Live, api: Api
+) -> None:
+    text = (
+        "kind: Cluster\nname: logs-cl\n---\nkind: Workspace\nname: logs-ws\ncluster: logs-cl\n"
+        "---\nkind: Service\nname: web\nworkspace: logs-ws\nimage: example.com/web:1\n"
+    )
+    changes = (await api.apply(text))["changes"]
+    token = next(c["agent_token"]["secret"] for c in changes if c.get("agent_token"))
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    agent_log = logging.getLogger("ironplane.agent")
+    agent_log.addHandler(handler)
+    level = agent_log.level
+    agent_log.setLevel(logging.INFO)
+    runtime = RecordingRuntime()
+    settings = AgentSettings(server_url=live.url, token=token, runtime="local")
+    try:
+        async with running(settings, runtime) as agent:
             await eventually(lambda: agent.connected.is_set(), what="connected")
             await eventually(lambda: ("logs-ws", "web") in runtime.apps(), what="applied")
-            r = await api.get(
+            r = await api.client.get(
                 "/workspaces/logs-ws/apps/web/logs", headers={"X-Request-ID": "req-logs-42"}
             )
             assert r.status_code == 200, r.text
             assert r.headers["x-request-id"] == "req-logs-42"
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 10)
-            agent_log.removeHandler(handler)
-            agent_log.setLevel(level)
+    finally:
+        agent_log.removeHandler(handler)
+        agent_log.setLevel(level)
     lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
     [command] = [d for d in lines if d["msg"].startswith("command logs")]
     assert command["request_id"] == "req-logs-42"

@@ -8,17 +8,15 @@ import contextlib
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from ironplane.agent.agent import Agent
 from ironplane.agent.settings import AgentSettings
 from ironplane.server.agents.session import CLOSE_HEARTBEAT
 from ironplane.wire import agent_protocol as proto
-from tests.e2e.conftest import RecordingRuntime, eventually
+from tests.e2e.conftest import Api, RecordingRuntime, eventually, running
 from tests.sdk.live import Live, running_server
 
 pytestmark = pytest.mark.anyio
@@ -32,18 +30,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         yield server
 
 
-async def cluster_token(live: Live, name: str) -> str:
-    async with httpx.AsyncClient(
-        base_url=live.url + "/api/v1", headers={"Authorization": f"Bearer {live.admin_token}"}
-    ) as api:
-        body = {"documents": [{"source": "c.yaml", "content": f"kind: Cluster\nname: {name}\n"}]}
-        assert (await api.post("/apply", json=body)).status_code == 200
-        r = await api.post(f"/clusters/{name}/agent-token")
-        return str(r.json()["secret"])
+async def cluster_token(api: Api, name: str) -> str:
+    await api.apply(f"kind: Cluster\nname: {name}\n")
+    r = await api.client.post(f"/clusters/{name}/agent-token")
+    return str(r.json()["secret"])
 
 
-async def test_a_silent_agent_is_dropped_after_three_heartbeats(live: Live) -> None:
-    token = await cluster_token(live, "hb-silent")
+async def test_a_silent_agent_is_dropped_after_three_heartbeats(live: Live, api: Api) -> None:
+    token = await cluster_token(api, "hb-silent")
     url = live.url.replace("http://", "ws://") + "/api/v1/agent/connect"
     async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
         await ws.send(proto.encode(proto.Hello(agent_version="x", runtime="local")))
@@ -62,9 +56,8 @@ async def test_a_silent_agent_is_dropped_after_three_heartbeats(live: Live) -> N
         assert pings >= 1, "the control plane pings before it gives up"
 
 
-async def test_an_idle_agent_stays_connected_on_pongs_alone(live: Live) -> None:
-    token = await cluster_token(live, "hb-idle")
-    runtime = RecordingRuntime()
+async def test_an_idle_agent_stays_connected_on_pongs_alone(live: Live, api: Api) -> None:
+    token = await cluster_token(api, "hb-idle")
     settings = AgentSettings(
         server_url=live.url,
         token=token,
@@ -73,18 +66,12 @@ async def test_an_idle_agent_stays_connected_on_pongs_alone(live: Live) -> None:
         inventory_interval_s=3600,
         backoff_base_s=0.05,
     )
-    agent = Agent(settings, runtime)
-    stop = asyncio.Event()
-    task = asyncio.create_task(agent.run(stop))
-    try:
+    async with running(settings, RecordingRuntime()) as agent:
         await eventually(lambda: agent.connected.is_set(), what="connected")
         deadline = time.monotonic() + 8 * HEARTBEAT_S
         while time.monotonic() < deadline:
             assert agent.connected.is_set(), "the idle connection dropped"
             await asyncio.sleep(0.05)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_the_agent_leaves_a_silent_control_plane_and_reconnects() -> None:
@@ -112,11 +99,5 @@ async def test_the_agent_leaves_a_silent_control_plane_and_reconnects() -> None:
             backoff_base_s=0.05,
             backoff_cap_s=0.1,
         )
-        agent = Agent(settings, RecordingRuntime())
-        stop = asyncio.Event()
-        task = asyncio.create_task(agent.run(stop))
-        try:
+        async with running(settings, RecordingRuntime()):
             await eventually(lambda: accepted >= 2, timeout=10, what="a second connection")
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 10)

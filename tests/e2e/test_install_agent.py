@@ -22,17 +22,14 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from ironplane.agent import main as agent_main
-from ironplane.agent.agent import Agent
 from ironplane.agent.kube import KubeApi, make_client
 from ironplane.agent.kube import runtime as kube_runtime
-from ironplane.agent.runtime import Runtime
 from ironplane.agent.settings import AgentSettings, from_env
 from ironplane.compiler.agent_install import HEALTH_PORT
 from ironplane.wire import agent_protocol as proto
 from tests.agent.kube.fakeapi import FakeKube
 from tests.conftest import run_cli
-from tests.e2e.conftest import RecordingRuntime, eventually
-from tests.e2e.test_agent_protocol import Api
+from tests.e2e.conftest import Api, RecordingRuntime, connected, eventually, running
 from tests.sdk.live import Live, running_server
 
 pytestmark = pytest.mark.anyio
@@ -44,13 +41,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         tmp_path_factory.mktemp("cp"), agent_heartbeat_s=2.0, agent_poll_s=0.5
     ) as server:
         yield server
-
-
-@pytest.fixture
-async def api(live: Live) -> AsyncIterator[Api]:
-    api = Api(live)
-    yield api
-    await api.client.aclose()
 
 
 @pytest.fixture
@@ -99,18 +89,6 @@ def pod_environment(fake: FakeKube, namespace: str) -> tuple[list[str], dict[str
         assert secret is not None
         env[var["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()
     return container["command"], env
-
-
-@contextlib.asynccontextmanager
-async def running(settings: AgentSettings, runtime: Runtime) -> AsyncIterator[Agent]:
-    agent = Agent(settings, runtime)
-    stop = asyncio.Event()
-    task = asyncio.create_task(agent.run(stop))
-    try:
-        yield agent
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
 
 
 @contextlib.asynccontextmanager
@@ -166,10 +144,6 @@ def deployed_agent(fake: FakeKube, namespace: str) -> AgentSettings:
 async def events(api: Api, action: str, cluster: str) -> list[dict[str, Any]]:
     r = await api.client.get("/audit", params={"limit": 1000})
     return [e for e in r.json() if e["action"] == action and e["target"] == f"cluster/{cluster}"]
-
-
-async def connected(api: Api, cluster: str) -> bool:
-    return bool((await api.cluster(cluster))["agent"]["connected"])
 
 
 async def disconnected(api: Api, cluster: str) -> bool:
@@ -268,7 +242,7 @@ async def test_rotation_without_downtime(
     caplog.set_level(logging.WARNING, logger="ironplane.agent")
     await ironplane("cluster", "register", "rot-one", "--token-file", "a")
     token_a = (cli / "a").read_text()
-    async with running(quick(live, token_a), RecordingRuntime()) as agent_a:
+    async with running(quick(live, token_a), RecordingRuntime(), join_s=15) as agent_a:
         await eventually(lambda: connected(api, "rot-one"), what="A connected")
         out = await ironplane("cluster", "rotate-token", "rot-one", "--token-file", "b")
         assert "install-agent rot-one --token-file b" in out and "kubectl apply -k" in out
@@ -277,7 +251,7 @@ async def test_rotation_without_downtime(
         # on A connects again.
         assert await reads_desired(api, token_a, "rot-one") == 200
     await eventually(lambda: disconnected(api, "rot-one"), what="A stopped")
-    async with running(quick(live, token_a), RecordingRuntime()) as agent_a:
+    async with running(quick(live, token_a), RecordingRuntime(), join_s=15) as agent_a:
         await eventually(lambda: agent_a.connected.is_set(), what="A reconnected after B minted")
         shown: list[bool] = []
 
@@ -288,7 +262,7 @@ async def test_rotation_without_downtime(
 
         watcher = asyncio.create_task(watch())
         # An agent on B connects: A's connection is closed (4001) and A is refused from then on.
-        async with running(quick(live, token_b), RecordingRuntime()) as agent_b:
+        async with running(quick(live, token_b), RecordingRuntime(), join_s=15) as agent_b:
             try:
                 await eventually(lambda: agent_b.connected.is_set(), what="B connected")
                 await eventually(lambda: not agent_a.connected.is_set(), what="A closed")

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from ironplane.wire.agent_protocol import AppStatus, Object
 from ironplane.wire.pull_progress import WeightsProgress
 from tests.conftest import run_cli
-from tests.e2e.conftest import RecordingRuntime, eventually
+from tests.e2e.conftest import Api, RecordingRuntime, connected, eventually
 from tests.e2e.test_agent_protocol import running_agent
-from tests.sdk.live import Live, running_server
+from tests.sdk.live import Live
 
 pytestmark = pytest.mark.anyio
 
@@ -63,41 +62,19 @@ class PullingRuntime(RecordingRuntime):
         return out
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    with running_server(
-        tmp_path_factory.mktemp("cp"), agent_heartbeat_s=2.0, agent_poll_s=1.0
-    ) as server:
-        yield server
-
-
-@pytest.fixture
-async def api(live: Live) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        base_url=live.url + "/api/v1", headers={"Authorization": f"Bearer {live.admin_token}"}
-    ) as client:
-        yield client
-
-
-async def apply(api: httpx.AsyncClient, text: str) -> dict[str, Any]:
-    r = await api.post("/apply", json={"documents": [{"source": "x.yaml", "content": text}]})
-    assert r.status_code == 200, r.text
-    return dict(r.json())
-
-
 async def test_progress_carries_revisions_version_labels_and_weights(
     live: Live,
-    api: httpx.AsyncClient,
+    api: Api,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    first = await apply(api, PLATFORM + "---\n" + SERVICE.format(tag=1))
+    first = await api.apply(PLATFORM + "---\n" + SERVICE.format(tag=1))
     token = first["changes"][0]["agent_token"]["secret"]
     runtime = PullingRuntime(pull_s=60.0)
     async with running_agent(live, token, runtime):
 
         async def progress() -> dict[str, Any] | None:
-            r = await api.get("/workspaces/pulls/progress", params={"apps": "llm"})
+            r = await api.client.get("/workspaces/pulls/progress", params={"apps": "llm"})
             assert r.status_code == 200, r.text
             body = dict(r.json())
             status = body["apps"][0]["status"]
@@ -121,10 +98,10 @@ async def test_progress_carries_revisions_version_labels_and_weights(
             "files_total": 0,
             "pods": 1,
         }
-        listed = (await api.get("/apps", params={"workspace": "pulls"})).json()
+        listed = (await api.client.get("/apps", params={"workspace": "pulls"})).json()
         assert listed[0]["status"]["weights"]["total"] == 40 * GIB
         # Only the apps named (none: only the revisions).
-        r = await api.get("/workspaces/pulls/progress", params={"apps": ""})
+        r = await api.client.get("/workspaces/pulls/progress", params={"apps": ""})
         assert r.json()["apps"] == []
 
         # The CLI waits, showing the download, until the new version runs.
@@ -148,10 +125,10 @@ async def test_progress_carries_revisions_version_labels_and_weights(
 
 
 async def test_a_revision_the_agent_fails_fails_the_apply(
-    live: Live, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    live: Live, api: Api, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    first = await apply(
-        api, PLATFORM.replace("edge-wt", "edge-bad").replace(" pulls", " bad") + "\n"
+    first = await api.apply(
+        PLATFORM.replace("edge-wt", "edge-bad").replace(" pulls", " bad") + "\n"
     )
     token = first["changes"][0]["agent_token"]["secret"]
 
@@ -168,7 +145,7 @@ async def test_a_revision_the_agent_fails_fails_the_apply(
         monkeypatch.setenv("IRONPLANE_CONFIG", str(tmp_path / "cli.yaml"))
         monkeypatch.setenv("IRONPLANE_URL", live.url)
         monkeypatch.setenv("IRONPLANE_TOKEN", live.admin_token)
-        await eventually(lambda: _connected(api, "edge-bad"), what="the agent of edge-bad connects")
+        await eventually(lambda: connected(api, "edge-bad"), what="the agent of edge-bad connects")
         spec = tmp_path / "llm.yaml"
         spec.write_text(SERVICE.format(tag=1).replace("workspace: pulls", "workspace: bad"))
         code, _, err = await asyncio.to_thread(
@@ -177,8 +154,3 @@ async def test_a_revision_the_agent_fails_fails_the_apply(
         assert code == 3, err
         assert "failed: Service bad/llm: the agent failed to apply revision " in err
         assert "admission webhook denied it" in err
-
-
-async def _connected(api: httpx.AsyncClient, cluster: str) -> bool:
-    body = (await api.get(f"/clusters/{cluster}")).json()
-    return bool(body["agent"]["connected"])

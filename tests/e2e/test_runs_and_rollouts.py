@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from ironplane.wire import agent_protocol as proto
-from tests.e2e.conftest import RecordingRuntime, eventually
-from tests.e2e.test_agent_protocol import Api, running_agent
+from tests.e2e.conftest import Api, RecordingRuntime, eventually
+from tests.e2e.test_agent_protocol import running_agent
 from tests.sdk.live import Live, running_server
 
 pytestmark = pytest.mark.anyio
@@ -49,13 +49,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-async def api(live: Live) -> AsyncIterator[Api]:
-    api = Api(live)
-    yield api
-    await api.client.aclose()
 
 
 class RolloutRuntime(RecordingRuntime):

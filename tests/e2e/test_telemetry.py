@@ -7,7 +7,6 @@ developer machine, a failure under CI.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
@@ -15,25 +14,24 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from ironplane.agent.agent import Agent
 from ironplane.agent.settings import AgentSettings
 from ironplane.agent.telemetry import Owners, Telemetry
 from ironplane.agent.telemetry.prometheus import Prometheus
-from ironplane.wire.agent_protocol import Object
-from tests.e2e.conftest import RecordingRuntime, eventually
+from tests.agent.test_telemetry import by_key, owned
+from tests.e2e.conftest import Api, RecordingRuntime, eventually, running
 from tests.ports import free_port
-from tests.sdk.live import Live, running_server
+from tests.sdk.live import Live
+from tests.server.helpers import metric_value
 
 pytestmark = pytest.mark.anyio
 MIB = 1024 * 1024
@@ -192,15 +190,6 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
         exporter.server_close()
 
 
-def owned(kind: str, name: str, app: str) -> Object:
-    labels = {"ironplane.dev/workspace": "team-a", "ironplane.dev/app": app}
-    return {"kind": kind, "metadata": {"name": name, "namespace": "team-a", "labels": labels}}
-
-
-def by_key(samples: list[Any]) -> dict[tuple[str, str | None, str | None, str], float]:
-    return {(s.scope, s.node, s.app, s.name): s.value for s in samples}
-
-
 async def test_the_collector_reads_gpus_and_requests_from_prometheus(scraped: Scraped) -> None:
     owners = Owners([owned("Deployment", "chat", "chat"), owned("Service", "chat", "chat")])
     telemetry = Telemetry(Prometheus(scraped.url, timeout_s=5), window=WINDOW)
@@ -223,16 +212,7 @@ async def test_the_collector_reads_gpus_and_requests_from_prometheus(scraped: Sc
     assert {k[2] for k in got if k[0] == "app"} == {"chat"}
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    with running_server(
-        tmp_path_factory.mktemp("cp"), agent_heartbeat_s=2.0, agent_poll_s=1.0
-    ) as server:
-        yield server
-
-
-@asynccontextmanager
-async def running_agent(live: Live, token: str) -> AsyncIterator[Agent]:
+def running_agent(live: Live, token: str) -> AbstractAsyncContextManager[Agent]:
     settings = AgentSettings(
         server_url=live.url,
         token=token,
@@ -243,26 +223,11 @@ async def running_agent(live: Live, token: str) -> AsyncIterator[Agent]:
         telemetry_interval_s=0.5,
         telemetry_rate_window=WINDOW,
     )
-    agent = Agent(settings, RecordingRuntime())
-    stop = asyncio.Event()
-    task = asyncio.create_task(agent.run(stop))
-    try:
-        yield agent
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-
-
-def _value(text: str, name: str, **labels: str) -> float | None:
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return None
+    return running(settings, RecordingRuntime())
 
 
 async def test_telemetry_reaches_the_control_plane_and_its_series(
-    scraped: Scraped, live: Live
+    scraped: Scraped, live: Live, api: Api
 ) -> None:
     platform = (
         f"kind: Cluster\nname: gpu-one\naddons: [prometheus]\nprometheus_url: {scraped.url}\n"
@@ -270,34 +235,26 @@ async def test_telemetry_reaches_the_control_plane_and_its_series(
         "kind: Service\nname: chat\nworkspace: team-a\nimage: example.com/chat:1\n"
         "ports: [{port: 8000}]\n"
     )
-    headers = {"Authorization": f"Bearer {live.admin_token}"}
-    async with httpx.AsyncClient(base_url=live.url, headers=headers) as api:
-        r = await api.post(
-            "/api/v1/apply", json={"documents": [{"source": "x.yaml", "content": platform}]}
-        )
-        assert r.status_code == 200, r.text
-        token = r.json()["changes"][0]["agent_token"]["secret"]
-        async with running_agent(live, token) as agent:
-            series: dict[str, Any] = {}
+    token = (await api.apply(platform))["changes"][0]["agent_token"]["secret"]
+    async with running_agent(live, token) as agent:
+        series: dict[str, Any] = {}
 
-            async def reported() -> bool:
-                nodes = await api.get("/api/v1/clusters/gpu-one/metrics", params={"since": "5m"})
-                app = await api.get(
-                    "/api/v1/workspaces/team-a/apps/chat/metrics", params={"since": "5m"}
-                )
-                assert nodes.status_code == 200 and app.status_code == 200, nodes.text
-                series["nodes"] = {
-                    (s["name"], s["labels"]["node"]): s for s in nodes.json()["series"]
-                }
-                series["app"] = {s["name"]: s for s in app.json()["series"]}
-                return ("gpu_utilization", "node-1") in series["nodes"] and (
-                    "requests_per_second" in series["app"]
-                )
+        async def reported() -> bool:
+            nodes = await api.client.get("/clusters/gpu-one/metrics", params={"since": "5m"})
+            app = await api.client.get(
+                "/workspaces/team-a/apps/chat/metrics", params={"since": "5m"}
+            )
+            assert nodes.status_code == 200 and app.status_code == 200, nodes.text
+            series["nodes"] = {(s["name"], s["labels"]["node"]): s for s in nodes.json()["series"]}
+            series["app"] = {s["name"]: s for s in app.json()["series"]}
+            return ("gpu_utilization", "node-1") in series["nodes"] and (
+                "requests_per_second" in series["app"]
+            )
 
-            await eventually(reported, timeout=30, what="telemetry in the control plane")
-            assert agent.telemetry_url() == scraped.url  # from the welcome: nothing set locally
-            agent_metrics = agent.metrics.render().decode()
-        scrape = (await api.get("/metrics")).text
+        await eventually(reported, timeout=30, what="telemetry in the control plane")
+        assert agent.telemetry_url() == scraped.url  # from the welcome: nothing set locally
+        agent_metrics = agent.metrics.render().decode()
+    scrape = (await api.client.get(live.url + "/metrics")).text  # at the root, not the API's
 
     node_util = series["nodes"][("gpu_utilization", "node-1")]
     assert node_util["points"][-1][1] == 50.0
@@ -310,10 +267,12 @@ async def test_telemetry_reaches_the_control_plane_and_its_series(
     assert app["requests_per_second"]["points"][-1][1] == pytest.approx(10.0, rel=0.1)
     assert app["latency_p99_ms"]["points"][-1][1] == pytest.approx(420.0, rel=0.05)
 
-    assert (_value(agent_metrics, "ironplane_agent_telemetry_samples_total") or 0) > 0
-    assert (_value(agent_metrics, "ironplane_agent_prometheus_queries_total", result="ok") or 0) > 0
-    assert _value(agent_metrics, "ironplane_agent_applies_total", result="ok") == 1
-    received = _value(scrape, "ironplane_server_agent_frames_received_total", type="metrics")
+    assert (metric_value(agent_metrics, "ironplane_agent_telemetry_samples_total") or 0) > 0
+    assert (
+        metric_value(agent_metrics, "ironplane_agent_prometheus_queries_total", result="ok") or 0
+    ) > 0
+    assert metric_value(agent_metrics, "ironplane_agent_applies_total", result="ok") == 1
+    received = metric_value(scrape, "ironplane_server_agent_frames_received_total", type="metrics")
     assert (received or 0) > 0
-    assert (_value(scrape, "ironplane_server_telemetry_samples_total") or 0) > 0
-    assert _value(scrape, "ironplane_server_desired_pushed_total", mode="full") == 1
+    assert (metric_value(scrape, "ironplane_server_telemetry_samples_total") or 0) > 0
+    assert metric_value(scrape, "ironplane_server_desired_pushed_total", mode="full") == 1

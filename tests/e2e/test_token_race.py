@@ -13,6 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from ironplane.wire import agent_protocol as proto
+from tests.e2e.conftest import Api
 from tests.sdk.live import Live, running_server
 
 pytestmark = pytest.mark.anyio
@@ -30,15 +31,10 @@ def hello() -> str:
     return proto.encode(proto.Hello(agent_version="9", runtime="local", applied_revision=0))
 
 
-async def test_old_token_handshake_after_rotation_completed(live: Live) -> None:
-    api = httpx.AsyncClient(
-        base_url=live.url + "/api/v1", headers={"Authorization": f"Bearer {live.admin_token}"}
-    )
-    r = await api.post(
-        "/apply", json={"documents": [{"source": "x", "content": "kind: Cluster\nname: race\n"}]}
-    )
-    token_a = r.json()["changes"][0]["agent_token"]["secret"]
-    r = await api.post("/clusters/race/agent-token")
+async def test_old_token_handshake_after_rotation_completed(live: Live, api: Api) -> None:
+    applied = await api.apply("kind: Cluster\nname: race\n")
+    token_a = applied["changes"][0]["agent_token"]["secret"]
+    r = await api.client.post("/clusters/race/agent-token")
     token_b = r.json()["secret"]
     url = live.url.replace("http", "ws") + "/api/v1/agent/connect"
     old = await connect(url, additional_headers={"Authorization": f"Bearer {token_a}"})
@@ -67,4 +63,3 @@ async def test_old_token_handshake_after_rotation_completed(live: Live) -> None:
         assert frame is not None
     await new.close()
     await old.close()
-    await api.aclose()
