@@ -12,7 +12,7 @@ from sqlalchemy import select
 from ironplane.server.db.tables import ClusterRow
 from ironplane.server.services.tokens import retire_older_agent_tokens
 from tests.server.conftest import Server
-from tests.server.helpers import CLUSTER, apply_yaml
+from tests.server.helpers import CLUSTER, apply_yaml, audit
 
 pytestmark = pytest.mark.anyio
 
@@ -33,11 +33,6 @@ async def connected_with(server: Server, token_id: str) -> list[str]:
         cluster = await s.scalar(select(ClusterRow).where(ClusterRow.name == "oke-prod"))
         assert cluster is not None
         return await retire_older_agent_tokens(s, cluster.id, token_id, source_ip="10.9.8.7")
-
-
-async def audit(server: Server, action: str) -> list[dict[str, Any]]:
-    events = (await server.admin.get("/audit", params={"limit": 1000})).json()
-    return [e for e in events if e["action"] == action]
 
 
 async def test_the_old_token_works_until_an_agent_connects_with_the_new(server: Server) -> None:

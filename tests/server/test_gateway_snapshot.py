@@ -10,10 +10,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from ironplane.server.db.tables import ApiTokenRow, AppStatusRow, ClusterRow
+from ironplane.server.db.tables import ApiTokenRow, ClusterRow
 from ironplane.server.db.types import utcnow
 from tests.server.conftest import Server
-from tests.server.helpers import CLUSTER, WORKSPACE, apply_yaml, bind, error_of, make_user
+from tests.server.helpers import (
+    CLUSTER,
+    WORKSPACE,
+    apply_yaml,
+    error_of,
+    gateway_token,
+    make_user,
+    set_status,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -41,12 +49,6 @@ async def snapshot(server: Server, token: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = r.json()
     assert r.headers["etag"] == f'"{body["version"]}"'
     return body
-
-
-async def set_status(server: Server, cluster: str, ws: str, app: str, data: dict[str, Any]) -> None:
-    async with server.app.state.services.db.session() as s:
-        cluster_id = await s.scalar(select(ClusterRow.id).where(ClusterRow.name == cluster))
-        s.add(AppStatusRow(cluster_id=cluster_id, workspace=ws, app=app, data=data))
 
 
 async def test_models_come_from_model_apps(server: Server) -> None:
@@ -87,7 +89,7 @@ async def test_a_canary_in_flight_splits_the_traffic(server: Server) -> None:
     before = await snapshot(server)
     rollout = {"strategy": "canary", "phase": "Paused", "canary_weight": 20, "stable_weight": 80}
     await set_status(
-        server, "oke-prod", "prod", "llama", {"phase": "Progressing", "rollout": rollout}
+        server, "prod", "llama", {"phase": "Progressing", "rollout": rollout}, cluster="oke-prod"
     )
     after = await snapshot(server)
     assert after["version"] != before["version"]
@@ -213,13 +215,7 @@ async def test_version_etag_and_304(server: Server) -> None:
 async def test_a_service_account_with_gateway_serve_reads_it_and_others_are_refused(
     server: Server,
 ) -> None:
-    admin = server.admin
-    r = await admin.post("/roles", json={"name": "gateway", "permissions": ["gateway.serve"]})
-    assert r.status_code == 201, r.text
-    assert (await admin.post("/service-accounts", json={"name": "gw"})).status_code == 201
-    await bind(server, "gateway", "gw", subject_kind="service_account")
-    r = await admin.post("/tokens", json={"name": "gw", "service_account": "gw"})
-    gw = server.client(r.json()["secret"])
+    gw = server.client(await gateway_token(server))
     assert (await gw.get("/gateway/snapshot")).status_code == 200
     # It may serve, not read the usage.
     r = await gw.get("/gateway/usage")

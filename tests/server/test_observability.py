@@ -10,24 +10,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from ironplane.core.logs import JsonFormatter
 from tests.server.conftest import Server, make_settings, start
 from tests.server.helpers import CLUSTER, WORKSPACE, apply_yaml
+from tests.server.helpers import metric_value as value
 
 pytestmark = pytest.mark.anyio
 
 SERVICE = "kind: Service\nname: chat\nworkspace: prod\nimage: example.com/chat:{tag}\n"
-
-
-def value(text: str, name: str, **labels: str) -> float | None:
-    """The sample ``name{labels}`` of a Prometheus text exposition (None when absent)."""
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return None
 
 
 async def scrape(server: Server) -> str:

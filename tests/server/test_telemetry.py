@@ -16,22 +16,12 @@ from ironplane.server.services import telemetry
 from ironplane.server.services.usage_series import percentile
 from ironplane.wire import agent_protocol as proto
 from tests.server.conftest import Server
-from tests.server.helpers import CLUSTER, WORKSPACE, apply_yaml
+from tests.server.helpers import CLUSTER, WORKSPACE, apply_yaml, store_metrics
 
 pytestmark = pytest.mark.anyio
 
 SERVICE = "kind: Service\nname: chat\nworkspace: prod\nimage: example.com/chat:1\n"
 OTHER = "kind: Cluster\nname: other\n---\nkind: Workspace\nname: elsewhere\ncluster: other\n"
-
-
-async def report(server: Server, at: float, samples: list[proto.Sample]) -> int:
-    """Store a Metrics frame as the session of oke-prod's agent would."""
-    services = server.app.state.services
-    async with services.db.session() as s:
-        cluster_id = await s.scalar(select(ClusterRow.id).where(ClusterRow.name == "oke-prod"))
-        return await telemetry.store(
-            services, s, cluster_id, proto.Metrics(at=at, samples=samples), {"prod"}
-        )
 
 
 def node(name: str, value: float, metric: str = "gpu_utilization") -> proto.Sample:
@@ -49,9 +39,8 @@ async def test_node_and_app_series_are_stored_bucketed_and_scoped(server: Server
     now = time.time()
     base = now - now % 60 - 120  # two to three minutes ago, on a minute boundary
     for offset, util in ((0, 80.0), (20, 90.0), (60, 50.0)):
-        stored = await report(
+        stored = await store_metrics(
             server,
-            base + offset,
             [
                 node("gpu-1", util),
                 node("gpu-1", 1024.0, "gpu_memory_used_bytes"),
@@ -60,6 +49,7 @@ async def test_node_and_app_series_are_stored_bucketed_and_scoped(server: Server
                 app("intruder", 1.0, workspace="elsewhere"),  # not this cluster's: dropped
                 proto.Sample(scope="node", name="Bad-Name", value=1.0, node="gpu-1"),
             ],
+            at=base + offset,
         )
         assert stored == 3
     r = await server.admin.get(
@@ -98,7 +88,7 @@ async def test_bad_windows_and_names_are_refused(server: Server) -> None:
 async def test_old_samples_are_pruned_and_a_skewed_clock_is_not_trusted(server: Server) -> None:
     await apply_yaml(server.admin, CLUSTER, WORKSPACE)
     services = server.app.state.services
-    assert await report(server, time.time() + 7200, [node("gpu-1", 1.0)]) == 1
+    assert await store_metrics(server, [node("gpu-1", 1.0)], at=time.time() + 7200) == 1
     async with services.db.session() as s:
         at = await s.scalar(select(TelemetrySampleRow.at))
     assert at is not None and abs((at - utcnow()).total_seconds()) < 60  # stored at server time
@@ -106,7 +96,7 @@ async def test_old_samples_are_pruned_and_a_skewed_clock_is_not_trusted(server: 
         row = await s.scalar(select(TelemetrySampleRow))
         assert row is not None
         row.at = utcnow() - timedelta(hours=49)
-    assert await report(server, time.time(), [node("gpu-1", 2.0)]) == 1
+    assert await store_metrics(server, [node("gpu-1", 2.0)]) == 1
     telemetry._last_prune.pop(services.db, None)
     assert await telemetry.prune_if_due(services) == 1
     assert await telemetry.prune_if_due(services) is None  # not due again yet
@@ -169,7 +159,7 @@ def test_percentile_interpolates_between_the_closest_ranks() -> None:
 
 async def test_the_sdk_reads_the_series(server: Server) -> None:
     await apply_yaml(server.admin, CLUSTER, WORKSPACE, SERVICE)
-    await report(server, time.time(), [node("gpu-1", 70.0), app("chat", 30.0)])
+    await store_metrics(server, [node("gpu-1", 70.0), app("chat", 30.0)])
     transport = httpx.ASGITransport(app=server.app)
     client = AsyncClient("http://testserver", token=server.admin_token, transport=transport)
     try:

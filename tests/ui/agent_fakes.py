@@ -4,7 +4,6 @@ the agent session writes it, users with roles signed in to the UI, and a fake hu
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,11 +11,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from ironplane.server.db.tables import AppStatusRow, ClusterRow
-from ironplane.server.services import telemetry
+from ironplane.server.db.tables import ClusterRow
 from ironplane.wire import agent_protocol as proto
 from tests.server.conftest import Server
-from tests.server.helpers import DEFAULT_PASSWORD, apply_yaml, bind
+from tests.server.helpers import DEFAULT_PASSWORD, apply_yaml, create_user, store_metrics
+from tests.server.helpers import set_status as set_status  # the UI tests import it from here
 from tests.ui.conftest import browser, csrf_of
 
 PLATFORM = (
@@ -52,30 +51,14 @@ async def set_nodes(server: Server, nodes: list[dict[str, Any]], name: str = "ok
         row.nodes = nodes
 
 
-async def set_status(server: Server, workspace: str, app: str, data: dict[str, Any]) -> None:
-    """What an agent's Status frame stores for one app."""
-    cid = await cluster_id(server)
-    async with server.app.state.services.db.session() as s:
-        s.add(AppStatusRow(cluster_id=cid, workspace=workspace, app=app, data=data))
-
-
 async def add_samples(server: Server, samples: list[proto.Sample]) -> None:
     """What an agent's Metrics frame stores."""
-    services = server.app.state.services
-    cid = await cluster_id(server)
-    async with services.db.session() as s:
-        stored = await telemetry.store(
-            services, s, cid, proto.Metrics(at=time.time(), samples=samples), {"prod", "lab"}
-        )
-    assert stored == len(samples)
+    assert await store_metrics(server, samples, workspaces={"prod", "lab"}) == len(samples)
 
 
 async def user(server: Server, name: str, role: str | None, scope: tuple[str, str] | None) -> str:
     """A user with a password and, optionally, a role on a scope."""
-    r = await server.admin.post("/users", json={"name": name, "password": DEFAULT_PASSWORD})
-    assert r.status_code == 201, r.text
-    if role is not None:
-        await bind(server, role, name, scope=scope)
+    await create_user(server, name, role=role, scope=scope)
     return name
 
 

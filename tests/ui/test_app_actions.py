@@ -10,16 +10,11 @@ import pytest
 from ironplane.core.errors import ConflictError
 from ironplane.wire import agent_protocol as proto
 from tests.server.conftest import Server
+from tests.server.helpers import audit
 from tests.ui.agent_fakes import CANARY, WEB, csrf, fake_hub, ok, platform
 from tests.ui.conftest import signed_in
 
 pytestmark = pytest.mark.anyio
-
-
-async def _audit(server: Server, action: str) -> list[dict[str, Any]]:
-    r = await server.admin.get("/audit")
-    assert r.status_code == 200, r.text
-    return [e for e in r.json() if e["action"] == action]
 
 
 async def test_restart_asks_the_agent_and_is_audited(
@@ -41,7 +36,7 @@ async def test_restart_asks_the_agent_and_is_audited(
     assert r.status_code == 200
     assert r.text.strip() == '<div class="notice" role="status">prod/web is restarting.</div>'
     assert [(c["op"], c["workspace"], c["app"]) for c in calls] == [("restart", "prod", "web")] * 2
-    events = await _audit(server, "app.restart")
+    events = await audit(server, "app.restart")
     assert len(events) == 2 and events[0]["target"] == "app/prod/web"
 
 
@@ -68,7 +63,7 @@ async def test_promote_full_and_abort_reach_the_agent(
         ("promote", False),
         ("abort", False),
     ]
-    assert len(await _audit(server, "rollout.promote")) == 2
+    assert len(await audit(server, "rollout.promote")) == 2
 
 
 async def test_a_rolling_app_cannot_be_promoted(
