@@ -12,8 +12,8 @@ import pytest
 from tests.server.conftest import Server, make_settings, pg_database, pg_ok, start
 
 __all__ = ["pg_database", "pg_ok"]  # fixtures: PostgreSQL for one test
-from tests.server.helpers import apply_yaml, bind
-from tests.ui.agent_fakes import set_status, sign_in, user
+from tests.server.helpers import apply_yaml, gateway_token, set_status
+from tests.ui.agent_fakes import sign_in, user
 from tests.ui.conftest import signed_in
 
 pytestmark = pytest.mark.anyio
@@ -27,19 +27,6 @@ LLAMA = (
     "model: meta-llama/Llama-3.1-8B-Instruct\nresources: {gpu: {count: 1, type: H100}}\n"
     "gateway: {name: llama-3.1-8b}\n"
 )
-
-
-async def gateway_token(server: Server) -> str:
-    """A token of a service account holding gateway.serve only, as a gateway would have."""
-    admin = server.admin
-    r = await admin.post("/roles", json={"name": "gateway", "permissions": ["gateway.serve"]})
-    assert r.status_code == 201, r.text
-    assert (await admin.post("/service-accounts", json={"name": "gw"})).status_code == 201
-    await bind(server, "gateway", "gw", subject_kind="service_account")
-    r = await admin.post("/tokens", json={"name": "gw", "service_account": "gw"})
-    assert r.status_code == 201, r.text
-    secret: str = r.json()["secret"]
-    return secret
 
 
 def record(at: float, **fields: Any) -> dict[str, Any]:
@@ -156,6 +143,17 @@ async def test_chart_series_from_the_request_logs(server: Server) -> None:
 
     r = await client.get("/ui/gateway/series.json", params={"measure": "bogus"})
     assert r.status_code == 400
+
+
+async def test_chart_series_of_a_window_shorter_than_a_step(server: Server) -> None:
+    """The page offers any ``since`` it renders; a window under the smallest step (60 s) is
+    charted in one step's buckets, not refused."""
+    await setup(server)
+    client = await signed_in(server)
+    assert (await client.get("/ui/gateway?since=30s")).status_code == 200
+    r = await client.get("/ui/gateway/series.json", params={"measure": "requests", "since": "30s"})
+    assert r.status_code == 200, r.text
+    assert r.json()["step"] == 60
 
 
 async def test_needs_gateway_read(server: Server) -> None:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from ironplane.api.common import Response
-
-SeriesGroup = Literal["model", "key", "team"]
+from ironplane.api.gateway import UsageGroup
 
 
 class MetricSeries(Response):
@@ -59,5 +56,5 @@ class UsageSeriesSet(Response):
     since: float
     until: float
     step: int
-    by: SeriesGroup | None
+    by: UsageGroup | None
     series: list[UsageSeries]

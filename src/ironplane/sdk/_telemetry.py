@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ironplane.api.telemetry import SeriesGroup, SeriesSet, UsageSeriesSet
+from ironplane.api.gateway import UsageGroup
+from ironplane.api.telemetry import SeriesSet, UsageSeriesSet
 from ironplane.sdk._call import Call, one, path
 
 
@@ -33,7 +34,7 @@ def app_metrics(
 
 
 def gateway_usage_series(
-    *, since: str = "24h", step: str = "5m", by: SeriesGroup | None = None
+    *, since: str = "24h", step: str = "5m", by: UsageGroup | None = None
 ) -> Call[UsageSeriesSet]:
     """Gateway requests, errors, p50/p99 latency, tokens and spend per ``step`` bucket over
     the last ``since`` (needs gateway.read); ``by`` splits it per model, key or team."""

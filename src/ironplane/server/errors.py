@@ -95,13 +95,10 @@ async def _ironplane(request: Request, exc: Exception) -> Response:
         await audit_denial(request, exc)
     diagnostics = list(exc.diagnostics) if isinstance(exc, SpecError | ManifestError) else []
     status = status_of(exc)
-    page = await _page(request, status, exc.code, exc.message)
-    if page is not None:
-        return page
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if isinstance(exc, RateLimitedError):
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
-    return error_response(status, exc.code, exc.message, diagnostics, headers)
+    return await _answer(request, status, exc.code, exc.message, diagnostics, headers)
 
 
 async def audit_denial(request: Request, exc: ForbiddenError) -> None:
@@ -147,26 +144,31 @@ async def _validation(request: Request, exc: Exception) -> Response:
     summary = "; ".join(
         f"{'.'.join(str(x) for x in d.path) or 'body'}: {d.message}" for d in diagnostics[:5]
     )
-    page = await _page(request, 422, "invalid", f"invalid request: {summary}")
-    if page is not None:
-        return page
-    return error_response(422, "invalid", f"invalid request: {summary}", diagnostics)
+    return await _answer(request, 422, "invalid", f"invalid request: {summary}", diagnostics)
 
 
 async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "invalid" if exc.status_code < 500 else "internal")
     detail = exc.detail if isinstance(exc.detail, str) else "request failed"
-    page = await _page(request, exc.status_code, code, detail)
+    headers = getattr(exc, "headers", None)
+    return await _answer(request, exc.status_code, code, detail, headers=headers)
+
+
+async def _answer(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    diagnostics: list[Diagnostic] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """An error as a page under /ui (when the UI renders one), else as JSON (with the
+    diagnostics and headers, which a page does not carry)."""
+    page = await _page(request, status, code, message)
     if page is not None:
         return page
-    return error_response(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
-
-
-async def _answer(request: Request, status: int, code: str, message: str) -> Response:
-    """An error as a page under /ui (when the UI renders one), else as JSON."""
-    page = await _page(request, status, code, message)
-    return page if page is not None else error_response(status, code, message)
+    return error_response(status, code, message, diagnostics, headers)
 
 
 async def _integrity(request: Request, exc: Exception) -> Response:
@@ -201,10 +203,7 @@ async def _dbapi(request: Request, exc: Exception) -> Response:
 async def _internal(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error in %s %s", request.method, request.url.path)
     message = "internal server error; the server log has the details"
-    page = await _page(request, 500, "internal", message)
-    if page is not None:
-        return page
-    return error_response(500, "internal", "internal server error; the server log has the details")
+    return await _answer(request, 500, "internal", message)
 
 
 def install(app: FastAPI) -> None:

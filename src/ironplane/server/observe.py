@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ironplane.core.logs import bind, unbind
 from ironplane.server.metrics import ServerMetrics
-from ironplane.server.security.guards import Access, allow
+from ironplane.server.security.guards import allow
 from ironplane.server.settings import ServerSettings
 
 log = logging.getLogger("ironplane.server.http")
@@ -120,14 +120,5 @@ def install(app: FastAPI, settings: ServerSettings, metrics: ServerMetrics) -> N
     async def scrape() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    if settings.metrics_public:
-
-        @app.get("/metrics", include_in_schema=False)
-        async def public_metrics() -> Response:
-            return await scrape()
-
-    else:
-
-        @app.get("/metrics", include_in_schema=False)
-        async def private_metrics(_: Access = Depends(allow(None))) -> Response:
-            return await scrape()
+    signed_in = [] if settings.metrics_public else [Depends(allow(None))]
+    app.add_api_route("/metrics", scrape, include_in_schema=False, dependencies=signed_in)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ironplane.core.logs import LogFormat
 
 
 def default_data_dir() -> Path:
@@ -49,7 +50,7 @@ class ServerSettings(BaseSettings):
     """How long an on-demand request to an agent (logs, restart, run, promote...) may take."""
     db_pool_size: int = Field(default=10, ge=1, le=200)
     sqlite_busy_timeout_s: float = Field(default=30.0, gt=0)
-    log_format: Literal["json", "text"] = "json"
+    log_format: LogFormat = "json"
     """``json``: one JSON object per line (ts, level, logger, msg, request_id...); ``text``."""
     metrics_public: bool = True
     """``GET /metrics`` (Prometheus) answers without a token; False: it needs any user or

@@ -2,7 +2,7 @@
 
 ``page(request, access, "apps.html", apps=...)`` renders a whole page (or, for an htmx request
 that asks for a fragment, the template's ``content`` block alone is the page author's choice:
-use a separate ``_fragment.html`` template and ``fragment()``).
+use a separate ``_fragment.html`` template and ``fragment()``, the same function).
 """
 
 from __future__ import annotations
@@ -80,6 +80,12 @@ def can(access: Access, permission: Permission | str, target: Target = TENANT) -
     return access.caller.principal.allows(Permission(permission), target)
 
 
+def holds_anywhere(access: Access, permission: Permission) -> bool:
+    """Held on the tenant or on any cluster or workspace binding (whether a page that acts on
+    some workspace is worth offering; the service checks the target itself)."""
+    return any(permission in g.permissions for g in access.caller.principal.grants)
+
+
 def _nav(access: Access, path: str) -> list[dict[str, Any]]:
     items = []
     for href, label, permission in NAV:
@@ -109,8 +115,13 @@ def context(request: Request, access: Access, **values: Any) -> dict[str, Any]:
 def page(
     request: Request, access: Access, template: str, *, status: int = 200, **values: Any
 ) -> HTMLResponse:
+    """A whole page, or a piece of one for htmx to swap in (a ``_name.html`` template with no
+    layout): the same rendering either way."""
     html = env.get_template(template).render(context(request, access, **values))
     return HTMLResponse(html, status_code=status, headers=_NO_STORE)
+
+
+fragment = page
 
 
 def bare(template: str, *, status: int = 200, **values: Any) -> HTMLResponse:

@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ironplane import __version__
@@ -37,6 +38,7 @@ from ironplane.server.db.tables import (
     WorkspaceRow,
 )
 from ironplane.server.db.types import utcnow
+from ironplane.server.security.authn import live
 from ironplane.server.services.audit import record
 from ironplane.server.services.clusters import desired_of
 from ironplane.server.services.runs import record_reported
@@ -144,8 +146,9 @@ class AgentSession:
         try:
             retired = set(await asyncio.shield(self._retire_older_tokens()))
         except UnauthenticatedError as refused:
-            await self.send(proto.Error(code="unauthenticated", message=refused.message))
-            await self.close(CLOSE_UNAUTHENTICATED, refused.message[:120])
+            await self._refuse(
+                refused.message, code="unauthenticated", close_code=CLOSE_UNAUTHENTICATED
+            )
             return
         replaced = self.hub.attach(self)
         if replaced is not None and replaced.token_id in retired:
@@ -242,10 +245,13 @@ class AgentSession:
         self._hello_revision = frame.applied_revision
         return frame
 
-    async def _refuse(self, message: str) -> None:
+    async def _refuse(
+        self, message: str, *, code: str = "protocol", close_code: int = CLOSE_PROTOCOL
+    ) -> None:
+        """Tell the agent why (if it still listens), then close with ``close_code``."""
         with contextlib.suppress(Exception):
-            await self.send(proto.Error(code="protocol", message=message))
-        await self.close(CLOSE_PROTOCOL, message[:120])
+            await self.send(proto.Error(code=code, message=message))
+        await self.close(close_code, message[:120])
 
     async def _retire_older_tokens(self) -> list[str]:
         """Revoke the cluster's agent tokens older than this session's (see ``tokens``). A
@@ -324,8 +330,7 @@ class AgentSession:
             if found is None:
                 return CLOSE_GONE, "the cluster was deleted"
             revision, token_id, revoked_at, expires_at = found
-            expired = expires_at is not None and expires_at <= utcnow()
-            if token_id is None or revoked_at is not None or expired:
+            if token_id is None or not live(revoked_at, expires_at, utcnow()):
                 return CLOSE_UNAUTHENTICATED, "the agent token was revoked or expired"
             if self._sent is not None and self._sent.revision == revision:
                 return None  # the common case: an idle session's poll ends here
@@ -443,11 +448,7 @@ class AgentSession:
 
     async def _record_status(self, status: proto.Status) -> None:
         async with self.services.db.session() as s:
-            own = set(
-                await s.scalars(
-                    select(WorkspaceRow.name).where(WorkspaceRow.cluster_id == self.cluster_id)
-                )
-            )
+            own = await self._own_workspaces(s)
             rows = {
                 (r.workspace, r.app): r
                 for r in await s.scalars(
@@ -482,6 +483,13 @@ class AgentSession:
                     await s.execute(delete(AppStatusRow).where(AppStatusRow.id.in_(gone)))
             await record_reported(s, self.cluster_id, own, status.runs)
 
+    async def _own_workspaces(self, s: AsyncSession) -> set[str]:
+        """The names of this cluster's workspaces: the only ones its agent may report on."""
+        rows = await s.scalars(
+            select(WorkspaceRow.name).where(WorkspaceRow.cluster_id == self.cluster_id)
+        )
+        return set(rows)
+
     async def _record_inventory(self, inventory: proto.Inventory) -> None:
         async with self.services.db.session() as s:
             cluster = await s.get(ClusterRow, self.cluster_id)
@@ -504,11 +512,7 @@ class AgentSession:
             return
         self._telemetry_window = (start, used + len(frame.samples))
         async with self.services.db.session() as s:
-            own = set(
-                await s.scalars(
-                    select(WorkspaceRow.name).where(WorkspaceRow.cluster_id == self.cluster_id)
-                )
-            )
+            own = await self._own_workspaces(s)
             cluster = await s.get(ClusterRow, self.cluster_id)
             nodes = {str(n.get("name")) for n in (cluster.nodes if cluster else []) or []}
             await store_telemetry(self.services, s, self.cluster_id, frame, own, nodes)

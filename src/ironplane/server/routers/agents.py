@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, Depends, Query, WebSocket
-from sqlalchemy import select
 
 from ironplane.api.apps import AppLogs, PromoteRequest, Restarted, RolloutAction
 from ironplane.api.permissions import Permission as P
@@ -16,7 +15,6 @@ from ironplane.server.agents.session import (
     AgentSession,
 )
 from ironplane.server.context import Services
-from ironplane.server.db.tables import WorkspaceRow
 from ironplane.server.security.authn import authenticate
 from ironplane.server.security.guards import Access, allow
 from ironplane.server.services import rollouts
@@ -73,13 +71,6 @@ async def agent_connect(ws: WebSocket) -> None:
         log.exception("the session of cluster %s failed", principal.name)
 
 
-async def _cluster_of(access: Access, workspace: str) -> tuple[int, str]:
-    async with access.services.db.session() as s:
-        ws = await s.scalar(select(WorkspaceRow).where(WorkspaceRow.name == workspace))
-        assert ws is not None  # the guard found it
-        return ws.cluster_id, ws.cluster.name
-
-
 @router.get(_APP + "/logs", tags=["apps"])
 async def app_logs(
     workspace: str,
@@ -88,7 +79,7 @@ async def app_logs(
     a: Access = Depends(allow(P.APPS_READ, on="workspace")),
 ) -> AppLogs:
     """The app's last log lines, fetched from its cluster's agent."""
-    cluster_id, cluster = await _cluster_of(a, workspace)
+    cluster_id, cluster = await rollouts.cluster_of(a.services, workspace)
     result = await a.services.hub.command(
         cluster_id, cluster, op="logs", workspace=workspace, app=app, lines=request_lines
     )
@@ -100,10 +91,7 @@ async def app_restart(
     workspace: str, app: str, a: Access = Depends(allow(P.APPS_WRITE, on="workspace"))
 ) -> Restarted:
     """Restart the app's processes or pods (its spec and version stay as they are)."""
-    cluster_id, cluster = await _cluster_of(a, workspace)
-    await a.services.hub.command(cluster_id, cluster, op="restart", workspace=workspace, app=app)
-    async with a.services.db.session() as s:
-        record(s, a.caller, action="app.restart", target=f"app/{workspace}/{app}")
+    await rollouts.restart(a.services, a.caller, workspace, app)
     return Restarted(restarted=f"{workspace}/{app}")
 
 

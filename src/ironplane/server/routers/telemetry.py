@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import APIRouter, Depends, Query
 
+from ironplane.api.gateway import UsageGroup
 from ironplane.api.permissions import Permission as P
-from ironplane.api.telemetry import SeriesGroup, SeriesSet, UsageSeriesSet
+from ironplane.api.telemetry import SeriesSet, UsageSeriesSet
 from ironplane.server.security.guards import Access, allow
 from ironplane.server.services import telemetry, usage_series
 from ironplane.server.services.usage import parse_since
@@ -31,11 +30,6 @@ def _names(given: list[str]) -> list[str]:
     return [n.strip() for value in given for n in value[:2000].split(",") if n.strip()][:50]
 
 
-def _window(a: Access, since: str) -> timedelta:
-    hours = a.services.settings.telemetry_retention_hours
-    return telemetry.parse_window(since, "since", most=timedelta(hours=hours))
-
-
 @router.get("/clusters/{cluster}/metrics", tags=["clusters"])
 async def cluster_metrics(
     cluster: str,
@@ -46,16 +40,9 @@ async def cluster_metrics(
 ) -> SeriesSet:
     """Per-node series the cluster's agent reads from its Prometheus: ``gpu_utilization``,
     ``gpu_memory_used_bytes``, ``gpu_memory_free_bytes``, ``gpu_count`` (labels: ``node``)."""
-    window = _window(a, since)
-    async with a.services.db.session() as s:
-        return await telemetry.series(
-            a.services,
-            s,
-            window=window,
-            step=telemetry.step_of(window, step),
-            names=_names(name),
-            cluster_id=a.target.cluster_id,
-        )
+    return await telemetry.node_series(
+        a.services, a.target.cluster_id, _names(name), since=since, step=step
+    )
 
 
 @router.get("/workspaces/{workspace}/apps/{app}/metrics", tags=["apps"])
@@ -71,17 +58,9 @@ async def app_metrics(
     ``gpu_count``) and its traffic through Istio (``requests_per_second``,
     ``errors_per_second``, ``latency_p50_ms``, ``latency_p99_ms``); labels ``workspace``,
     ``app``."""
-    window = _window(a, since)
-    async with a.services.db.session() as s:
-        return await telemetry.app_series(
-            a.services,
-            s,
-            workspace=workspace,
-            app=app,
-            window=window,
-            step=telemetry.step_of(window, step),
-            names=_names(name),
-        )
+    return await telemetry.app_series(
+        a.services, workspace, app, _names(name), since=since, step=step
+    )
 
 
 @router.get("/gateway/usage/series", tags=["gateway"])
@@ -90,7 +69,7 @@ async def usage_series_of(
     step: str | None = Query(
         default="5m", max_length=40, description="bucket width; widened to at most 2000 buckets"
     ),
-    by: SeriesGroup | None = Query(
+    by: UsageGroup | None = Query(
         default=None, description="one series per model, key or team; none: all requests"
     ),
     a: Access = Depends(allow(P.GATEWAY_READ)),

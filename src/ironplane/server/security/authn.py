@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +25,11 @@ _TOUCH_EVERY = timedelta(minutes=1)
 _BAD = "the token is not valid: it is unknown, expired or revoked; log in again"
 
 
+def live(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
+    """A token neither revoked nor expired (it expires at ``expires_at`` itself)."""
+    return revoked_at is None and (expires_at is None or expires_at > now)
+
+
 async def authenticate(session: AsyncSession, bearer: str | None) -> Principal:
     if not bearer:
         raise UnauthenticatedError(
@@ -38,7 +43,7 @@ async def authenticate(session: AsyncSession, bearer: str | None) -> Principal:
     if row is None or not tokens.matches(secret, row.secret_hash):
         raise UnauthenticatedError(_BAD)
     now = utcnow()
-    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+    if not live(row.revoked_at, row.expires_at, now):
         raise UnauthenticatedError(_BAD)
     if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
         row.last_used_at = now

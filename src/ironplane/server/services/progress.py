@@ -9,11 +9,11 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironplane.api.progress import AppProgress, WorkspaceProgress
+from ironplane.compiler.labels import VERSION as VERSION_LABEL
 from ironplane.server.db.tables import AppRow, AppVersionRow, ClusterAckRow, WorkspaceRow
 from ironplane.server.services.lookup import by_name
 from ironplane.server.services.versions import status_out, statuses_of
 
-VERSION_LABEL = "ironplane.dev/version"
 MAX_APPS = 500
 
 

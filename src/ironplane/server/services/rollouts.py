@@ -1,4 +1,5 @@
-"""Actions on a running rollout (promote, abort), sent to the cluster's agent.
+"""Actions on a running app, sent to its cluster's agent: restart, and steering a rollout
+(promote, abort). The JSON routes and the UI's buttons both call these, so both are audited alike.
 
 The app's active version says whether it has a canary or blue-green rollout at all: a rolling
 app is refused here with the reason, before the agent is asked.
@@ -6,7 +7,8 @@ app is refused here with the reason, before the agent is asked.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from sqlalchemy import select
 
@@ -18,6 +20,31 @@ from ironplane.server.services.audit import record
 from ironplane.server.services.versions import version_of
 
 PROGRESSIVE = ("canary", "blue_green")
+
+
+def progressive_strategy(kind: object, spec: Mapping[str, Any]) -> str | None:
+    """The canary or blue-green strategy of a Service or Model (the rollouts these actions
+    steer), else None: a rolling one, or a kind without rollouts."""
+    if kind not in ("Service", "Model"):
+        return None
+    strategy = (spec.get("rollout") or {}).get("strategy", "rolling")
+    return str(strategy) if strategy in PROGRESSIVE else None
+
+
+async def cluster_of(services: Services, workspace: str) -> tuple[int, str]:
+    """The id and name of the workspace's cluster (the caller's guard has found the workspace)."""
+    async with services.db.session() as s:
+        ws = await s.scalar(select(WorkspaceRow).where(WorkspaceRow.name == workspace))
+        assert ws is not None  # the guard found it
+        return ws.cluster_id, ws.cluster.name
+
+
+async def restart(services: Services, caller: Caller, workspace: str, app: str) -> None:
+    """Restart the app's pods or processes (its spec and version stay as they are)."""
+    cluster_id, cluster = await cluster_of(services, workspace)
+    await services.hub.command(cluster_id, cluster, op="restart", workspace=workspace, app=app)
+    async with services.db.session() as s:
+        record(s, caller, action="app.restart", target=f"app/{workspace}/{app}")
 
 
 async def act(
@@ -39,8 +66,7 @@ async def act(
             raise NotFoundError(f"app {app!r} not found in workspace {workspace!r}")
         version = await version_of(s, row, row.active_version)
         assert version is not None
-        strategy = (version.spec.get("rollout") or {}).get("strategy", "rolling")
-        if row.kind not in ("Service", "Model") or strategy not in PROGRESSIVE:
+        if progressive_strategy(row.kind, version.spec) is None:
             what = f"a {row.kind}" if row.kind not in ("Service", "Model") else "rolling"
             raise InvalidError(
                 f"{workspace}/{app} is {what}: {action} applies to canary and blue_green "

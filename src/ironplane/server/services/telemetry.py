@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import time
 import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from ironplane.server.context import Services
 from ironplane.server.db.engine import Database
 from ironplane.server.db.tables import AppRow, TelemetrySampleRow, WorkspaceRow
 from ironplane.server.db.types import utcnow
+from ironplane.server.services.pruning import LastPrune, delete_if_due
 from ironplane.spec.kinds import ClusterSpec
 from ironplane.wire import agent_protocol as proto
 
@@ -47,7 +47,7 @@ MAX_POINTS = 2000
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
-_last_prune: weakref.WeakKeyDictionary[Database, float] = weakref.WeakKeyDictionary()
+_last_prune: LastPrune = weakref.WeakKeyDictionary()
 
 
 def parse_window(text: str, what: str, *, most: timedelta) -> timedelta:
@@ -175,22 +175,11 @@ async def store(
 async def prune_if_due(services: Services, now: datetime | None = None) -> int | None:
     """Delete samples older than the retention, at most every ``PRUNE_EVERY_S`` per process
     and database; the number deleted, or None when not due or failed."""
-    db = services.db
-    clock = time.monotonic()
-    last = _last_prune.get(db)
-    if last is not None and clock - last < PRUNE_EVERY_S:
-        return None
-    _last_prune[db] = clock
     oldest = (now or utcnow()) - timedelta(hours=services.settings.telemetry_retention_hours)
-    try:
-        async with db.session() as s:
-            result = await s.execute(
-                delete(TelemetrySampleRow).where(TelemetrySampleRow.at < oldest)
-            )
-    except Exception:  # retried next time; the samples are stored already
-        log.exception("could not delete old telemetry samples")
-        return None
-    return int(getattr(result, "rowcount", 0) or 0)
+    stmt = delete(TelemetrySampleRow).where(TelemetrySampleRow.at < oldest)
+    return await delete_if_due(
+        services.db, _last_prune, PRUNE_EVERY_S, stmt, log=log, what="telemetry samples"
+    )
 
 
 # -- series
@@ -245,24 +234,50 @@ async def series(
     return SeriesSet(since=(end - window).timestamp(), until=end.timestamp(), step=step, series=out)
 
 
+def window_of(services: Services, since: str) -> timedelta:
+    """``since`` (``15m``, ``24h``) as a window no longer than the telemetry kept."""
+    hours = services.settings.telemetry_retention_hours
+    return parse_window(since, "since", most=timedelta(hours=hours))
+
+
+async def node_series(
+    services: Services,
+    cluster_id: int | None,
+    names: list[str],
+    *,
+    since: str,
+    step: str | None = None,
+) -> SeriesSet:
+    """A cluster's node series over the last ``since``, in buckets of ``step`` (``step_of``)."""
+    window = window_of(services, since)
+    width = step_of(window, step)
+    async with services.db.session() as s:
+        return await series(
+            services, s, window=window, step=width, names=names, cluster_id=cluster_id
+        )
+
+
 async def app_series(
     services: Services,
-    session: AsyncSession,
-    *,
     workspace: str,
     app: str,
-    window: timedelta,
-    step: int,
     names: list[str],
+    *,
+    since: str,
+    step: str | None = None,
 ) -> SeriesSet:
-    """An app's series (404 for an app that does not exist, even once deleted it has history)."""
-    found = await session.scalar(
-        select(AppRow.id)
-        .join(WorkspaceRow, WorkspaceRow.id == AppRow.workspace_id)
-        .where(WorkspaceRow.name == workspace, AppRow.name == app)
-    )
-    if found is None:
-        raise NotFoundError(f"app {app!r} not found in workspace {workspace!r}")
-    return await series(
-        services, session, window=window, step=step, names=names, workspace=workspace, app=app
-    )
+    """An app's series over the last ``since``, in buckets of ``step`` (``step_of``); 404 for
+    an app that does not exist (even once deleted it has history)."""
+    window = window_of(services, since)
+    width = step_of(window, step)
+    async with services.db.session() as s:
+        found = await s.scalar(
+            select(AppRow.id)
+            .join(WorkspaceRow, WorkspaceRow.id == AppRow.workspace_id)
+            .where(WorkspaceRow.name == workspace, AppRow.name == app)
+        )
+        if found is None:
+            raise NotFoundError(f"app {app!r} not found in workspace {workspace!r}")
+        return await series(
+            services, s, window=window, step=width, names=names, workspace=workspace, app=app
+        )

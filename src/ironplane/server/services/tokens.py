@@ -15,7 +15,7 @@ from ironplane.server.context import Caller
 from ironplane.server.db.tables import ApiTokenRow, ClusterRow, ServiceAccountRow, UserRow
 from ironplane.server.db.types import utcnow
 from ironplane.server.security import tokens
-from ironplane.server.security.authn import load_grants
+from ironplane.server.security.authn import live, load_grants
 from ironplane.server.security.escalation import require_grants_held
 from ironplane.server.security.passwords import verify_password
 from ironplane.server.security.principals import Principal
@@ -160,8 +160,7 @@ async def retire_older_agent_tokens(
     row = await session.get(ApiTokenRow, token_id)
     if row is None or row.cluster_id != cluster_id or row.kind != "agent":
         raise UnauthenticatedError("the agent token is not valid any more")
-    now = utcnow()
-    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+    if not live(row.revoked_at, row.expires_at, utcnow()):
         raise UnauthenticatedError("the agent token was revoked or rotated")
     mine = row.generation or 0
     older = list(

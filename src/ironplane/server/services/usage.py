@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import time
 import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from ironplane.server.context import Services
 from ironplane.server.db.engine import Database
 from ironplane.server.db.tables import GatewayReplicaRow, GatewayUsageRow
 from ironplane.server.db.types import utcnow
+from ironplane.server.services.pruning import LastPrune, delete_if_due
 
 log = logging.getLogger("ironplane.server.gateway")
 
@@ -38,8 +38,7 @@ MAX_CLOCK_AHEAD_S = 3600.0
 _SINCE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 SINCE_HELP = "a duration such as 15m, 24h or 7d, at most 90d"
 
-_last_prune: weakref.WeakKeyDictionary[Database, float] = weakref.WeakKeyDictionary()
-"""Monotonic time of each database's last clean-up in this process."""
+_last_prune: LastPrune = weakref.WeakKeyDictionary()
 
 
 def parse_since(text: str) -> timedelta:
@@ -146,26 +145,21 @@ async def _seen(
 async def prune_if_due(db: Database, now: datetime) -> int | None:
     """Delete rows older than the retention, at most once every ``PRUNE_EVERY_S`` per process
     and database. Returns the number deleted, or None when it was not due or failed."""
-    clock = time.monotonic()
-    last = _last_prune.get(db)
-    if last is not None and clock - last < PRUNE_EVERY_S:
-        return None
-    _last_prune[db] = clock
-    try:
-        async with db.session() as s:
-            result = await s.execute(
-                delete(GatewayUsageRow).where(GatewayUsageRow.at < now - RETENTION)
-            )
-    except Exception:  # a failed clean-up is retried next time; the batch is already stored
-        log.exception("could not delete old gateway request logs")
-        return None
-    deleted = int(getattr(result, "rowcount", 0) or 0)
+    stmt = delete(GatewayUsageRow).where(GatewayUsageRow.at < now - RETENTION)
+    deleted = await delete_if_due(
+        db, _last_prune, PRUNE_EVERY_S, stmt, log=log, what="gateway request logs"
+    )
     if deleted:
         log.info("deleted %d gateway request log records older than %s", deleted, RETENTION)
     return deleted
 
 
-_GROUP = {"key": GatewayUsageRow.key, "model": GatewayUsageRow.model, "team": GatewayUsageRow.team}
+GROUP_COLUMNS = {
+    "key": GatewayUsageRow.key,
+    "model": GatewayUsageRow.model,
+    "team": GatewayUsageRow.team,
+}
+"""The column of each ``UsageGroup``."""
 
 
 async def aggregate(
@@ -173,7 +167,7 @@ async def aggregate(
 ) -> list[UsageRow]:
     """Requests, errors, tokens, cost and mean latency per key, model or team since
     ``now - window``: one GROUP BY, most expensive first, then busiest."""
-    group = _GROUP[by]
+    group = GROUP_COLUMNS[by]
     requests = func.count()
     cost = func.coalesce(func.sum(GatewayUsageRow.cost), 0.0)
     stmt = (
@@ -199,14 +193,15 @@ async def aggregate(
                 errors=int(errors or 0),
                 prompt_tokens=int(prompt or 0),
                 completion_tokens=int(completion or 0),
-                cost=_finite(total),
-                avg_latency_ms=round(_finite(latency), 3),
+                cost=finite(total),
+                avg_latency_ms=round(finite(latency), 3),
             )
         )
     return out
 
 
-def _finite(value: Any) -> float:
+def finite(value: Any) -> float:
+    """A SQL sum or average as a float: 0 for NULL, NaN or an infinity."""
     number = float(value or 0.0)
     return number if math.isfinite(number) else 0.0
 

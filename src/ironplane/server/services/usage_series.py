@@ -19,13 +19,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ironplane.api.telemetry import SeriesGroup, UsageBucket, UsageSeries, UsageSeriesSet
+from ironplane.api.gateway import UsageGroup
+from ironplane.api.telemetry import UsageBucket, UsageSeries, UsageSeriesSet
 from ironplane.server.db.engine import Database
 from ironplane.server.db.tables import GatewayUsageRow
 from ironplane.server.db.types import utcnow
 from ironplane.server.services.telemetry import epoch_bucket
+from ironplane.server.services.usage import GROUP_COLUMNS, finite
 
-_GROUP = {"key": GatewayUsageRow.key, "model": GatewayUsageRow.model, "team": GatewayUsageRow.team}
 _QUANTILES = (0.5, 0.99)
 
 Key = tuple[str | None, int]
@@ -48,7 +49,7 @@ async def series(
     *,
     window: timedelta,
     step: int,
-    by: SeriesGroup | None = None,
+    by: UsageGroup | None = None,
     now: datetime | None = None,
 ) -> UsageSeriesSet:
     """The buckets of ``now - window .. now``, one series per group of ``by`` (or one for all
@@ -56,7 +57,7 @@ async def series(
     end = now or utcnow()
     start = end - window
     bucket = epoch_bucket(db, GatewayUsageRow.at, step).label("bucket")
-    group = _GROUP[by] if by is not None else None
+    group = GROUP_COLUMNS[by] if by is not None else None
     keys: list[Any] = [bucket] if group is None else [bucket, group]
     where = GatewayUsageRow.at >= start
     rows = (
@@ -89,7 +90,7 @@ async def series(
                 p99_ms=None if p99 is None else round(p99, 3),
                 prompt_tokens=int(prompt or 0),
                 completion_tokens=int(completion or 0),
-                cost=_finite(cost),
+                cost=finite(cost),
             )
         )
     out = [
@@ -111,7 +112,7 @@ async def _quantiles(
         columns = [func.percentile_cont(q).within_group(latency) for q in _QUANTILES]
         result = await session.execute(select(*keys, *columns).where(where).group_by(*keys))
         for row in result.all():
-            out[(row[1] if grouped else None, int(row[0]))] = (_finite(row[-2]), _finite(row[-1]))
+            out[(row[1] if grouped else None, int(row[0]))] = (finite(row[-2]), finite(row[-1]))
         return out
     values: dict[Key, list[float]] = defaultdict(list)
     result = await session.execute(select(*keys, latency).where(where).order_by(latency))
@@ -120,8 +121,3 @@ async def _quantiles(
     for key, ordered in values.items():
         out[key] = (percentile(ordered, _QUANTILES[0]), percentile(ordered, _QUANTILES[1]))
     return out
-
-
-def _finite(value: Any) -> float:
-    number = float(value or 0.0)
-    return number if math.isfinite(number) else 0.0

@@ -26,7 +26,7 @@ from ironplane.server.security.guards import Access, allow
 from ironplane.server.services import roles as roles_service
 from ironplane.server.services import users as users_service
 from ironplane.ui.pages.formkit import body, see_other, shown, text
-from ironplane.ui.render import can, page
+from ironplane.ui.render import can, holds_anywhere, page
 from ironplane.ui.session import check_csrf
 
 router = APIRouter(include_in_schema=False)
@@ -61,7 +61,6 @@ async def _page(
         if can(access, P.ROLES_READ):
             values["roles"] = await roles_service.list_roles(s)
             values["bindings"] = await roles_service.list_bindings(s)
-    grants = access.caller.principal.grants
     return page(
         request,
         access,
@@ -71,7 +70,7 @@ async def _page(
         form=form or {},
         notice=NOTICES.get(request.query_params.get("done", "")),
         # roles.write on any scope binds there (the service checks the scope itself)
-        may_bind=any(P.ROLES_WRITE in g.permissions for g in grants),
+        may_bind=holds_anywhere(access, P.ROLES_WRITE),
         **values,
     )
 

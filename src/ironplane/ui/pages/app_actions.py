@@ -12,19 +12,16 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
 from ironplane.api.apps import RollbackRequest
 from ironplane.api.common import MAX_ID
 from ironplane.api.permissions import Permission as P
-from ironplane.server.db.tables import WorkspaceRow
 from ironplane.server.security.guards import Access, allow
 from ironplane.server.services import apps as apps_service
 from ironplane.server.services import rollouts
-from ironplane.server.services.audit import record
-from ironplane.ui.render import page
+from ironplane.ui.render import fragment, page
 from ironplane.ui.session import check_csrf
-from ironplane.ui.views import fragment, is_htmx
+from ironplane.ui.views import is_htmx
 
 router = APIRouter(include_in_schema=False)
 _APP = "/apps/{workspace}/{app}"
@@ -78,24 +75,12 @@ async def delete(
     return RedirectResponse(app_url(workspace, app, "removed=true"), status_code=303)
 
 
-async def _cluster_of(access: Access, workspace: str) -> tuple[int, str]:
-    async with access.services.db.session() as s:
-        ws = await s.scalar(select(WorkspaceRow).where(WorkspaceRow.name == workspace))
-        assert ws is not None  # the guard found it
-        return ws.cluster_id, ws.cluster.name
-
-
 @router.post(_APP + "/restart", dependencies=[Depends(check_csrf)])
 async def restart(
     request: Request, workspace: str, app: str, access: Access = Depends(_WRITE)
 ) -> Response:
     """Restart the app's pods or processes through its cluster's agent."""
-    cluster_id, cluster = await _cluster_of(access, workspace)
-    await access.services.hub.command(
-        cluster_id, cluster, op="restart", workspace=workspace, app=app
-    )
-    async with access.services.db.session() as s:
-        record(s, access.caller, action="app.restart", target=f"app/{workspace}/{app}")
+    await rollouts.restart(access.services, access.caller, workspace, app)
     return _done(
         request,
         access,

@@ -15,10 +15,12 @@ from ironplane.core.errors import InvalidError
 from ironplane.server.security.guards import Access, allow
 from ironplane.server.services import apps as apps_service
 from ironplane.server.services import clusters as clusters_service
+from ironplane.server.services import telemetry
 from ironplane.server.services.store import manifest_diff
-from ironplane.ui.pages.charts import APP_CHARTS, app_series, latest
-from ironplane.ui.render import page
-from ironplane.ui.views import diff_lines, events_of, fragment, progressive, settled, weights_of
+from ironplane.ui.pages.charts import APP_CHARTS, latest
+from ironplane.ui.render import fragment, holds_anywhere, page
+from ironplane.ui.topology import percent
+from ironplane.ui.views import diff_lines, events_of, progressive, settled
 
 router = APIRouter(include_in_schema=False)
 _APP = "/apps/{workspace}/{app}"
@@ -45,22 +47,20 @@ async def apps(
         workspace=workspace,
         workspaces=[w.name for w in spaces],
         deleted=deleted,
-        may_deploy=_may_deploy(access),
+        may_deploy=holds_anywhere(access, P.APPS_WRITE),
     )
-
-
-def _may_deploy(access: Access) -> bool:
-    return any(P.APPS_WRITE in g.permissions for g in access.caller.principal.grants)
 
 
 def _live_values(detail: AppDetail) -> dict[str, Any]:
     app: App = detail.app
     status = app.status
+    weights = status.weights if status else None
     return {
         "app": app,
         "app_status": status,
         "events": events_of(status),
-        "weights": weights_of(status),
+        "weights": weights,
+        "weights_percent": percent(weights.done, weights.total) if weights else 0,
         "rollout": status.rollout if status else None,
         "scaling": status.scaling if status else None,
         "settled": settled(status) or app.active_version is None,
@@ -93,7 +93,7 @@ async def app_page(
     if a is not None and b is not None:
         diff = await _diff(access, workspace, app, a, b)
     names = [n for chart in APP_CHARTS for n in chart.names]
-    recent = await app_series(access, workspace, app, names, "15m")
+    recent = await telemetry.app_series(access.services, workspace, app, names, since="15m")
     return page(
         request,
         access,

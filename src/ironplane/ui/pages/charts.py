@@ -8,7 +8,6 @@ rules), reshaped for ``static/charts.js``: one ``label`` per series, and bytes i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -55,11 +54,6 @@ LABELS = {
 
 _NAME = Query(default=[], max_length=100)
 _SINCE = Query(default="1h", max_length=40)
-
-
-def _window(a: Access, since: str) -> timedelta:
-    hours = a.services.settings.telemetry_retention_hours
-    return telemetry.parse_window(since, "since", most=timedelta(hours=hours))
 
 
 def _label(s: MetricSeries, *, per_node: bool) -> str:
@@ -110,37 +104,6 @@ def latest(found: SeriesSet, *, per_node: bool) -> list[dict[str, Any]]:
     return rows
 
 
-async def node_series(
-    a: Access, cluster_id: int | None, names: list[str], since: str = "1h"
-) -> SeriesSet:
-    window = _window(a, since)
-    async with a.services.db.session() as s:
-        return await telemetry.series(
-            a.services,
-            s,
-            window=window,
-            step=telemetry.step_of(window, None),
-            names=names,
-            cluster_id=cluster_id,
-        )
-
-
-async def app_series(
-    a: Access, workspace: str, app: str, names: list[str], since: str = "1h"
-) -> SeriesSet:
-    window = _window(a, since)
-    async with a.services.db.session() as s:
-        return await telemetry.app_series(
-            a.services,
-            s,
-            workspace=workspace,
-            app=app,
-            window=window,
-            step=telemetry.step_of(window, None),
-            names=names,
-        )
-
-
 def _json(body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
@@ -152,7 +115,7 @@ async def cluster_chart(
     since: str = _SINCE,
     a: Access = Depends(allow(P.CLUSTERS_READ, on="cluster")),
 ) -> JSONResponse:
-    found = await node_series(a, a.target.cluster_id, name, since)
+    found = await telemetry.node_series(a.services, a.target.cluster_id, name, since=since)
     return _json(chart_json(found, per_node=True))
 
 
@@ -164,5 +127,5 @@ async def app_chart(
     since: str = _SINCE,
     a: Access = Depends(allow(P.APPS_READ, on="workspace")),
 ) -> JSONResponse:
-    found = await app_series(a, workspace, app, name, since)
+    found = await telemetry.app_series(a.services, workspace, app, name, since=since)
     return _json(chart_json(found, per_node=False))

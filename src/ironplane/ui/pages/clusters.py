@@ -11,7 +11,8 @@ from ironplane.api.permissions import Permission as P
 from ironplane.server.security.guards import Access, allow
 from ironplane.server.services import apps as apps_service
 from ironplane.server.services import clusters as clusters_service
-from ironplane.ui.pages.charts import NODE_CHARTS, latest, node_series
+from ironplane.server.services import telemetry
+from ironplane.ui.pages.charts import NODE_CHARTS, latest
 from ironplane.ui.render import page
 from ironplane.ui.topology import blocks, node_views, percent
 
@@ -52,7 +53,9 @@ async def cluster_page(
         ]
     nodes = node_views(detail)
     names = [n for chart in NODE_CHARTS for n in chart.names]
-    recent = await node_series(access, access.target.cluster_id, names, "15m")
+    recent = await telemetry.node_series(
+        access.services, access.target.cluster_id, names, since="15m"
+    )
     return page(
         request,
         access,

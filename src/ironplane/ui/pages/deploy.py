@@ -24,9 +24,9 @@ from ironplane.server.security.guards import Access, allow
 from ironplane.server.services import clusters as clusters_service
 from ironplane.server.services.apply import apply as apply_specs
 from ironplane.ui.pages.app_actions import app_url
-from ironplane.ui.render import page
+from ironplane.ui.render import fragment, holds_anywhere, page
 from ironplane.ui.session import check_csrf
-from ironplane.ui.views import diff_lines, fragment, is_htmx
+from ironplane.ui.views import diff_lines, is_htmx
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,7 +42,7 @@ class _Input:
 
 
 def _may_deploy(access: Access) -> None:
-    if not any(P.APPS_WRITE in g.permissions for g in access.caller.principal.grants):
+    if not holds_anywhere(access, P.APPS_WRITE):
         raise ForbiddenError("permission denied: deploying needs apps.write on a workspace")
 
 

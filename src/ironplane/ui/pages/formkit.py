@@ -13,14 +13,11 @@ from __future__ import annotations
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ValidationError
 
 from ironplane.core.errors import ForbiddenError, InvalidError, IronplaneError
 from ironplane.server.errors import status_of
-from ironplane.server.security.guards import Access
-from ironplane.ui.render import context, env
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -55,9 +52,3 @@ def text(form: Any, name: str, limit: int = 4096) -> str:
     """A form field as text (empty if absent or a file), trimmed, at most ``limit`` long."""
     value = form.get(name)
     return value.strip()[:limit] if isinstance(value, str) else ""
-
-
-def fragment(request: Request, access: Access, template: str, **values: Any) -> HTMLResponse:
-    """A piece of a page for htmx to swap in (a ``_name.html`` template, no layout)."""
-    html = env.get_template(template).render(context(request, access, **values))
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})

@@ -23,7 +23,7 @@ from ironplane.core.errors import InvalidError
 from ironplane.server.db.types import utcnow
 from ironplane.server.security.guards import Access, allow
 from ironplane.server.services import gateway as gateway_service
-from ironplane.server.services import telemetry, usage, usage_series
+from ironplane.server.services import usage, usage_series
 from ironplane.ui.render import can, page
 
 router = APIRouter(include_in_schema=False)
@@ -99,10 +99,6 @@ def chart_series(found: UsageSeriesSet, measures: list[str]) -> list[dict[str, A
     return out
 
 
-def _window(since: str) -> timedelta:
-    return usage.parse_since(since)
-
-
 @router.get("/gateway/series.json")
 async def series_json(
     measure: str = Query(default="requests", max_length=200),
@@ -115,8 +111,8 @@ async def series_json(
     unknown = [m for m in measures if m not in MEASURES]
     if unknown or not measures:
         raise InvalidError(f"measure: use one or more of {', '.join(MEASURES)}")
-    window = _window(since)
-    step = telemetry.step_of(window, f"{step_for(window)}s")
+    window = usage.parse_since(since)
+    step = step_for(window)
     async with access.services.db.session() as session:
         found = await usage_series.series(
             access.services.db, session, window=window, step=step, by=by
@@ -168,7 +164,7 @@ async def gateway(
 ) -> HTMLResponse:
     error = None
     try:
-        window = _window(since)
+        window = usage.parse_since(since)
     except InvalidError as exc:
         error, since, window = exc.message, "24h", timedelta(hours=24)
     now = utcnow()

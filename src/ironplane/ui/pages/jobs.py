@@ -16,8 +16,8 @@ from ironplane.core.errors import IronplaneError, NotFoundError
 from ironplane.server.security.guards import Access, allow
 from ironplane.server.services import apps as apps_service
 from ironplane.server.services import runs as runs_service
-from ironplane.ui.pages.formkit import body, fragment, see_other, shown
-from ironplane.ui.render import page
+from ironplane.ui.pages.formkit import body, see_other, shown
+from ironplane.ui.render import fragment, page
 from ironplane.ui.session import check_csrf
 
 router = APIRouter(include_in_schema=False)
