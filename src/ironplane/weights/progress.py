@@ -99,7 +99,8 @@ class StderrProgress:
         pct = 100.0 * p.done / p.total if p.total else 100.0
         eta = "--" if p.eta_s is None else f"{p.eta_s:.0f}s"
         line = (
-            f"{human_bytes(p.done)} / {human_bytes(p.total)} ({pct:.0f}%)  {human_bytes(p.rate)}/s  ETA {eta}"
+            f"{human_bytes(p.done)} / {human_bytes(p.total)} ({pct:.0f}%)  "
+            f"{human_bytes(p.rate)}/s  ETA {eta}"
             f"  files {p.files_done}/{p.files_total}"
         )
         if self._tty:
