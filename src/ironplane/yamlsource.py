@@ -1,4 +1,6 @@
-"""YAML documents with a line for every field path, so errors can point at the exact line."""
+"""YAML in and out: documents read with a line for every field path, so errors can point at the
+exact line; objects written as block-style YAML in their own key order (``to_yaml``), and the
+``kustomization.yaml`` of a rendered directory."""
 
 from __future__ import annotations
 
@@ -11,6 +13,21 @@ import yaml
 from ironplane.core.diagnostics import Diagnostic, Path
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+KUSTOMIZATION = "kustomization.yaml"
+
+
+def to_yaml(obj: Any) -> str:
+    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
+
+
+def kustomization(resources: list[str]) -> dict[str, Any]:
+    """The Kustomization that lists ``resources`` (``kubectl apply -k DIR`` applies them)."""
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": resources,
+    }
 
 
 @dataclass(frozen=True, slots=True)

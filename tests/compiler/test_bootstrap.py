@@ -209,13 +209,14 @@ def test_values_fit_the_profile() -> None:
 
 
 def test_oci_helm_registries_get_repository_secrets() -> None:
-    found = planned(OCI + "bootstrap: {}\n")
+    spec = cluster(OCI + "bootstrap: {}\n")
+    found = plan(spec)
+    assert found is not None and spec.bootstrap is not None
     secrets = [o for o in found.objects if o["kind"] == "Secret"]
     labels = {s["metadata"]["labels"]["argocd.argoproj.io/secret-type"] for s in secrets}
     assert labels == {"repository"}
-    oci_repos = {
-        s.repo_url for c in COMPONENTS for s in c.sources if s.oci and c.addon in found.addons
-    }
+    present = spec.bootstrap.present()
+    oci_repos = {s.repo_url for c in COMPONENTS for s in c.sources if s.oci and c.addon in present}
     assert len(secrets) == len(oci_repos) == 2
 
 

@@ -10,17 +10,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ironplane.core.diagnostics import Diagnostic
 from ironplane.core.errors import InvalidError
+from ironplane.yamlsource import to_yaml as to_yaml  # the CLI's commands take it from here
 
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 MARKER = ".ironplane-render"
-
-
-def to_yaml(obj: Any) -> str:
-    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
 
 
 def yaml_stream(objects: Iterable[Any]) -> str:

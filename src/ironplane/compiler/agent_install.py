@@ -20,17 +20,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from ironplane.compiler.agent_rbac import BOOTSTRAP_RULES, RULES, rules, rules_yaml
+from ironplane.compiler.pods import NONROOT_IMAGE_USER, container_security, pod_security
 from ironplane.compiler.weights import IRONPLANE_IMAGE
 from ironplane.core.errors import InvalidError
 from ironplane.core.names import dns_label_problem
+from ironplane.yamlsource import KUSTOMIZATION, kustomization, to_yaml
 
 AGENT = "ironplane-agent"
+"""The name of every object of the install (the Secret's too)."""
 BOOTSTRAP_ROLE = "ironplane-agent-bootstrap"
 """The opt-in ClusterRole for `ironplane cluster bootstrap` (``install-agent --bootstrap``)."""
-"""The name of every object of the install (the Secret's too)."""
 DEFAULT_NAMESPACE = "ironplane-system"
 TOKEN_KEY = "token"
 TOKEN_ANNOTATION = "ironplane.dev/agent-token"
@@ -47,9 +47,7 @@ there (agent/http.py). Not declared as a container port: nothing but the kubelet
 the pod's node whatever the NetworkPolicy says) reaches it; open it with an overlay to scrape."""
 REFERENCE_URL = "https://ironplane.example.com"
 REFERENCE_IMAGE = "ghcr.io/ironplane/ironplane:latest"
-KUSTOMIZATION = "kustomization.yaml"
 
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _IMAGE = re.compile(r"^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*$")  # as spec.base's Image
 _TOKEN = re.compile(r"^ipt_([0-9a-f]{16})_[A-Za-z0-9_-]+$")
 
@@ -106,7 +104,6 @@ def cidr(text: str, *, option: str) -> str:
     try:
         return str(ipaddress.ip_network(text.strip(), strict=True))
     except ValueError as exc:
-        hint = ""
         try:
             hint = f": did you mean {ipaddress.ip_network(text.strip(), strict=False)}?"
         except ValueError:
@@ -316,11 +313,7 @@ def deployment(
             "requests": {"cpu": "100m", "memory": "128Mi"},
             "limits": {"cpu": "1", "memory": "512Mi"},
         },
-        "securityContext": {
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": {"readOnlyRootFilesystem": True, **container_security()},
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # Python's tempfiles
     }
     return {
@@ -337,12 +330,7 @@ def deployment(
                     "serviceAccountName": AGENT,
                     "automountServiceAccountToken": True,
                     "enableServiceLinks": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 65532,
-                        "runAsGroup": 65532,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": {**pod_security(), **NONROOT_IMAGE_USER},
                     "containers": [container],
                     "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
                 },
@@ -451,10 +439,6 @@ def install_objects(install: AgentInstall) -> list[tuple[str, dict[str, Any]]]:
 # -- as files
 
 
-def to_yaml(obj: Any) -> str:
-    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
-
-
 def object_yaml(obj: Mapping[str, Any]) -> str:
     """One object as YAML; a ClusterRole's rules each under the comment saying why."""
     if obj.get("kind") != "ClusterRole":
@@ -478,15 +462,10 @@ def install_files(install: AgentInstall) -> dict[str, str]:
         name: (_SECRET_NOTE if obj["kind"] == "Secret" else "") + object_yaml(obj)
         for name, obj in objects
     }
-    kustomization = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": [name for name, _ in objects],
-    }
     files[KUSTOMIZATION] = (
         f"# The Ironplane agent of cluster {install.cluster}, from `ironplane cluster "
         "install-agent`.\n# Install: kubectl apply -k <this directory>. Change it with an "
-        "overlay rather than by hand.\n" + to_yaml(kustomization)
+        "overlay rather than by hand.\n" + to_yaml(kustomization([name for name, _ in objects]))
     )
     return files
 

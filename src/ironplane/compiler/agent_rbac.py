@@ -264,8 +264,9 @@ def _comment(text: str, indent: str, width: int = 100) -> list[str]:
     return out
 
 
-def rules_yaml(indent: str = "  ", table: tuple[Rule, ...] = RULES) -> str:
+def rules_yaml(table: tuple[Rule, ...] = RULES) -> str:
     """The ``rules:`` block of a ClusterRole as YAML, each rule under its comment."""
+    indent = "  "
     lines = ["rules:"]
     for rule in table:
         if rule.why:

@@ -42,8 +42,6 @@ class BlockWeights:
     volumes: list[dict[str, Any]] = field(default_factory=list)
     mounts: list[dict[str, Any]] = field(default_factory=list)
     devices: list[dict[str, Any]] = field(default_factory=list)
-    path: str = ""
-    """Where the weights are once mounted: the directory, or the path inside the volume."""
 
 
 def block_weights(location: list[str], weights_dir: str) -> BlockWeights:
@@ -57,7 +55,6 @@ def block_weights(location: list[str], weights_dir: str) -> BlockWeights:
         ],
         mounts=[{"name": MOUNT_VOLUME, "mountPath": weights_dir}],
         devices=[{"name": claim, "devicePath": BLOCK_DEVICE}],
-        path=mounted_path(location, weights_dir),
     )
 
 

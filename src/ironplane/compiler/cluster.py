@@ -45,7 +45,6 @@ LEVELS = (
 )
 UNLIMITED = {"cpu": "100000", "memory": "1000Ti", NVIDIA: "100000", AMD: "100000"}
 COVERED = ["cpu", "memory", NVIDIA, AMD]
-GPU_OPERATOR_NAMESPACES = ("gpu-operator",)
 
 
 def flavor_name(gpu_type: str, node_labels: dict[str, str], resource: str) -> str:
@@ -145,10 +144,7 @@ def cluster_objects(profile: ClusterProfile) -> list[dict[str, Any]]:
 
     # The NVIDIA GPU operator runs privileged DaemonSets in its own namespace (and a
     # bootstrap-installed Prometheus stack its node exporter on the host network).
-    addon_namespaces = profile.privileged_namespaces
-    if addon_namespaces is None:
-        addon_namespaces = GPU_OPERATOR_NAMESPACES if "gpu-operator" in profile.addons else ()
-    exempt = SYSTEM_NAMESPACES + tuple(addon_namespaces)
+    exempt = SYSTEM_NAMESPACES + profile.privileged_namespaces
     if "kyverno" in profile.addons:
         policy = [kyverno_policy(exempt_namespaces=exempt)]
     else:

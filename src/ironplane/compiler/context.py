@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ironplane.compiler.gpus import GpuNodeClass, gpu_table
 from ironplane.compiler.storage import default_storage_classes
 from ironplane.spec.kinds import ClusterSpec, VolumeSpec, WorkspaceSpec
+from ironplane.spec.kinds.bootstrap import NAMESPACES, ingress_gateway_in, prometheus_url_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,14 +22,13 @@ class ClusterProfile:
     addons: frozenset[str] = frozenset()
     gpu_types: Mapping[str, GpuNodeClass] = field(default_factory=dict)
     storage_classes: Mapping[str, str | None] = field(default_factory=dict)
-    ingress_gateway: str = "istio-system/ironplane-ingress"
+    ingress_gateway: str = ingress_gateway_in(NAMESPACES["istio"])
     """namespace/name of the Istio Gateway exposed ports bind to."""
     ingress_selector: Mapping[str, str] = field(default_factory=lambda: {"istio": "ingressgateway"})
     """Labels of the ingress gateway's pods (an app's TLS Gateway selects them)."""
-    prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
-    privileged_namespaces: tuple[str, ...] | None = None
-    """Add-on namespaces the admission policy exempts (host network, privileged pods); None:
-    the GPU operator's default namespace when it is an add-on."""
+    prometheus_url: str = prometheus_url_in(NAMESPACES["prometheus"])
+    privileged_namespaces: tuple[str, ...] = ()
+    """Add-on namespaces the admission policy exempts (host network, privileged pods)."""
     declared: bool = True
     """False when no Cluster document was given and this profile is an assumed default."""
 

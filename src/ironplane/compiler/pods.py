@@ -13,6 +13,9 @@ from ironplane.spec.fields import Env, Identity, Mount, Probe, Resources, Secret
 SECRET_PREFIX = "ironplane-secret-"
 WORKLOAD_SA = "ironplane-workload"
 NONROOT_UID = 1000
+NONROOT_IMAGE_USER = {"runAsUser": 65532, "runAsGroup": 65532}
+"""What Ironplane's own pods (the agent, the Argo CD installer) run as over ``pod_security()``:
+the images' ``nonroot`` user (65532) and group, and no ``fsGroup``."""
 
 
 def secret_name(group: str) -> str:

@@ -78,12 +78,20 @@ def _expected(error_type: str) -> str | None:
 
 
 def from_pydantic(
-    exc: ValidationError, model: type[BaseModel], where: SourceMap, subject: str
+    exc: ValidationError, model: type[BaseModel], where: SourceMap | None, subject: str
 ) -> list[Diagnostic]:
-    return [_one(err, model, where, subject) for err in exc.errors(include_url=False)]
+    """One diagnostic per error of ``model``'s validation, located in its file by ``where``
+    (None: given outside a file, e.g. command-line options or an API request)."""
+    out = []
+    for err in exc.errors(include_url=False):
+        diag = _one(err, model, subject)
+        if where is not None:  # an unknown field at its key, any other problem at its value
+            diag = where.locate(diag, key=err["type"] == "extra_forbidden")
+        out.append(diag)
+    return out
 
 
-def _one(err: ErrorDetails, model: type[BaseModel], where: SourceMap, subject: str) -> Diagnostic:
+def _one(err: ErrorDetails, model: type[BaseModel], subject: str) -> Diagnostic:
     path: Path = tuple(p for p in err["loc"] if p != "[key]")
     kind = err["type"]
     given = show_value(err.get("input"))
@@ -93,24 +101,22 @@ def _one(err: ErrorDetails, model: type[BaseModel], where: SourceMap, subject: s
         names = sorted(owner.model_fields) if owner else []
         field = str(path[-1])
         guess = closest(field, names)
-        diag = Diagnostic(
+        return Diagnostic(
             f"unknown field {field!r}",
             path=path,
             subject=subject,
             allowed=", ".join(names) or None,
             hint=f"did you mean {guess!r}?" if guess else None,
         )
-        return where.locate(diag, key=True)
     if kind == "missing":
-        diag = Diagnostic(
+        return Diagnostic(
             f"required field {str(path[-1])!r} is missing", path=path, subject=subject
         )
-        return where.locate(diag)
     if kind == "literal_error":
         options = _QUOTED.findall(str(ctx.get("expected", "")))
         value = err.get("input")
         guess = closest(value, options) if isinstance(value, str) else None
-        diag = Diagnostic(
+        return Diagnostic(
             "not one of the allowed values",
             path=path,
             subject=subject,
@@ -118,10 +124,9 @@ def _one(err: ErrorDetails, model: type[BaseModel], where: SourceMap, subject: s
             allowed=", ".join(options) or str(ctx.get("expected")),
             hint=f"did you mean {guess!r}?" if guess else None,
         )
-        return where.locate(diag)
     if kind == "value_error" and isinstance(ctx.get("error"), FieldProblem):
         problem: FieldProblem = ctx["error"]
-        diag = Diagnostic(
+        return Diagnostic(
             str(problem),
             path=path,
             subject=subject,
@@ -129,7 +134,6 @@ def _one(err: ErrorDetails, model: type[BaseModel], where: SourceMap, subject: s
             allowed=problem.allowed,
             hint=problem.hint,
         )
-        return where.locate(diag)
     expected = _expected(kind)
     message = (
         f"expected {expected}" if expected and kind.endswith(("_type", "_parsing")) else err["msg"]
@@ -140,6 +144,4 @@ def _one(err: ErrorDetails, model: type[BaseModel], where: SourceMap, subject: s
     if kind == "string_pattern_mismatch":
         message = "does not have the expected form"
         allowed = f"text matching {ctx.get('pattern')}"
-    return where.locate(
-        Diagnostic(message, path=path, subject=subject, given=given, allowed=allowed)
-    )
+    return Diagnostic(message, path=path, subject=subject, given=given, allowed=allowed)

@@ -274,7 +274,3 @@ COMPONENTS: tuple[Component, ...] = (
         "kubernetes-sigs/kueue charts/kueue/Chart.yaml @ v0.19.2",
     ),
 )
-
-
-def components_of(addon: str) -> tuple[Component, ...]:
-    return tuple(c for c in COMPONENTS if c.addon == addon)

@@ -13,8 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ironplane.compiler.bootstrap.render import INSTALLER, ROOT, Plan
-
-KUSTOMIZATION = "kustomization.yaml"
+from ironplane.yamlsource import KUSTOMIZATION, kustomization
 
 
 def _name(obj: dict[str, Any]) -> str:
@@ -42,10 +41,5 @@ def plan_files(plan: Plan) -> list[tuple[str, dict[str, Any]]]:
             applied.append(name)
     for app in plan.applications:
         files.append((f"application-{app['metadata']['name']}.yaml", app))
-    kustomization = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": applied,
-    }
-    files.append((KUSTOMIZATION, kustomization))
+    files.append((KUSTOMIZATION, kustomization(applied)))
     return files

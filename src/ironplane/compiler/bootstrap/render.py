@@ -42,6 +42,7 @@ from ironplane.compiler.bootstrap.catalog import (
 )
 from ironplane.compiler.bootstrap.values import Context, argo_cd_values, values_of
 from ironplane.compiler.labels import KIND, MANAGED_BY, MANAGER, NAME
+from ironplane.compiler.pods import NONROOT_IMAGE_USER, container_security, pod_security
 from ironplane.spec.kinds import ClusterSpec
 from ironplane.spec.kinds.bootstrap import INGRESS_GATEWAY, BootstrapSpec, profile_of
 
@@ -69,8 +70,6 @@ class Plan:
     """What goes into the cluster's desired state (installer, repositories, root, Gateway)."""
     applications: tuple[dict[str, Any], ...]
     """The child Applications, as the root creates them (for review and ``-o``)."""
-    addons: tuple[str, ...]
-    """Installed or existing: the Cluster's add-ons from this bootstrap."""
 
 
 def _labels(name: str) -> dict[str, str]:
@@ -208,11 +207,6 @@ def installer_objects(argocd: str) -> list[dict[str, Any]]:
         namespace=argocd,
     )
     job_name = f"{INSTALLER}-{_digest([script, values_text, HELM_IMAGE])}"
-    restricted = {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": True,
-    }
     env = [{"name": "HOME", "value": "/tmp"}] + [
         {"name": f"HELM_{kind}_HOME", "value": f"/tmp/helm/{kind.lower()}"}
         for kind in ("CACHE", "CONFIG", "DATA")
@@ -228,19 +222,17 @@ def installer_objects(argocd: str) -> list[dict[str, Any]]:
                 "spec": {
                     "serviceAccountName": INSTALLER,
                     "restartPolicy": "Never",
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 65532,
-                        "runAsGroup": 65532,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": {**pod_security(), **NONROOT_IMAGE_USER},
                     "containers": [
                         {
                             "name": "helm",
                             "image": HELM_IMAGE,
                             "command": ["/bin/sh", "-c", script],
                             "env": env,
-                            "securityContext": restricted,
+                            "securityContext": {
+                                **container_security(),
+                                "readOnlyRootFilesystem": True,
+                            },
                             "resources": {
                                 "requests": {"cpu": "100m", "memory": "128Mi"},
                                 "limits": {"memory": "512Mi"},
@@ -364,7 +356,6 @@ def plan(spec: ClusterSpec) -> Plan | None:
         installs_argo_cd=installs_argo_cd,
         objects=tuple(objects),
         applications=tuple(apps),
-        addons=boot.present(),
     )
 
 

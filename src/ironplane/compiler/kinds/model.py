@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ironplane.compiler.block_mount import block_weights, mount_then
+from ironplane.compiler.block_mount import block_weights, mount_then, mounted_path
 from ironplane.compiler.core import Build
 from ironplane.compiler.kinds.server import Server, declared_probes, emit_server, port_name
 from ironplane.compiler.pods import NONROOT_UID, volume_claim
 from ironplane.compiler.weights import NODE_CACHE, oci_cli, puller, uses_node_cache
-from ironplane.spec.fields import Probe
+from ironplane.spec.fields import Probe, Weights
 from ironplane.spec.kinds import ModelSpec
 
 ENGINE_IMAGES = {
@@ -80,7 +80,7 @@ def compile_model(build: Build) -> None:
         server.command = spec.command
     else:
         server.command = spec.command or engine_command(spec, model_path)
-    if server.mounts_device and server.command:  # a custom engine always has one (its spec)
+    if server.devices and server.command:  # a custom engine always has one (its spec)
         server.command = mount_then(server.command, WEIGHTS_DIR)
     server.probes = declared_probes(spec.health)
     if not server.probes and spec.engine != "custom":
@@ -125,10 +125,10 @@ def _weights(build: Build, spec: ModelSpec, server: Server) -> str:
             mount["subPath"] = sub
         server.mounts.append(mount)
         return WEIGHTS_DIR
-    if weights.scheme == "oci" and weights.credentials:
-        return _puller(build, spec, server)
     if weights.scheme == "oci":
-        uses_node_cache(build, weights)  # says why not, when cache: nvme was asked for
+        node_cache = uses_node_cache(build, weights)  # says why not, when nvme was asked for
+        if weights.credentials:
+            return _puller(build, weights, server, node_cache=node_cache)
         mount = {"name": "model-cache", "mountPath": CACHE_DIR}
         container, path = oci_cli(
             build,
@@ -149,11 +149,10 @@ def _block(where: list[str], server: Server) -> str:
     server.volumes += block.volumes
     server.mounts += block.mounts
     server.devices += block.devices
-    server.mounts_device = True
-    return block.path
+    return mounted_path(where, WEIGHTS_DIR)
 
 
-def _puller(build: Build, spec: ModelSpec, server: Server) -> str:
+def _puller(build: Build, weights: Weights, server: Server, *, node_cache: bool) -> str:
     """``oci://`` weights through Ironplane's puller (``ironplane fetch-weights``).
 
     With ``cache: nvme`` in a privileged workspace the download lands in a node-shared,
@@ -161,11 +160,8 @@ def _puller(build: Build, spec: ModelSpec, server: Server) -> str:
     elsewhere (restricted pods cannot mount host paths, or ``cache: memory``) in the pod's own
     cache volume. Either way a symlink at a fixed path in the pod's cache names what to load.
     """
-    weights = spec.weights
-    assert weights is not None and weights.credentials is not None
     dest = f"{CACHE_DIR}/fetched"
     mounts = [{"name": "model-cache", "mountPath": CACHE_DIR}]
-    node_cache = uses_node_cache(build, weights)
     if node_cache:
         server.volumes.append(
             {

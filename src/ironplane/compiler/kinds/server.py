@@ -44,10 +44,9 @@ class Server:
     run_as_user: int | None = None
     service_annotations: dict[str, str] = field(default_factory=dict)
     devices: list[dict[str, Any]] = field(default_factory=list)
-    """Raw block devices (``volumeDevices``) beyond the spec's mounts."""
-    mounts_device: bool = False
-    """The container mounts a block device itself (``block://`` weights): it runs privileged,
-    as root, which only a privileged workspace admits."""
+    """Raw block devices (``volumeDevices``) beyond the spec's mounts: ``block://`` weights,
+    which the container mounts itself, so it runs privileged, as root (which only a privileged
+    workspace admits)."""
 
 
 def port_name(protocol: str, port: int) -> str:
@@ -107,7 +106,7 @@ def emit_server(build: Build, server: Server) -> None:
         mounts=mounts,
         devices=devices,
     )
-    if server.mounts_device:
+    if server.devices:
         # mount(8) needs CAP_SYS_ADMIN and root; the mount lives and dies with the container.
         container["securityContext"] = dict(MOUNT_SECURITY)
     pod: dict[str, Any] = {

@@ -16,6 +16,7 @@ from ironplane.compiler.block_mount import (
     mount_then,
     mounted_path,
 )
+from ironplane.compiler.context import CompileContext
 from ironplane.compiler.core import Build
 from ironplane.compiler.labels import metadata, owned
 from ironplane.compiler.pods import (
@@ -66,7 +67,16 @@ def queued(build: Build) -> bool:
     return uses_kueue(build.ctx.cluster)
 
 
+def queue_name(spec: TrainingJobSpec, ctx: CompileContext) -> str | None:
+    """The Kueue queue label ``spec`` gets in ``ctx``: its own queue, else its workspace's;
+    none on a cluster without Kueue."""
+    from ironplane.compiler.cluster import uses_kueue
+
+    return (spec.queue or ctx.workspace.queue) if uses_kueue(ctx.cluster) else None
+
+
 def queue_of(build: Build) -> str | None:
+    """:func:`queue_name`, with a warning when the job is not queued or names no queue."""
     spec = spec_of(build)
     if not queued(build):
         build.warn(
@@ -76,7 +86,7 @@ def queue_of(build: Build) -> str | None:
             hint="add kueue to the Cluster's addons once it is installed",
         )
         return None
-    queue = spec.queue or build.ctx.workspace.queue
+    queue = queue_name(spec, build.ctx)
     if queue is None:
         build.warn(
             "no Kueue queue: neither the TrainingJob nor its workspace names one; the job is "

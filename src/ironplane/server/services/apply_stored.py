@@ -21,10 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironplane.compiler.checks import check
-from ironplane.compiler.cluster import uses_kueue
 from ironplane.compiler.context import Catalog, CompileContext
 from ironplane.compiler.documents import catalog_of
-from ironplane.compiler.kinds.training_pods import QUEUE_LABEL
+from ironplane.compiler.kinds.training_pods import QUEUE_LABEL, queue_name
 from ironplane.compiler.privilege import privileged_uses
 from ironplane.core.diagnostics import Diagnostic, format_path
 from ironplane.core.errors import SpecError
@@ -59,13 +58,45 @@ async def _active_versions(session: AsyncSession, workspaces: Iterable[str]) -> 
     return [tuple(r) for r in rows.all()]
 
 
-def _kept(docs: Sequence[Document], removed: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    """The (workspace, app) pairs this apply replaces or removes: not judged as stored."""
-    return {
+async def _stored_apps(
+    session: AsyncSession,
+    docs: Sequence[Document],
+    removed: Iterable[tuple[str, str]],
+    workspaces: Iterable[str],
+) -> list[Row]:
+    """The active versions in ``workspaces`` that this apply neither replaces nor removes (those
+    are compiled against the new platform already, or no longer count)."""
+    kept = {
         (str(workspace_of(d)), d.spec.name)
         for d in docs
         if not isinstance(d.spec, ClusterSpec | WorkspaceSpec)
     } | set(removed)
+    return [row for row in await _active_versions(session, workspaces) if row[:2] not in kept]
+
+
+def stored_spec(data: dict[str, Any]) -> Spec | None:
+    """A stored version's spec; None when it was stored by a release whose fields this one no
+    longer reads (then only its stored objects can be judged)."""
+    try:
+        return spec_load(data)
+    except ValidationError:
+        return None
+
+
+def _new_problems(spec: Spec, before: CompileContext, after: CompileContext) -> list[Diagnostic]:
+    """The compiler's problems with ``spec`` in ``after`` that it does not have in ``before``."""
+    had = {_key(p) for p in check(spec, before)}
+    return [p for p in check(spec, after) if _key(p) not in had]
+
+
+def describe_privileged_uses(objects: Sequence[dict[str, Any]]) -> str:
+    """What stored manifests hold that a restricted workspace refuses (the first three), or
+    ``""``."""
+    uses = privileged_uses(objects)
+    if not uses:
+        return ""
+    more = f" and {len(uses) - 3} more" if len(uses) > 3 else ""
+    return "; ".join(uses[:3]) + more
 
 
 def privilege_needs(
@@ -76,23 +107,15 @@ def privilege_needs(
     volume or the like is reported alike in both, so it is not counted), else what its stored
     manifests hold that a restricted workspace refuses (e.g. the node-shared weights cache, a
     host path, which the compiler chose without refusing anything)."""
-    try:
-        spec = spec_load(data)
-    except ValidationError:
-        spec = None  # stored by an older release that this one no longer reads: objects only
+    spec = stored_spec(data)
     if spec is not None:
         with_privilege = replace(
             ctx, workspace=ctx.workspace.model_copy(update={"privileged": True})
         )
-        allowed = {_key(d) for d in check(spec, with_privilege)}
-        fields = sorted({format_path(d.path) for d in check(spec, ctx) if _key(d) not in allowed})
+        fields = sorted({format_path(d.path) for d in _new_problems(spec, with_privilege, ctx)})
         if fields:
             return ", ".join(fields)
-    uses = privileged_uses(objects)
-    if not uses:
-        return ""
-    more = f" and {len(uses) - 3} more" if len(uses) > 3 else ""
-    return "; ".join(uses[:3]) + more
+    return describe_privileged_uses(objects)
 
 
 async def check_privilege_still_needed(
@@ -120,13 +143,9 @@ async def check_privilege_still_needed(
     }
     if not dropped:
         return
-    skipped = _kept(docs, removed)
     catalog = catalog_of(docs, base)
-    rows = await _active_versions(session, dropped)
     problems: list[Diagnostic] = []
-    for ws, app, kind, number, data, objects in rows:
-        if (ws, app) in skipped:
-            continue
+    for ws, app, kind, number, data, objects in await _stored_apps(session, docs, removed, dropped):
         needs = privilege_needs(data, objects, catalog.context(ws))
         if not needs:
             continue
@@ -156,11 +175,6 @@ def _queue_of(objects: Sequence[dict[str, Any]]) -> str | None:
     return None
 
 
-def _wanted_queue(spec: TrainingJobSpec, ctx: CompileContext) -> str | None:
-    """The queue label the compiler gives ``spec`` in ``ctx`` (none without Kueue)."""
-    return (spec.queue or ctx.workspace.queue) if uses_kueue(ctx.cluster) else None
-
-
 def _queue(name: str | None) -> str:
     return repr(name) if name is not None else "no queue"
 
@@ -173,7 +187,7 @@ def queue_mismatch(
     would not hold them."""
     if not isinstance(spec, TrainingJobSpec):
         return None
-    stored, wanted = _queue_of(objects), _wanted_queue(spec, ctx)
+    stored, wanted = _queue_of(objects), queue_name(spec, ctx)
     if stored == wanted:
         return None
     return Diagnostic(
@@ -233,15 +247,11 @@ async def check_context_changes(
             blame[name] = (doc, _changed(old_cluster, doc.spec, fields))
     if not blame:
         return
-    kept = _kept(docs, removed)
     problems: list[Diagnostic] = []
-    for ws, app, kind, number, data, objects in await _active_versions(session, blame):
-        if (ws, app) in kept:
+    for ws, app, kind, number, data, objects in await _stored_apps(session, docs, removed, blame):
+        stored = stored_spec(data)
+        if stored is None:
             continue
-        try:
-            spec = spec_load(data)
-        except ValidationError:
-            continue  # stored by a release whose fields this one no longer reads
         before, after = base.context(ws), catalog.context(ws)
         after = replace(
             after,
@@ -249,10 +259,9 @@ async def check_context_changes(
                 update={"privileged": before.workspace.privileged}
             ),
         )
-        had = {_key(p) for p in check(spec, before)}
-        new = [p for p in check(spec, after) if _key(p) not in had]
-        moved = queue_mismatch(spec, objects, after)
-        if moved is not None and queue_mismatch(spec, objects, before) is None:
+        new = _new_problems(stored, before, after)
+        moved = queue_mismatch(stored, objects, after)
+        if moved is not None and queue_mismatch(stored, objects, before) is None:
             new.append(moved)
         if not new:
             continue

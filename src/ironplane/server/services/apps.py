@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,13 +13,16 @@ from ironplane.core.errors import NotFoundError, SpecError
 from ironplane.server.context import Caller
 from ironplane.server.db.tables import AppRow, AppVersionRow, WorkspaceRow
 from ironplane.server.services.apply import delete_app
-from ironplane.server.services.apply_stored import privilege_needs, queue_mismatch
+from ironplane.server.services.apply_stored import (
+    describe_privileged_uses,
+    queue_mismatch,
+    stored_spec,
+)
 from ironplane.server.services.clusters import workspace_target
 from ironplane.server.services.store import (
     bump,
     lock_clusters,
     manifest_diff,
-    spec_load,
     stored_catalog,
 )
 from ironplane.server.services.versions import (
@@ -150,17 +152,15 @@ async def _still_allowed(
     grants."""
     catalog = await stored_catalog(session, [workspace])
     ctx = catalog.context(workspace)
-    try:
-        spec = spec_load(target.spec)
-    except ValidationError:
-        spec = None  # stored by a release whose fields this one no longer reads
+    spec = stored_spec(target.spec)
     problems = check(spec, ctx) if spec is not None else []
     # Restored as they were, the objects keep the queue label they were compiled with.
     queue = queue_mismatch(spec, target.objects, ctx) if spec is not None else None
     if not problems and queue is not None:
         problems = [queue]
     if not problems and not ctx.workspace.privileged:
-        needs = privilege_needs(target.spec, target.objects, ctx)
+        # The spec passed the check as the workspace is: only the manifests can need more.
+        needs = describe_privileged_uses(target.objects)
         if needs:
             problems = [
                 Diagnostic(

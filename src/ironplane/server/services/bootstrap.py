@@ -10,7 +10,6 @@ bootstrap is a no-op.
 
 from __future__ import annotations
 
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironplane.api.bootstrap import BootstrapApplication, BootstrapRequest, BootstrapResult
@@ -23,7 +22,7 @@ from ironplane.server.services.audit import record
 from ironplane.server.services.lookup import by_name
 from ironplane.server.services.store import bump, lock_clusters, spec_dump
 from ironplane.spec.kinds import ClusterSpec
-from ironplane.spec.kinds.bootstrap import spec_error
+from ironplane.spec.kinds.bootstrap import taking_bootstrap
 
 
 async def bootstrap(
@@ -31,19 +30,17 @@ async def bootstrap(
 ) -> BootstrapResult:
     row = await by_name(session, ClusterRow, name)
     row = (await lock_clusters(session, [row.id]))[row.id]
-    try:
+    with taking_bootstrap(name):
         spec = ClusterSpec.model_validate(row.spec).with_bootstrap(body.bootstrap)
-    except ValidationError as exc:
-        raise spec_error(
-            exc, f"Cluster {name!r}", f"cluster {name!r} cannot take this bootstrap:"
-        ) from None
     found = plan(spec)
     boot = spec.bootstrap
     assert found is not None and boot is not None
-    changed = spec_dump(spec) != row.spec
-    if changed and not body.dry_run:
-        await cl.update_cluster(session, caller, row, spec)
-        bump(row)
+    if body.dry_run:
+        changed = spec_dump(spec) != row.spec
+    else:
+        changed = await cl.update_cluster(session, caller, row, spec)
+        if changed:
+            bump(row)
     if not body.dry_run:
         record(
             session,

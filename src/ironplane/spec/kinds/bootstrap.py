@@ -10,15 +10,16 @@ existing Prometheus sets ``prometheus_url`` and an existing Istio ``ingress_gate
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
-from ironplane.core.diagnostics import Diagnostic, closest, show_value
 from ironplane.core.errors import SpecError
 from ironplane.spec.base import FieldProblem, Label, SpecModel
+from ironplane.spec.errors import from_pydantic
 
 Addon = Literal[
     "istio",
@@ -79,6 +80,16 @@ INGRESS_GATEWAY = "ironplane-ingress"
 """The Istio Gateway exposed ports bind to; the bootstrap creates it (``compiler/bootstrap``)."""
 PROMETHEUS_SERVICE = "prometheus-operated"
 """The Service the Prometheus Operator makes for every Prometheus in its namespace."""
+
+
+def ingress_gateway_in(namespace: str) -> str:
+    """``ingress_gateway`` for Ironplane's Gateway in Istio's ``namespace``."""
+    return f"{namespace}/{INGRESS_GATEWAY}"
+
+
+def prometheus_url_in(namespace: str) -> str:
+    """``prometheus_url`` for the Prometheus Operator's Prometheus in ``namespace``."""
+    return f"http://{PROMETHEUS_SERVICE}.{namespace}.svc:9090"
 
 
 def _endpoint(value: str) -> str:
@@ -156,12 +167,10 @@ class BootstrapSpec(SpecModel):
         out: dict[str, Any] = {"addons": list(self.present())}
         prometheus = self.existing.get("prometheus")
         if prometheus is not None:
-            out["prometheus_url"] = prometheus.endpoint or (
-                f"http://{PROMETHEUS_SERVICE}.{prometheus.namespace}.svc:9090"
-            )
+            out["prometheus_url"] = prometheus.endpoint or prometheus_url_in(prometheus.namespace)
         istio = self.existing.get("istio")
         if istio is not None:
-            out["ingress_gateway"] = f"{istio.namespace}/{INGRESS_GATEWAY}"
+            out["ingress_gateway"] = ingress_gateway_in(istio.namespace)
         return out
 
 
@@ -170,32 +179,26 @@ def profile_of(bootstrap: BootstrapSpec, provider: str) -> str:
     return bootstrap.profile or ("oci-bare-metal" if provider == "oci" else "generic")
 
 
-def spec_error(exc: ValidationError, subject: str, summary: str) -> SpecError:
-    """A ``SpecError`` for a bootstrap given outside a file (CLI options, an API request): each
+def spec_error(
+    exc: ValidationError, model: type[BaseModel], subject: str, summary: str
+) -> SpecError:
+    """A ``SpecError`` for a ``model`` given outside a file (CLI options, an API request): each
     problem with its field path, what is allowed and a did-you-mean for misspelt names."""
-    problems = []
-    for err in exc.errors(include_url=False):
-        ctx = err.get("ctx") or {}
-        problem = ctx.get("error")
-        value = err.get("input")
-        allowed = hint = None
-        if isinstance(problem, FieldProblem):
-            message, allowed, hint = str(problem), problem.allowed, problem.hint
-        elif err["type"] == "literal_error":
-            options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-            guess = closest(value, options) if isinstance(value, str) else None
-            message, allowed = "not one of the allowed values", ", ".join(options)
-            hint = f"did you mean {guess!r}?" if guess else None
-        else:
-            message = err["msg"]
-        problems.append(
-            Diagnostic(
-                message,
-                path=tuple(p for p in err["loc"] if p != "[key]"),
-                subject=subject,
-                given=None if isinstance(value, dict) else show_value(value),
-                allowed=allowed,
-                hint=hint,
-            )
-        )
-    return SpecError(problems, summary=summary)
+    return SpecError(from_pydantic(exc, model, None, subject), summary=summary)
+
+
+@contextmanager
+def taking_bootstrap(cluster: str) -> Iterator[None]:
+    """Around giving Cluster ``cluster`` a bootstrap section (``ClusterSpec.with_bootstrap``):
+    a validation error becomes the ``SpecError`` saying the cluster cannot take it."""
+    from ironplane.spec.kinds.platform import ClusterSpec  # which imports this module
+
+    try:
+        yield
+    except ValidationError as exc:
+        raise spec_error(
+            exc,
+            ClusterSpec,
+            f"Cluster {cluster!r}",
+            f"cluster {cluster!r} cannot take this bootstrap:",
+        ) from None

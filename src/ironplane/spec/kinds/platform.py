@@ -7,7 +7,14 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ironplane.spec.base import FieldProblem, Label, Name, SpecModel
-from ironplane.spec.kinds.bootstrap import NAMESPACES, Addon, BootstrapSpec, profile_of
+from ironplane.spec.kinds.bootstrap import (
+    NAMESPACES,
+    Addon,
+    BootstrapSpec,
+    ingress_gateway_in,
+    profile_of,
+    prometheus_url_in,
+)
 
 __all__ = ["Addon", "ClusterSpec", "GpuNodes", "VolumeType", "WorkspaceSpec"]
 
@@ -40,7 +47,7 @@ class ClusterSpec(SpecModel):
         default_factory=dict, description="StorageClass per volume type (provider default else)"
     )
     ingress_gateway: str = Field(
-        default="istio-system/ironplane-ingress",
+        default=ingress_gateway_in(NAMESPACES["istio"]),
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
         description="the Istio Gateway (namespace/name) that exposed ports bind to",
     )
@@ -50,7 +57,7 @@ class ClusterSpec(SpecModel):
         description="labels of the ingress gateway's pods: an app's TLS Gateway selects them",
     )
     prometheus_url: str = Field(
-        default="http://prometheus-operated.monitoring.svc:9090",
+        default=prometheus_url_in(NAMESPACES["prometheus"]),
         pattern=r"^https?://[^\s]+$",
         description="Prometheus that KEDA and rollout analysis query",
     )
@@ -73,7 +80,7 @@ class ClusterSpec(SpecModel):
         except ValidationError:
             return data  # reported, located, by the field's own validation
         derived = boot.derived()
-        out = dict(data)
+        out = dict(data, bootstrap=boot)  # validated once: pydantic takes the instance as it is
         addons = out.get("addons")
         if addons is None or isinstance(addons, list):
             listed = list(addons or [])
@@ -129,13 +136,12 @@ class ClusterSpec(SpecModel):
         """Add-on namespaces whose pods need host networking or privileged containers, which
         the cluster's admission policy must let through: the GPU operator's, and the
         bootstrap-installed Prometheus stack's (its node exporter runs on the host network)."""
-        if self.bootstrap is None:
-            return ("gpu-operator",) if "gpu-operator" in self.addons else ()
+        boot = self.bootstrap
         found: list[str] = []
         if "gpu-operator" in self.addons:
-            found.append(self.bootstrap.namespace("gpu-operator"))
-        if "prometheus" in self.bootstrap.installed():
-            found.append(self.bootstrap.namespace("prometheus"))
+            found.append(boot.namespace("gpu-operator") if boot else NAMESPACES["gpu-operator"])
+        if boot is not None and "prometheus" in boot.installed():
+            found.append(boot.namespace("prometheus"))
         return tuple(dict.fromkeys(found))
 
 

@@ -105,7 +105,9 @@ def merged(
     try:
         return BootstrapSpec.model_validate(data)
     except ValidationError as exc:
-        raise spec_error(exc, "bootstrap", "the bootstrap options are not valid:") from None
+        raise spec_error(
+            exc, BootstrapSpec, "bootstrap", "the bootstrap options are not valid:"
+        ) from None
 
 
 def cluster_from_file(path: Path, name: str) -> ClusterSpec:
@@ -121,16 +123,10 @@ def cluster_from_file(path: Path, name: str) -> ClusterSpec:
 
 
 def with_section(spec: ClusterSpec, section: BootstrapSpec) -> ClusterSpec:
-    from pydantic import ValidationError
+    from ironplane.spec.kinds.bootstrap import taking_bootstrap
 
-    from ironplane.spec.kinds.bootstrap import spec_error
-
-    try:
+    with taking_bootstrap(spec.name):
         return spec.with_bootstrap(section)
-    except ValidationError as exc:
-        raise spec_error(
-            exc, f"Cluster {spec.name!r}", f"cluster {spec.name!r} cannot take this bootstrap:"
-        ) from None
 
 
 def render(spec: ClusterSpec, output: Path) -> None:
@@ -274,4 +270,4 @@ def _bare(name: str, profile: str | None) -> ClusterSpec:
     try:
         return ClusterSpec.model_validate({"kind": "Cluster", "name": name, "provider": provider})
     except ValidationError as exc:
-        raise spec_error(exc, f"Cluster {name!r}", "not a valid cluster:") from None
+        raise spec_error(exc, ClusterSpec, f"Cluster {name!r}", "not a valid cluster:") from None
