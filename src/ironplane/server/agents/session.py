@@ -42,10 +42,11 @@ from ironplane.server.security.authn import live
 from ironplane.server.services.audit import record
 from ironplane.server.services.clusters import desired_of
 from ironplane.server.services.runs import record_reported
-from ironplane.server.services.telemetry import MAX_SAMPLES, prometheus_url_of
+from ironplane.server.services.telemetry import MAX_SAMPLES
 from ironplane.server.services.telemetry import prune_if_due as prune_telemetry
 from ironplane.server.services.telemetry import store as store_telemetry
 from ironplane.server.services.tokens import retire_older_agent_tokens
+from ironplane.spec.kinds.platform import telemetry_prometheus_of
 from ironplane.wire import agent_protocol as proto
 from ironplane.wire.manifests import identity
 
@@ -278,7 +279,7 @@ class AgentSession:
                 source_ip=self.source_ip,
                 details={"version": row.agent_version, "applied_revision": hello.applied_revision},
             )
-            return row.revision, prometheus_url_of(row.spec)
+            return row.revision, telemetry_prometheus_of(row.spec)
 
     async def _disconnected(self) -> None:
         with contextlib.suppress(Exception):

@@ -22,14 +22,12 @@ from sqlalchemy import BigInteger, ColumnElement, Integer, cast, delete, func, i
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironplane.api.telemetry import MetricSeries, SeriesSet
-from ironplane.compiler.addons import PROMETHEUS
 from ironplane.core.errors import InvalidError, NotFoundError
 from ironplane.server.context import Services
 from ironplane.server.db.engine import Database
 from ironplane.server.db.tables import AppRow, TelemetrySampleRow, WorkspaceRow
 from ironplane.server.db.types import utcnow
 from ironplane.server.services.pruning import LastPrune, delete_if_due
-from ironplane.spec.kinds import ClusterSpec
 from ironplane.wire import agent_protocol as proto
 
 log = logging.getLogger("ironplane.server.telemetry")
@@ -89,16 +87,6 @@ def epoch_bucket(db: Database, column: Any, step: int) -> ColumnElement[int]:
     else:
         seconds = cast(func.floor(func.extract("epoch", column)), BigInteger)
     return (seconds // step) * step
-
-
-def prometheus_url_of(spec: dict[str, Any]) -> str | None:
-    """The Prometheus a cluster's agent should read telemetry from: the Cluster's
-    ``prometheus_url`` when it declares the ``prometheus`` add-on, else None."""
-    try:
-        cluster = ClusterSpec.model_validate(spec)
-    except ValueError:
-        return None
-    return cluster.prometheus_url if PROMETHEUS in cluster.addons else None
 
 
 # -- storing

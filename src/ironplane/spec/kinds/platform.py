@@ -132,6 +132,11 @@ class ClusterSpec(SpecModel):
         """The bootstrap's profile (from the provider when not given); None without one."""
         return profile_of(self.bootstrap, self.provider) if self.bootstrap else None
 
+    def telemetry_prometheus(self) -> str | None:
+        """The Prometheus the cluster's agent reads telemetry from: ``prometheus_url`` when the
+        cluster lists the ``prometheus`` add-on (itself or through its bootstrap), else None."""
+        return self.prometheus_url if "prometheus" in self.addons else None
+
     def privileged_addon_namespaces(self) -> tuple[str, ...]:
         """Add-on namespaces whose pods need host networking or privileged containers, which
         the cluster's admission policy must let through: the GPU operator's, and the
@@ -174,3 +179,12 @@ class WorkspaceSpec(SpecModel):
     @property
     def namespace(self) -> str:
         return self.name
+
+
+def telemetry_prometheus_of(data: dict[str, Any]) -> str | None:
+    """``ClusterSpec.telemetry_prometheus`` of a stored or fetched Cluster spec; None when it
+    does not load (an older release's fields: the agent then reads no telemetry)."""
+    try:
+        return ClusterSpec.model_validate(data).telemetry_prometheus()
+    except ValueError:
+        return None

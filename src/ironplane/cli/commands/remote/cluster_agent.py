@@ -187,6 +187,7 @@ def install_agent(
     YAML stream (`... | kubectl apply -f -`)."""
     from ironplane.cli.output import check_output_directory, write_files
     from ironplane.compiler import agent_install as ai
+    from ironplane.spec.kinds.platform import telemetry_prometheus_of
 
     if rotate == (token_file is not None):
         raise InvalidError(
@@ -215,7 +216,8 @@ def install_agent(
             bootstrap=bootstrap,
         )
         ai.check(plan)  # every local mistake is reported before the control plane is asked
-        plan = replace(plan, prometheus_url=_prometheus_of(_registered(client, cluster).spec))
+        registered = _registered(client, cluster)
+        plan = replace(plan, prometheus_url=telemetry_prometheus_of(registered.spec))
         if rotate:
             created = client.clusters.rotate_agent_token(cluster)
             secret = created.secret
@@ -233,17 +235,6 @@ def install_agent(
     write_files(output, files)
     _note(f"wrote {len(files)} files to {output} (readable by you alone: it holds the token)")
     _note(f"install: kubectl apply -k {shlex.quote(str(output))}")
-
-
-def _prometheus_of(spec: dict[str, Any]) -> str | None:
-    """The Prometheus the cluster's agent reads telemetry from, if the cluster declares one."""
-    from ironplane.spec.kinds import ClusterSpec
-
-    try:
-        parsed = ClusterSpec.model_validate(spec)  # defaults, and the bootstrap's add-ons
-    except ValueError:
-        return None
-    return parsed.prometheus_url if "prometheus" in parsed.addons else None
 
 
 # -- rotate-token
