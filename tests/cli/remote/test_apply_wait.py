@@ -277,6 +277,14 @@ def fast(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(apply_follow, "POLL_S", 0.0)
 
 
+@pytest.fixture
+def stepping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wait's clock advances 30 s per reading, and it never sleeps."""
+    clock = iter(range(0, 10_000, 30))
+    monkeypatch.setattr(apply_follow, "CLOCK", lambda: float(next(clock)))
+    monkeypatch.setattr(apply_follow, "SLEEP", lambda _s: None)
+
+
 def st(phase: str, ready: int, **extra: Any) -> dict[str, Any]:
     return {
         "phase": phase,
@@ -338,11 +346,8 @@ def test_apply_exits_3_naming_what_failed(server: FakeServer, tmp_path: Path, fa
 
 
 def test_apply_exits_4_on_timeout_with_what_is_pending(
-    server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: FakeServer, tmp_path: Path, stepping: None
 ) -> None:
-    clock = iter(range(0, 10_000, 30))
-    monkeypatch.setattr(apply_follow, "CLOCK", lambda: float(next(clock)))
-    monkeypatch.setattr(apply_follow, "SLEEP", lambda _s: None)
     spec = tmp_path / "hello.yaml"
     spec.write_text("kind: Service\n")
     server.on("POST", "/apply", APPLIED)
@@ -372,11 +377,8 @@ def test_a_control_plane_out_of_reach_is_waited_for(
 
 
 def test_an_expired_token_during_the_wait_fails_at_once(
-    server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: FakeServer, tmp_path: Path, stepping: None
 ) -> None:
-    clock = iter(range(0, 10_000, 30))
-    monkeypatch.setattr(apply_follow, "CLOCK", lambda: float(next(clock)))
-    monkeypatch.setattr(apply_follow, "SLEEP", lambda _s: None)
     spec = tmp_path / "hello.yaml"
     spec.write_text("kind: Service\n")
     server.on("POST", "/apply", APPLIED)
